@@ -1,0 +1,1 @@
+"""The `factory` command: demo, simulate, edge, ingest, report, deadletter."""

@@ -1,0 +1,150 @@
+"""`factory demo`: a simulated fleet through the whole pipeline, KPIs beside the truth."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from analytics.kpi import Kpi, Window
+from analytics.reader import open_reader
+from analytics.report import machine_kpis
+from edge_agent import EdgeAgent, MqttPublisher
+from edge_agent.source import SimulatorSource
+from factory_cli.settings import Settings
+from ingest import IngestService, open_store
+from simulators import Fleet
+from telemetry.topic import MachinePath
+from telemetry.urls import MqttEndpoint, parse_mqtt_url
+
+log = logging.getLogger(__name__)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def embedded_broker() -> AsyncIterator[MqttEndpoint]:
+    """An in-process amqtt broker on a free loopback port."""
+    from amqtt.broker import Broker
+
+    for name in ("amqtt", "transitions", "passlib"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    port = free_port()
+    broker = Broker(
+        {"listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}}},
+    )
+    await broker.start()
+    try:
+        yield parse_mqtt_url(f"mqtt://127.0.0.1:{port}")
+    finally:
+        await broker.shutdown()
+
+
+@dataclass(frozen=True, slots=True)
+class DemoResult:
+    kpis: dict[MachinePath, Kpi]
+    truth: dict[MachinePath, dict[str, Any]]
+    window: Window
+    published: int
+    stored: int
+    rejected: int
+    seconds: float
+
+
+async def run_pipeline(
+    settings: Settings,
+    fleet: Fleet,
+    *,
+    endpoint: MqttEndpoint,
+    duration_s: float | None,
+    console: Console | None,
+) -> DemoResult:
+    """Simulator -> edge agent -> broker -> ingest -> store -> analytics, all in this process."""
+    started = time.monotonic()
+    store = open_store(settings.store_url)
+    ingest = IngestService(
+        endpoint=endpoint, store=store, config=settings.ingest, root=settings.topic_root
+    )
+    speedup = None if not duration_s else fleet.config.hours * 3600 / duration_s
+    source = SimulatorSource(fleet, speedup=speedup)
+    status_messages = 2 * len(fleet.paths)
+    expected = fleet.reading_count + status_messages
+
+    progress = Progress(
+        TextColumn("{task.description:<22}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=console is None,
+        transient=False,
+    )
+    with progress:
+        t_pub = progress.add_task("published (PUBACK)", total=fleet.reading_count)
+        t_store = progress.add_task("stored", total=expected)
+
+        def on_publish(stats: Any) -> None:
+            progress.update(t_pub, completed=stats.acknowledged)
+
+        def on_store(stats: Any) -> None:
+            progress.update(t_store, completed=stats.written_readings + stats.rejected_messages)
+
+        ingest._on_progress = on_store
+        publisher = MqttPublisher(endpoint=endpoint, config=settings.edge, root=settings.topic_root)
+        agent = EdgeAgent(source, publisher, settings.edge, on_progress=on_publish)
+        async with asyncio.TaskGroup() as tg:
+            ingest_task = tg.create_task(ingest.run(), name="ingest")
+            await asyncio.wait_for(ingest.ready.wait(), 30)
+            await agent.run()
+            deadline = time.monotonic() + 120
+            while (
+                ingest.stats.written_readings + ingest.stats.rejected_messages < expected
+                and time.monotonic() < deadline
+                and not ingest_task.done()
+            ):
+                await asyncio.sleep(0.05)
+            ingest.stop()
+    window = Window(fleet.start_ms, fleet.end_ms)
+    kpis = await machine_kpis(open_reader(settings.store_url), window)
+    truth = {p: t.as_dict() for p, t in fleet.truth().items()}
+    return DemoResult(
+        kpis={p: k for p, k in kpis.items() if p in truth},
+        truth=truth,
+        window=window,
+        published=agent.stats.acknowledged,
+        stored=ingest.stats.written_readings,
+        rejected=ingest.stats.rejected_messages,
+        seconds=time.monotonic() - started,
+    )
+
+
+async def demo(
+    settings: Settings,
+    fleet: Fleet,
+    *,
+    duration_s: float | None,
+    console: Console | None,
+) -> DemoResult:
+    if "mqtt_url" in settings.model_fields_set:
+        return await run_pipeline(
+            settings, fleet, endpoint=settings.mqtt_url, duration_s=duration_s, console=console
+        )
+    async with embedded_broker() as endpoint:
+        if console is not None:
+            console.print(f"[dim]embedded MQTT broker (amqtt) on {endpoint}[/]")
+        return await run_pipeline(
+            settings, fleet, endpoint=endpoint, duration_s=duration_s, console=console
+        )

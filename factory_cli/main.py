@@ -1,0 +1,457 @@
+"""Entry point of the `factory` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from factory_cli.settings import ConfigError, Settings, load_settings
+
+EPILOG = """\
+configuration: environment variables FACTORY_* override the TOML file named by
+--config or FACTORY_CONFIG; see deploy/factory.example.toml and docs/configuration.md.
+  FACTORY_MQTT_URL    mqtt://[user:pass@]host:port (mqtts:// for TLS)
+  FACTORY_STORE_URL   sqlite:///factory-data/telemetry.db or influxdb://host:8086/factory
+"""
+
+
+def _iso_ms(text: str) -> int:
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO time, e.g. 2026-01-05T06:00:00Z"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
+def _fleet_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("simulated fleet")
+    g.add_argument("--machines", type=_positive_int, default=6, help="machines (default 6)")
+    g.add_argument("--lines", type=_positive_int, default=2, help="lines (default 2)")
+    g.add_argument(
+        "--hours", type=_positive_float, default=8.0, help="simulated hours (default 8, one shift)"
+    )
+    g.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    g.add_argument(
+        "--start",
+        type=_iso_ms,
+        default=None,
+        help="simulated start, ISO time (default: the whole hour HOURS before now)",
+    )
+    g.add_argument(
+        "--interval",
+        type=_positive_float,
+        default=5.0,
+        help="seconds between periodic readings; state changes are sent at once (default 5)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="factory",
+        description="Smart-factory telemetry: simulate, collect, store and analyse OEE and energy.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", metavar="PATH", help="TOML configuration file")
+    parser.add_argument("--version", action="version", version="%(prog)s 0.1.0")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "demo",
+        help="run a simulated factory through the whole pipeline and print its KPIs",
+        description=(
+            "Simulate a fleet, publish it with the edge agent over MQTT (an embedded broker "
+            "unless FACTORY_MQTT_URL is set), ingest it into the store (FACTORY_STORE_URL), "
+            "and print OEE and energy per machine beside the simulator's ground truth."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _fleet_options(p)
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=20.0,
+        help="wall-clock seconds to play the simulated hours in; 0 = as fast as possible "
+        "(default 20)",
+    )
+
+    p = sub.add_parser(
+        "simulate",
+        help="generate a fleet's readings: publish them, or write them as JSON lines",
+        description="Generate readings of a simulated fleet and its ground truth.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _fleet_options(p)
+    p.add_argument(
+        "--output",
+        metavar="PATH",
+        help='write {"topic", "payload"} JSON lines to PATH ("-" for stdout) instead of publishing',
+    )
+    p.add_argument("--truth", metavar="PATH", help="write the ground truth as JSON to PATH")
+    p.add_argument(
+        "--speedup",
+        type=float,
+        default=0.0,
+        help="when publishing: times faster than real time; 0 = as fast as possible (default)",
+    )
+
+    p = sub.add_parser(
+        "edge",
+        help="run the edge agent (source: the simulator, in real time by default)",
+        description="Read machines and meters and publish their readings with QoS 1.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _fleet_options(p)
+    p.add_argument(
+        "--speedup", type=float, default=1.0, help="simulated time per real time (default 1)"
+    )
+
+    p = sub.add_parser(
+        "ingest",
+        help="run the ingest service until stopped (SIGINT or SIGTERM)",
+        description=(
+            "Subscribe to the broker, validate every message, write readings to the store and "
+            "acknowledge each message only after its readings are stored. Rejected messages "
+            "are kept in the dead-letter store."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--stats-every", type=float, default=10.0, help="seconds between counter log lines"
+    )
+
+    p = sub.add_parser(
+        "report",
+        help="OEE and energy per machine and line from the store",
+        description="Compute OEE (ISO 22400-2) and energy intensity from stored telemetry.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--from", dest="start", type=_iso_ms, help="window start (default: 24 h ago)")
+    p.add_argument("--to", dest="end", type=_iso_ms, help="window end (default: now)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument(
+        "--max-gap",
+        type=_positive_float,
+        default=60.0,
+        help="seconds a reading stays valid; longer silences are 'no data' (default 60)",
+    )
+
+    p = sub.add_parser(
+        "deadletter",
+        help="list rejected messages with their reasons",
+        description="Show what the ingest service rejected and why.",
+    )
+    p.add_argument("--limit", type=_positive_int, default=20)
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    return parser
+
+
+def _fleet(args: argparse.Namespace) -> Any:
+    from simulators import Fleet, FleetConfig
+
+    start = args.start
+    if start is None:
+        hour = int(time.time() // 3600 * 3600)
+        start = (hour - int(args.hours * 3600)) * 1000
+    try:
+        return Fleet(
+            FleetConfig(
+                machines=args.machines,
+                lines=min(args.lines, args.machines),
+                hours=args.hours,
+                seed=args.seed,
+                start_ms=start,
+                interval_s=args.interval,
+            )
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _stdout_console() -> Any:
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=110)
+    return console
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from factory_cli.demo import demo
+    from factory_cli.render import print_table, to_json
+
+    console = _stderr_console()
+    fleet = _fleet(args)
+    console.print(
+        f"[bold]factory demo[/]: {len(fleet.paths)} machines, {args.hours:g} h simulated, "
+        f"seed {args.seed}, {fleet.reading_count:,} readings -> {settings.store_url}"
+    )
+    result = asyncio.run(
+        demo(settings, fleet, duration_s=args.duration or None, console=console)
+    )
+    console.print(
+        f"published {result.published:,} readings, stored {result.stored:,}, "
+        f"rejected {result.rejected} messages, in {result.seconds:.1f} s"
+    )
+    if args.format == "json":
+        print(to_json(result.kpis, result.truth))
+    else:
+        print_table(
+            _stdout_console(), result.kpis, result.truth, title="OEE and energy: measured vs truth"
+        )
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    fleet = _fleet(args)
+    if args.truth:
+        truth = {str(p): t.as_dict() for p, t in fleet.truth().items()}
+        Path(args.truth).write_text(json.dumps(truth, indent=2))
+    if args.output:
+        from telemetry.topic import Topic
+
+        out = sys.stdout if args.output == "-" else open(args.output, "w")  # noqa: SIM115
+        try:
+            size = settings.edge.batch_max_readings
+            for _, groups in fleet.chunks(600_000):
+                for path, channel, readings in groups:
+                    topic = str(Topic(path, channel, settings.topic_root))
+                    for i in range(0, len(readings), size):
+                        line = {"topic": topic, "payload": readings[i : i + size]}
+                        out.write(json.dumps(line, separators=(",", ":")) + "\n")
+        finally:
+            if out is not sys.stdout:
+                out.close()
+        return 0
+    return _run_agent(fleet, settings, speedup=args.speedup or None)
+
+
+def _run_agent(fleet: Any, settings: Settings, *, speedup: float | None) -> int:
+    from edge_agent import EdgeAgent, MqttPublisher
+    from edge_agent.source import SimulatorSource
+
+    console = _stderr_console()
+    publisher = MqttPublisher(
+        endpoint=settings.mqtt_url, config=settings.edge, root=settings.topic_root
+    )
+    agent = EdgeAgent(SimulatorSource(fleet, speedup=speedup), publisher, settings.edge)
+    console.print(f"publishing {fleet.reading_count:,} readings to {settings.mqtt_url}")
+    started = time.monotonic()
+    stats = asyncio.run(agent.run())
+    took = time.monotonic() - started
+    console.print(
+        f"read {stats.read:,}, acknowledged {stats.acknowledged:,} readings in "
+        f"{stats.published_messages:,} messages, {took:.1f} s "
+        f"({stats.acknowledged / max(took, 1e-9):,.0f} readings/s)"
+    )
+    return 0
+
+
+def cmd_edge(args: argparse.Namespace, settings: Settings) -> int:
+    return _run_agent(_fleet(args), settings, speedup=args.speedup or None)
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest import IngestService, open_store
+
+    async def run() -> None:
+        service = IngestService(
+            endpoint=settings.mqtt_url,
+            store=open_store(settings.store_url),
+            config=settings.ingest,
+            root=settings.topic_root,
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, service.stop)
+        log = logging.getLogger("factory.ingest")
+
+        async def report() -> None:
+            while True:
+                await asyncio.sleep(args.stats_every)
+                s = service.stats
+                log.warning(
+                    "received=%d readings=%d written=%d rejected=%d retries=%d",
+                    s.received_messages,
+                    s.received_readings,
+                    s.written_readings,
+                    s.rejected_messages,
+                    s.write_retries,
+                )
+
+        reporter = asyncio.create_task(report(), name="ingest stats log")
+        try:
+            await service.run()
+        finally:
+            reporter.cancel()
+
+    print(
+        f"ingest: {settings.mqtt_url} -> {settings.store_url} "
+        f"(dead letters: {settings.ingest.deadletter_path})",
+        file=sys.stderr,
+    )
+    asyncio.run(run())
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from analytics.kpi import Window
+    from analytics.reader import open_reader
+    from analytics.report import machine_kpis
+    from factory_cli.render import print_table, to_json
+
+    end = args.end if args.end is not None else int(time.time() * 1000)
+    start = args.start if args.start is not None else end - 24 * 3600 * 1000
+    try:
+        window = Window(start, end)
+    except ValueError as exc:
+        raise ConfigError(f"--from/--to: {exc}") from None
+    kpis = asyncio.run(
+        machine_kpis(open_reader(settings.store_url), window, max_gap_s=args.max_gap)
+    )
+    if args.format == "json":
+        print(to_json(kpis, window={"from_ms": start, "to_ms": end}))
+        return 0
+    console = _stdout_console()
+    if not kpis:
+        console.print(
+            f"no telemetry in {settings.store_url} between "
+            f"{datetime.fromtimestamp(start / 1000, UTC):%Y-%m-%d %H:%M} and "
+            f"{datetime.fromtimestamp(end / 1000, UTC):%Y-%m-%d %H:%M} UTC; "
+            "choose another window with --from/--to"
+        )
+        return 1
+    print_table(console, kpis)
+    return 0
+
+
+def cmd_deadletter(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.deadletter import DeadLetterStore
+
+    path = settings.ingest.deadletter_path
+    if not path.exists():
+        print(f"no dead-letter store at {path}: nothing was rejected yet", file=sys.stderr)
+        return 0
+    store = DeadLetterStore(path)
+    store.open_sync()
+    try:
+        letters = store.list_sync(limit=args.limit)
+        total = store.count_sync()
+    finally:
+        store.close()
+    if args.format == "json":
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": d.id,
+                        "received_ms": d.received_ms,
+                        "stage": d.stage,
+                        "topic": d.topic,
+                        "error": d.error,
+                        "payload": d.payload.decode("utf-8", "replace"),
+                        "payload_bytes": d.payload_bytes,
+                        "truncated": d.truncated,
+                    }
+                    for d in letters
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    print(f"{total} dead letter(s) in {path}; newest first:")
+    for d in letters:
+        when = datetime.fromtimestamp(d.received_ms / 1000, UTC).isoformat(timespec="seconds")
+        print(f"#{d.id} {when} [{d.stage}] {d.topic}\n    {d.error}")
+    return 0
+
+
+COMMANDS = {
+    "demo": cmd_demo,
+    "simulate": cmd_simulate,
+    "edge": cmd_edge,
+    "ingest": cmd_ingest,
+    "report": cmd_report,
+    "deadletter": cmd_deadletter,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+        logging.basicConfig(
+            level=settings.log_level,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
+        return COMMANDS[args.command](args, settings)
+    except ConfigError as exc:
+        print(f"factory: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        from analytics.reader import ReaderError
+        from edge_agent.errors import EdgeError
+        from ingest.errors import IngestError
+
+        if isinstance(exc, EdgeError | IngestError | ReaderError):
+            print(f"factory: {exc}", file=sys.stderr)
+            return 1
+        if isinstance(exc, ExceptionGroup):
+            known = exc.subgroup(lambda e: isinstance(e, EdgeError | IngestError | ReaderError))
+            if known is not None:
+                print(f"factory: {known.exceptions[0]}", file=sys.stderr)
+                return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Configuration, declared once: environment (``FACTORY_*``) over a TOML file over defaults.
+
+Nested sections use ``__`` in variable names: ``FACTORY_INGEST__BATCH_MAX_READINGS``
+sets ``batch_max_readings`` of the ``[ingest]`` table. The file is
+``$FACTORY_CONFIG`` or ``--config PATH``; ``deploy/factory.example.toml``
+documents every key.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from edge_agent.config import EdgeConfig
+from ingest.config import IngestConfig
+from telemetry.topic import DEFAULT_ROOT, TopicError, check_root
+from telemetry.urls import MqttUrl, StoreUrl
+
+ENV_PREFIX = "FACTORY_"
+
+
+class ConfigError(Exception):
+    """Settings that cannot be used; the message names each setting and what is wrong."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    mqtt_url: MqttUrl = Field(
+        default="mqtt://127.0.0.1:1883",  # type: ignore[assignment]
+        description="Broker: mqtt://[user:pass@]host:port, mqtts:// for TLS",
+    )
+    store_url: StoreUrl = Field(
+        default="sqlite:///factory-data/telemetry.db",  # type: ignore[assignment]
+        description="sqlite:///path.db or influxdb://[user:pass@]host:port/database",
+    )
+    topic_root: str = Field(default=DEFAULT_ROOT, description="First topic level(s)")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    edge: EdgeConfig = EdgeConfig()
+    ingest: IngestConfig = IngestConfig()
+
+    @field_validator("topic_root")
+    @classmethod
+    def _root(cls, value: str) -> str:
+        try:
+            return check_root(value)
+        except TopicError as exc:
+            raise ValueError(str(exc)) from None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_path
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+_config_path: Path | None = None
+
+
+def _variable(loc: tuple[Any, ...]) -> str:
+    return ENV_PREFIX + "__".join(str(p).upper() for p in loc)
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Load and validate; raise :class:`ConfigError` that names each bad setting."""
+    global _config_path
+    raw = config_file if config_file is not None else os.environ.get(ENV_PREFIX + "CONFIG")
+    path = Path(raw) if raw else None
+    if path is not None and not path.is_file():
+        raise ConfigError(
+            f"configuration file {path} not found (from --config or {ENV_PREFIX}CONFIG)"
+        )
+    _config_path = path
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors(include_url=False):
+            loc = tuple(err["loc"])
+            where = _variable(loc)
+            if path is not None:
+                where += f" (or {'.'.join(str(p) for p in loc)} in {path})"
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown setting; see deploy/factory.example.toml for the valid keys"
+            lines.append(f"  {where}: {msg}")
+        raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from None
+    except Exception as exc:  # a TOML syntax error surfaces here
+        if path is not None and "toml" in type(exc).__module__.lower():
+            raise ConfigError(f"cannot parse {path}: {exc}") from None
+        raise
+    finally:
+        _config_path = None

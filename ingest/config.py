@@ -1,0 +1,42 @@
+"""Settings of the ingest service (section ``[ingest]``, variables ``FACTORY_INGEST__*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from telemetry.codec import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_READINGS
+from telemetry.models import Name
+
+
+class IngestConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    client_id: Name = Field(
+        default="factory-ingest-1",
+        description="Stable MQTT client id; the broker keeps this session while we are away",
+    )
+    share_group: Name | None = Field(
+        default=None, description="Shared subscription group, so several ingest processes split load"
+    )
+    batch_max_readings: int = Field(default=5000, ge=1, le=1_000_000)
+    batch_max_delay_s: float = Field(default=1.0, gt=0, le=60)
+    batch_linger_s: float = Field(
+        default=0.02, ge=0, le=10, description="Write early when no message arrives for this long"
+    )
+    max_pending_messages: int = Field(
+        default=2000,
+        ge=1,
+        description="Messages received but not yet stored; above it we stop reading the socket",
+    )
+    max_payload_bytes: int = Field(default=DEFAULT_MAX_PAYLOAD_BYTES, ge=64)
+    max_readings_per_message: int = Field(default=DEFAULT_MAX_READINGS, ge=1)
+    deadletter_path: Path = Field(
+        default=Path("factory-data/deadletter.db"),
+        description="SQLite file that keeps every rejected message with its reason",
+    )
+    deadletter_max_payload_bytes: int = Field(default=65_536, ge=0)
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    retry_initial_s: float = Field(default=0.2, gt=0)
+    retry_max_s: float = Field(default=30.0, gt=0)

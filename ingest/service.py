@@ -1,0 +1,255 @@
+"""The ingest pipeline: deliveries -> decode -> batch -> store -> PUBACK.
+
+A batch is acknowledged only after the store confirms it. A message that does
+not decode is kept as a dead letter and then acknowledged; the service goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ingest.config import IngestConfig
+from ingest.deadletter import DeadLetter, DeadLetterStore
+from ingest.errors import BrokerError, StoreError
+from ingest.store import Store
+from ingest.subscriber import Delivery, Subscriber
+from telemetry.codec import DecodeError, Message, decode
+from telemetry.topic import DEFAULT_ROOT, subscription
+from telemetry.urls import MqttEndpoint
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class IngestStats:
+    """Counters of the service since it started."""
+
+    received_messages: int = 0
+    received_readings: int = 0
+    written_readings: int = 0
+    rejected_messages: int = 0
+    write_retries: int = 0
+    batches: int = 0
+    reconnects: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+class IngestService:
+    def __init__(
+        self,
+        *,
+        endpoint: MqttEndpoint,
+        store: Store,
+        config: IngestConfig,
+        root: str = DEFAULT_ROOT,
+        on_progress: Callable[[IngestStats], None] | None = None,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._root = root
+        self._on_progress = on_progress
+        self._queue: asyncio.Queue[Delivery] = asyncio.Queue()
+        self._stopping = asyncio.Event()
+        self.deadletters = DeadLetterStore(
+            config.deadletter_path, max_payload_bytes=config.deadletter_max_payload_bytes
+        )
+        self.stats = IngestStats()
+        self.subscriber = Subscriber(
+            endpoint=endpoint,
+            client_id=config.client_id,
+            topic_filter=subscription(root, config.share_group),
+            on_delivery=self._on_delivery,
+            keepalive_s=config.keepalive_s,
+        )
+        self.ready = asyncio.Event()
+
+    def _on_delivery(self, delivery: Delivery) -> None:
+        self._queue.put_nowait(delivery)
+        if self._queue.qsize() >= self._config.max_pending_messages:
+            self.subscriber.pause()
+
+    def stop(self) -> None:
+        """Ask the service to finish: stop reading, store and acknowledge what it has, exit."""
+        self._stopping.set()
+
+    async def run(self) -> IngestStats:
+        await self.deadletters.open()
+        await self._retry(self._store.open, "open the store")
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._connection_loop(), name="ingest mqtt connection")
+                tg.create_task(self._batch_loop(), name="ingest batch writer")
+        finally:
+            await self.subscriber.disconnect()
+            await self._store.close()
+            self.deadletters.close()
+        return self.stats
+
+    async def _connection_loop(self) -> None:
+        delay = self._config.retry_initial_s
+        while not self._stopping.is_set():
+            try:
+                await self.subscriber.connect()
+            except BrokerError as exc:
+                log.warning("%s; retrying in %.1f s", exc, delay)
+                await self._sleep_or_stop(delay)
+                delay = min(delay * 2, self._config.retry_max_s) * random.uniform(0.8, 1.2)
+                continue
+            delay = self._config.retry_initial_s
+            self.ready.set()
+            log.info("subscribed to %s", subscription(self._root, self._config.share_group))
+            stop = asyncio.create_task(self._stopping.wait())
+            lost = asyncio.create_task(self.subscriber.disconnected.wait())
+            await asyncio.wait({stop, lost}, return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            lost.cancel()
+            if not self._stopping.is_set():
+                self.ready.clear()
+                self.stats.reconnects += 1
+                log.warning("lost the broker connection; reconnecting")
+
+    async def _sleep_or_stop(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    def _decode(self, d: Delivery) -> Message | DecodeError:
+        try:
+            return decode(
+                d.topic,
+                d.payload,
+                root=self._root,
+                max_payload_bytes=self._config.max_payload_bytes,
+                max_readings=self._config.max_readings_per_message,
+            )
+        except DecodeError as exc:
+            return exc
+
+    async def _next_batch(self) -> list[tuple[Delivery, Message | DecodeError]]:
+        """Wait for a first message, then gather until full, late or quiet."""
+        batch: list[tuple[Delivery, Message | DecodeError]] = []
+        readings = 0
+
+        def take(d: Delivery) -> None:
+            nonlocal readings
+            decoded = self._decode(d)
+            batch.append((d, decoded))
+            if isinstance(decoded, Message):
+                readings += len(decoded.readings)
+
+        get = asyncio.create_task(self._queue.get())
+        stop = asyncio.create_task(self._stopping.wait())
+        done, _ = await asyncio.wait({get, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if get not in done:
+            get.cancel()
+            while not self._queue.empty():
+                take(self._queue.get_nowait())
+            return batch
+        take(get.result())
+        deadline = time.monotonic() + self._config.batch_max_delay_s
+        limit = self._config.batch_max_readings
+        while readings < limit:
+            while not self._queue.empty() and readings < limit:
+                take(self._queue.get_nowait())
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or readings >= limit:
+                break
+            try:
+                d = await asyncio.wait_for(
+                    self._queue.get(), min(self._config.batch_linger_s, remaining)
+                )
+            except TimeoutError:
+                break
+            take(d)
+        return batch
+
+    async def _batch_loop(self) -> None:
+        while True:
+            batch = await self._next_batch()
+            if not batch:
+                if self._stopping.is_set():
+                    return
+                continue
+            await self._process(batch)
+            if self._queue.qsize() <= self._config.max_pending_messages // 2:
+                self.subscriber.resume()
+            if self._on_progress is not None:
+                self._on_progress(self.stats)
+
+    async def _process(self, batch: list[tuple[Delivery, Message | DecodeError]]) -> None:
+        good: list[Message] = []
+        letters: list[DeadLetter] = []
+        self.stats.received_messages += len(batch)
+        for d, decoded in batch:
+            if isinstance(decoded, DecodeError):
+                letters.append(DeadLetter(topic=d.topic, payload=d.payload, error=decoded.reason))
+                log.warning("rejected message on %r: %s", d.topic[:200], decoded.reason)
+                continue
+            good.append(decoded)
+            self.stats.received_readings += len(decoded.readings)
+        if good:
+            letters.extend(await self._write(good))
+        if letters:
+            await self._retry(lambda: self.deadletters.add(letters), "keep dead letters")
+            self.stats.rejected_messages += len(letters)
+            for letter in letters:
+                key = letter.error.split(":")[0][:80]
+                self.stats.reasons[key] = self.stats.reasons.get(key, 0) + 1
+        for d, _ in batch:
+            self.subscriber.ack(d)
+        self.stats.batches += 1
+
+    async def _write(self, messages: list[Message]) -> list[DeadLetter]:
+        """Write with retries; a batch the store refuses for good becomes dead letters."""
+        delay = self._config.retry_initial_s
+        while True:
+            try:
+                self.stats.written_readings += await self._store.write(messages)
+                return []
+            except StoreError as exc:
+                if exc.action == "drop":
+                    if len(messages) > 1:
+                        # Find the culprits: write each message on its own.
+                        out: list[DeadLetter] = []
+                        for m in messages:
+                            out.extend(await self._write([m]))
+                        return out
+                    log.error("store refused a message: %s", exc)
+                    return [
+                        DeadLetter(
+                            topic=str(messages[0].topic),
+                            payload=_reencode(messages[0]),
+                            error=str(exc),
+                            stage="store",
+                        )
+                    ]
+                self.stats.write_retries += 1
+                log.warning("store write failed (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._config.retry_max_s) * random.uniform(0.8, 1.2)
+
+    async def _retry(self, op: Callable[[], object], what: str) -> None:
+        delay = self._config.retry_initial_s
+        while True:
+            try:
+                result = op()
+                if asyncio.iscoroutine(result):
+                    await result
+                return
+            except (StoreError, OSError) as exc:
+                log.warning("cannot %s (%s); retrying in %.1f s", what, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._config.retry_max_s)
+
+
+def _reencode(message: Message) -> bytes:
+    from telemetry.codec import encode
+
+    return encode(message.readings)

@@ -1,0 +1,38 @@
+"""The store contract, and opening a store from its URL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from telemetry.codec import Message
+from telemetry.urls import StoreEndpoint
+
+
+class Store(Protocol):
+    """Where validated readings go. ``write`` returns only once they are durable."""
+
+    async def open(self) -> None: ...
+
+    async def write(self, messages: Sequence[Message]) -> int:
+        """Store every reading of ``messages``; return the number of readings written.
+
+        Raises :class:`ingest.errors.StoreError` with ``action`` ``retry`` or ``drop``.
+        """
+        ...
+
+    async def ping(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+def open_store(endpoint: StoreEndpoint) -> Store:
+    """The store for a URL (not yet opened)."""
+    if endpoint.kind == "sqlite":
+        from ingest.sqlite_store import SQLiteStore
+
+        assert endpoint.path is not None
+        return SQLiteStore(endpoint.path)
+    from ingest.influx_v1 import InfluxV1Store
+
+    return InfluxV1Store(endpoint)

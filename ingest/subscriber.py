@@ -1,0 +1,193 @@
+"""An MQTT subscriber driven by the asyncio loop, with manual acknowledgements.
+
+paho-mqtt runs on the event loop's own selector (no network thread), so that
+``ack`` is called from the same thread that reads and writes the socket. A
+message is acknowledged only when the service says it is stored. When too many
+messages wait, the subscriber stops reading its socket: the broker keeps the
+rest (backpressure instead of an unbounded queue).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from ingest.errors import BrokerError
+from telemetry.urls import MqttEndpoint
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One message as received; ``generation`` names the connection it came on."""
+
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    generation: int
+
+
+class Subscriber:
+    def __init__(
+        self,
+        *,
+        endpoint: MqttEndpoint,
+        client_id: str,
+        topic_filter: str,
+        on_delivery: Callable[[Delivery], None],
+        keepalive_s: int = 30,
+    ) -> None:
+        self._endpoint = endpoint
+        self._filter = topic_filter
+        self._on_delivery = on_delivery
+        self._keepalive = keepalive_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sock: socket.socket | None = None
+        self._paused = False
+        self._misc: asyncio.Task[None] | None = None
+        self._connected: asyncio.Future[int] | None = None
+        self._subscribed: asyncio.Future[None] | None = None
+        self.disconnected: asyncio.Event = asyncio.Event()
+        self.generation = 0
+        c = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=False,
+            manual_ack=True,
+        )
+        if endpoint.username:
+            c.username_pw_set(
+                endpoint.username,
+                endpoint.password.get_secret_value() if endpoint.password else None,
+            )
+        if endpoint.tls:
+            c.tls_set()
+        c.on_socket_open = self._on_socket_open
+        c.on_socket_close = self._on_socket_close
+        c.on_socket_register_write = self._on_register_write
+        c.on_socket_unregister_write = self._on_unregister_write
+        c.on_connect = self._on_connect
+        c.on_subscribe = self._on_subscribe
+        c.on_message = self._on_message
+        c.on_disconnect = self._on_disconnect
+        self._client = c
+
+    # -- socket plumbing -------------------------------------------------------------
+    def _on_socket_open(self, client: mqtt.Client, userdata: object, sock: socket.socket) -> None:
+        assert self._loop is not None
+        self._sock = sock
+        self._loop.add_reader(sock, client.loop_read)
+        self._misc = self._loop.create_task(self._misc_loop(), name="mqtt keepalive")
+
+    def _on_socket_close(self, client: mqtt.Client, userdata: object, sock: socket.socket) -> None:
+        assert self._loop is not None
+        self._loop.remove_reader(sock)
+        self._loop.remove_writer(sock)
+        self._sock = None
+        if self._misc is not None:
+            self._misc.cancel()
+
+    def _on_register_write(self, client: mqtt.Client, userdata: object, sock: socket.socket) -> None:
+        assert self._loop is not None
+        self._loop.add_writer(sock, client.loop_write)
+
+    def _on_unregister_write(
+        self, client: mqtt.Client, userdata: object, sock: socket.socket
+    ) -> None:
+        assert self._loop is not None
+        self._loop.remove_writer(sock)
+
+    async def _misc_loop(self) -> None:
+        while self._client.loop_misc() == mqtt.MQTT_ERR_SUCCESS:
+            await asyncio.sleep(1)
+
+    # -- protocol callbacks ----------------------------------------------------------
+    def _on_connect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object
+    ) -> None:
+        if self._connected is not None and not self._connected.done():
+            self._connected.set_result(getattr(reason, "value", 0))
+
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: object, mid: int, reasons: object, props: object
+    ) -> None:
+        if self._subscribed is not None and not self._subscribed.done():
+            self._subscribed.set_result(None)
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        self._on_delivery(Delivery(msg.topic, msg.payload, msg.mid, msg.qos, self.generation))
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object
+    ) -> None:
+        if self._connected is not None and not self._connected.done():
+            self._connected.set_exception(BrokerError(f"disconnected during connect: {reason}"))
+        self.disconnected.set()
+
+    # -- API -------------------------------------------------------------------------
+    async def connect(self, timeout_s: float = 10.0) -> None:
+        """Connect, subscribe with QoS 1, and return once the subscription is granted."""
+        self._loop = asyncio.get_running_loop()
+        self.disconnected.clear()
+        self.generation += 1
+        self._connected = self._loop.create_future()
+        self._subscribed = self._loop.create_future()
+        try:
+            # A blocking TCP connect (paho's own timeout bounds it); the socket callbacks
+            # must run on this loop's thread, so it is not sent to a worker thread.
+            self._client.connect(self._endpoint.host, self._endpoint.port, self._keepalive)
+        except (OSError, ValueError) as exc:
+            raise BrokerError(
+                f"cannot connect to the MQTT broker at {self._endpoint}: {exc}. "
+                "Check FACTORY_MQTT_URL and that the broker is running."
+            ) from exc
+        try:
+            rc = await asyncio.wait_for(self._connected, timeout_s)
+            if rc != 0:
+                raise BrokerError(
+                    f"the broker at {self._endpoint} refused the connection: "
+                    f"{mqtt.connack_string(rc)}"
+                )
+            self._client.subscribe(self._filter, qos=1)
+            await asyncio.wait_for(self._subscribed, timeout_s)
+        except TimeoutError as exc:
+            self._client.disconnect()
+            raise BrokerError(f"no answer from the broker at {self._endpoint}") from exc
+
+    def ack(self, delivery: Delivery) -> bool:
+        """Acknowledge a message; a message from an earlier connection is redelivered instead."""
+        if delivery.generation != self.generation or delivery.qos == 0:
+            return False
+        return self._client.ack(delivery.mid, delivery.qos) == mqtt.MQTT_ERR_SUCCESS
+
+    def pause(self) -> None:
+        if not self._paused and self._sock is not None and self._loop is not None:
+            self._loop.remove_reader(self._sock)
+            self._paused = True
+
+    def resume(self) -> None:
+        if self._paused and self._loop is not None:
+            if self._sock is not None:
+                self._loop.add_reader(self._sock, self._client.loop_read)
+            self._paused = False
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    async def disconnect(self) -> None:
+        if self._sock is not None:
+            self._client.disconnect()
+            self._client.loop_write()
+            try:
+                await asyncio.wait_for(self.disconnected.wait(), 5)
+            except TimeoutError:
+                log.warning("broker did not close the connection in time")

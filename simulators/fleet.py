@@ -1,0 +1,163 @@
+"""A fleet of simulated machines and the readings their devices would send."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from simulators.machine import MachineRun, MachineSpec, simulate_machine
+from simulators.truth import MachineTruth, machine_truth
+from telemetry.models import STATES, Channel
+from telemetry.topic import MachinePath
+
+WireReading = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class FleetConfig:
+    """What to simulate. Same config and seed, same readings."""
+
+    machines: int = 6
+    lines: int = 2
+    hours: float = 8.0
+    seed: int = 42
+    start_ms: int = 1_767_600_000_000  # 2026-01-05T08:00:00Z
+    interval_s: float = 5.0
+    site: str = "plant1"
+    area: str = "assembly"
+
+    def __post_init__(self) -> None:
+        if self.machines < 1:
+            raise ValueError("machines must be at least 1")
+        if self.lines < 1:
+            raise ValueError("lines must be at least 1")
+        if not (0 < self.hours <= 24 * 31):
+            raise ValueError("hours must be more than 0 and at most 744 (31 days)")
+        if not (0.1 <= self.interval_s <= 3600):
+            raise ValueError("interval_s must be between 0.1 and 3600 seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class MachineStream:
+    """The sampling instants of one machine and its readings at those instants."""
+
+    path: MachinePath
+    run: MachineRun
+    times_ms: np.ndarray[Any, np.dtype[np.int64]]
+
+    def telemetry(self, lo: int, hi: int) -> list[WireReading]:
+        """Telemetry readings with index in [lo, hi): the index is the ``seq``."""
+        t = self.times_ms[lo:hi]
+        state = self.run.state_at(t)
+        seg = self.run._segment_of(t)
+        total, good = self.run.counts(t)
+        cycles = self.run.ideal_cycle[seg]
+        products = self.run.spec.products
+        out = []
+        for k in range(len(t)):
+            i = int(seg[k])
+            reading: WireReading = {
+                "ts": int(t[k]),
+                "seq": lo + k,
+                "state": STATES[int(state[k])].value,
+                "total_count": int(total[k]),
+                "good_count": int(good[k]),
+                "ideal_cycle_s": float(cycles[k]),
+                "product": products[int(self.run.seg_product[i])][0],
+            }
+            reason = self.run.seg_reason[i]
+            if reason is not None:
+                reading["reason"] = reason
+            out.append(reading)
+        return out
+
+    def energy(self, lo: int, hi: int) -> list[WireReading]:
+        t = self.times_ms[lo:hi]
+        res = self.run.spec.register_resolution_kwh
+        register = np.floor(self.run.energy_kwh(t) / res + 1e-9) * res
+        power = self.run.seg_power_kw[self.run._segment_of(t)]
+        return [
+            {
+                "ts": int(t[k]),
+                "seq": lo + k,
+                "power_kw": round(float(power[k]), 3),
+                "energy_kwh": round(float(register[k]), 6),
+            }
+            for k in range(len(t))
+        ]
+
+
+class Fleet:
+    """Simulated machines on lines of one area, with their readings and ground truth."""
+
+    def __init__(self, config: FleetConfig) -> None:
+        self.config = config
+        rng = np.random.default_rng(config.seed)
+        duration_s = config.hours * 3600.0
+        start, end = config.start_ms, config.start_ms + round(duration_s * 1000)
+        grid = np.arange(start, end, round(config.interval_s * 1000), dtype=np.int64)
+        self.streams: list[MachineStream] = []
+        for spec in _specs(config, rng):
+            run = simulate_machine(spec, start, duration_s, rng)
+            times = np.unique(np.concatenate((grid, run.seg_start, [end])))
+            self.streams.append(MachineStream(spec.path, run, times))
+        self.start_ms = start
+        self.end_ms = end
+
+    @property
+    def paths(self) -> list[MachinePath]:
+        return [s.path for s in self.streams]
+
+    @property
+    def reading_count(self) -> int:
+        """Readings the fleet sends over the whole window (telemetry and energy)."""
+        return 2 * sum(len(s.times_ms) for s in self.streams)
+
+    def truth(self) -> dict[MachinePath, MachineTruth]:
+        return {s.path: machine_truth(s.run) for s in self.streams}
+
+    def chunks(
+        self, chunk_ms: int
+    ) -> Iterator[tuple[int, list[tuple[MachinePath, Channel, list[WireReading]]]]]:
+        """Readings in consecutive windows of device time: (window end, groups)."""
+        for w0 in range(self.start_ms, self.end_ms + 1, chunk_ms):
+            w1 = w0 + chunk_ms
+            groups: list[tuple[MachinePath, Channel, list[WireReading]]] = []
+            for s in self.streams:
+                lo, hi = np.searchsorted(s.times_ms, [w0, w1], side="left")
+                if hi > lo:
+                    groups.append((s.path, Channel.TELEMETRY, s.telemetry(int(lo), int(hi))))
+                    groups.append((s.path, Channel.ENERGY, s.energy(int(lo), int(hi))))
+            yield min(w1, self.end_ms), groups
+
+
+def _specs(config: FleetConfig, rng: np.random.Generator) -> list[MachineSpec]:
+    """Machines spread evenly over the lines, each a little different."""
+    per_line = math.ceil(config.machines / config.lines)
+    specs = []
+    for i in range(config.machines):
+        line = f"line{i // per_line + 1}"
+        base = float(rng.choice([20.0, 30.0, 40.0]))
+        specs.append(
+            MachineSpec(
+                path=MachinePath(config.site, config.area, line, f"m{i + 1:02d}"),
+                products=(("A", base), ("B", base * float(rng.uniform(1.2, 1.6)))),
+                mtbf_s=float(rng.uniform(3600, 10800)),
+                mttr_s=float(rng.uniform(300, 1200)),
+                mean_time_between_idle_s=float(rng.uniform(1800, 5400)),
+                mean_idle_s=float(rng.uniform(120, 480)),
+                setup_s=float(rng.uniform(600, 1500)),
+                scrap_rate=float(rng.uniform(0.005, 0.05)),
+                idle_kw=float(rng.uniform(2.0, 6.0)),
+                load_kw=float(rng.uniform(8.0, 30.0)),
+            )
+        )
+    return specs
+
+
+def default_fleet(**overrides: Any) -> Fleet:
+    return Fleet(FleetConfig(**overrides))

@@ -1,0 +1,226 @@
+"""One machine and its energy meter over a shift, as an exact piecewise timeline.
+
+The model is event based: the machine's day is a list of segments (state,
+reason, product, speed) with millisecond boundaries. Counters and the energy
+register are exact functions of time over that timeline, so any reading can be
+sampled at any instant and the ground truth follows from the same segments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from telemetry.models import STATES, MachineState
+from telemetry.topic import MachinePath
+
+RUN = MachineState.RUNNING.code
+IDLE = MachineState.IDLE.code
+DOWN = MachineState.DOWN.code
+SETUP = MachineState.SETUP.code
+PLANNED = MachineState.PLANNED_STOP.code
+OFF = MachineState.OFF.code
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class MachineSpec:
+    """Parameters of one simulated machine and its meter."""
+
+    path: MachinePath
+    products: tuple[tuple[str, float], ...] = (("A", 30.0), ("B", 45.0))
+    """(product, ideal cycle time in seconds); the machine changes over once per shift."""
+    mtbf_s: float = 5400.0
+    mttr_s: float = 600.0
+    mean_time_between_idle_s: float = 3600.0
+    mean_idle_s: float = 240.0
+    setup_s: float = 900.0
+    speed_range: tuple[float, float] = (0.85, 1.0)
+    scrap_rate: float = 0.02
+    startup_scrap_units: int = 10
+    startup_scrap_rate: float = 0.3
+    idle_kw: float = 4.0
+    load_kw: float = 18.0
+    register_resolution_kwh: float = 0.001
+    break_every_s: float = 7200.0
+
+
+# Power drawn in each state, as a fraction of idle power (RUNNING adds the load).
+_POWER_FACTOR_BY_STATE = {RUN: 1.0, IDLE: 1.0, DOWN: 0.3, SETUP: 1.2, PLANNED: 0.5, OFF: 0.0}
+_OFF_KW = 0.05
+_REASONS = {IDLE: ("starved", "blocked"), DOWN: ("jam", "motor_fault", "sensor_fault")}
+
+
+@dataclass(frozen=True, slots=True)
+class MachineRun:
+    """The timeline of one machine: segments plus what is needed to sample it."""
+
+    spec: MachineSpec
+    start_ms: int
+    end_ms: int
+    seg_start: IntArray  # ms, absolute
+    seg_end: IntArray
+    seg_state: npt.NDArray[np.int8]
+    seg_reason: tuple[str | None, ...]
+    seg_product: npt.NDArray[np.int16]
+    seg_speed: FloatArray
+    seg_power_kw: FloatArray
+    # Units: cumulative fractional production at each segment start, and the
+    # scrap flag of every unit in order of production.
+    prod_at_start: FloatArray
+    scrap_flags: npt.NDArray[np.bool_]
+    energy_at_start: FloatArray = field(repr=False)
+
+    @property
+    def ideal_cycle(self) -> FloatArray:
+        cycles = np.array([c for _, c in self.spec.products])
+        out: FloatArray = cycles[self.seg_product]
+        return out
+
+    def _segment_of(self, t_ms: IntArray) -> IntArray:
+        idx = np.searchsorted(self.seg_start, t_ms, side="right") - 1
+        out: IntArray = np.clip(idx, 0, len(self.seg_start) - 1)
+        return out
+
+    def production(self, t_ms: IntArray) -> FloatArray:
+        """Cumulative fractional units produced at each instant."""
+        i = self._segment_of(t_ms)
+        rate = np.where(self.seg_state[i] == RUN, self.seg_speed[i] / self.ideal_cycle[i], 0.0)
+        out: FloatArray = self.prod_at_start[i] + rate * (t_ms - self.seg_start[i]) / 1000.0
+        return out
+
+    def counts(self, t_ms: IntArray) -> tuple[IntArray, IntArray]:
+        """Cumulative (total, good) counts at each instant."""
+        total = np.floor(self.production(t_ms) + 1e-9).astype(np.int64)
+        scrap_cum = np.concatenate(([0], np.cumsum(self.scrap_flags)))
+        good = total - scrap_cum[np.minimum(total, len(self.scrap_flags))]
+        return total, good
+
+    def energy_kwh(self, t_ms: IntArray) -> FloatArray:
+        """Exact cumulative energy (kWh) at each instant."""
+        i = self._segment_of(t_ms)
+        out: FloatArray = (
+            self.energy_at_start[i] + self.seg_power_kw[i] * (t_ms - self.seg_start[i]) / 3.6e6
+        )
+        return out
+
+    def state_at(self, t_ms: IntArray) -> npt.NDArray[np.int8]:
+        out: npt.NDArray[np.int8] = self.seg_state[self._segment_of(t_ms)]
+        return out
+
+
+def _power(spec: MachineSpec, state: int, speed: float) -> float:
+    if state == OFF:
+        return _OFF_KW
+    kw = spec.idle_kw * _POWER_FACTOR_BY_STATE[state]
+    if state == RUN:
+        kw += spec.load_kw * speed
+    return kw
+
+
+def _breaks(spec: MachineSpec, duration_s: float) -> list[tuple[float, float]]:
+    """Planned breaks: every ``break_every_s``, alternating 15 and 30 minutes."""
+    out = []
+    k = 1
+    while k * spec.break_every_s < duration_s:
+        start = k * spec.break_every_s
+        out.append((start, min(duration_s, start + (1800.0 if k % 2 == 0 else 900.0))))
+        k += 1
+    return out
+
+
+def simulate_machine(
+    spec: MachineSpec, start_ms: int, duration_s: float, rng: np.random.Generator
+) -> MachineRun:
+    """Draw the timeline of one machine over ``duration_s`` seconds of one shift."""
+    segs: list[tuple[float, float, int, str | None, int, float]] = []
+
+    def add(t0: float, t1: float, state: int, reason: str | None, product: int, speed: float) -> None:
+        t0_ms, t1_ms = round(t0 * 1000), round(t1 * 1000)
+        if t1_ms > t0_ms:
+            segs.append((t0_ms, t1_ms, state, reason, product, speed))
+
+    breaks = _breaks(spec, duration_s)
+    changeover_at = duration_s / 2 if len(spec.products) > 1 else float("inf")
+    product = 0
+    t = 0.0
+    b = 0
+    while t < duration_s - 1e-9:
+        if b < len(breaks) and t >= breaks[b][0] - 1e-9:
+            add(t, breaks[b][1], PLANNED, "break", product, 0.0)
+            t = breaks[b][1]
+            b += 1
+            continue
+        if t >= changeover_at and product == 0:
+            end = min(t + spec.setup_s, duration_s)
+            add(t, end, SETUP, "changeover", 1, 0.0)
+            product = 1
+            t = end
+            continue
+        boundary = min(
+            breaks[b][0] if b < len(breaks) else duration_s,
+            changeover_at if product == 0 else duration_s,
+            duration_s,
+        )
+        ttf = rng.exponential(spec.mtbf_s)
+        tti = rng.exponential(spec.mean_time_between_idle_s)
+        speed = float(rng.uniform(*spec.speed_range))
+        run_end = min(t + min(ttf, tti), boundary)
+        add(t, run_end, RUN, None, product, speed)
+        t = run_end
+        if t >= boundary - 1e-9:
+            continue
+        if ttf <= tti:
+            stop = rng.lognormal(np.log(spec.mttr_s) - 0.125, 0.5)
+            end = min(t + stop, boundary)
+            add(t, end, DOWN, str(rng.choice(_REASONS[DOWN])), product, 0.0)
+        else:
+            stop = rng.exponential(spec.mean_idle_s)
+            end = min(t + stop, boundary)
+            add(t, end, IDLE, str(rng.choice(_REASONS[IDLE])), product, 0.0)
+        t = end
+
+    arr = np.array([s[:3] for s in segs], dtype=np.int64)
+    seg_start = arr[:, 0] + start_ms
+    seg_end = arr[:, 1] + start_ms
+    seg_state = arr[:, 2].astype(np.int8)
+    seg_product = np.array([s[4] for s in segs], dtype=np.int16)
+    seg_speed = np.array([s[5] for s in segs], dtype=np.float64)
+    seg_power = np.array([_power(spec, int(s[2]), s[5]) for s in segs], dtype=np.float64)
+    dur_s = (seg_end - seg_start) / 1000.0
+    cycles = np.array([c for _, c in spec.products])[seg_product]
+    prod = np.where(seg_state == RUN, seg_speed / cycles * dur_s, 0.0)
+    prod_at_start = np.concatenate(([0.0], np.cumsum(prod)[:-1]))
+    energy_at_start = np.concatenate(([0.0], np.cumsum(seg_power * dur_s / 3600.0)[:-1]))
+
+    total_units = int(np.floor(prod.sum() + 1e-9))
+    scrap = rng.random(total_units) < spec.scrap_rate
+    # Start-up rejects: the first units after each setup are scrapped more often.
+    units_at = np.floor(prod_at_start + 1e-9).astype(np.int64)
+    for i in np.flatnonzero(seg_state == SETUP):
+        first = int(units_at[i])
+        last = min(first + spec.startup_scrap_units, total_units)
+        scrap[first:last] |= rng.random(last - first) < spec.startup_scrap_rate
+
+    return MachineRun(
+        spec=spec,
+        start_ms=start_ms,
+        end_ms=start_ms + round(duration_s * 1000),
+        seg_start=seg_start,
+        seg_end=seg_end,
+        seg_state=seg_state,
+        seg_reason=tuple(s[3] for s in segs),
+        seg_product=seg_product,
+        seg_speed=seg_speed,
+        seg_power_kw=seg_power,
+        prod_at_start=prod_at_start,
+        scrap_flags=scrap,
+        energy_at_start=energy_at_start,
+    )
+
+
+STATE_NAMES: tuple[str, ...] = tuple(s.value for s in STATES)

@@ -1,0 +1,120 @@
+"""Wire models: what a device sends, one reading object or an array of them.
+
+Validation is strict on purpose: a counter sent as ``"12"`` or ``12.5``, a NaN,
+an unknown key or a timestamp in seconds instead of milliseconds is rejected
+with a reason, never coerced, so that a misconfigured device is noticed.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+# Epoch milliseconds between 2000-01-01 and 2100-01-01: a timestamp in seconds
+# or microseconds falls outside and is rejected instead of stored in 1970.
+MIN_TS_MS = 946_684_800_000
+MAX_TS_MS = 4_102_444_800_000
+
+NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+"""A topic level or any name that becomes a tag or field key."""
+
+EpochMillis = Annotated[int, Field(ge=MIN_TS_MS, le=MAX_TS_MS, description="UTC epoch ms")]
+Sequence = Annotated[
+    int,
+    Field(ge=0, le=2**63 - 1, description="Per device and channel, increasing; proves no loss"),
+]
+Counter = Annotated[int, Field(ge=0, le=2**63 - 1)]
+
+
+class Channel(enum.StrEnum):
+    """The last topic level: what kind of reading the payload carries."""
+
+    TELEMETRY = "telemetry"
+    ENERGY = "energy"
+    STATUS = "status"
+
+
+class MachineState(enum.StrEnum):
+    """Machine states; their order fixes the integer codes used by the analytics."""
+
+    RUNNING = "RUNNING"
+    IDLE = "IDLE"
+    DOWN = "DOWN"
+    SETUP = "SETUP"
+    PLANNED_STOP = "PLANNED_STOP"
+    OFF = "OFF"
+
+    @property
+    def code(self) -> int:
+        return STATE_CODES[self]
+
+
+STATES: tuple[MachineState, ...] = tuple(MachineState)
+STATE_CODES: dict[MachineState, int] = {s: i for i, s in enumerate(STATES)}
+
+
+class _Reading(BaseModel):
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        frozen=True,
+        allow_inf_nan=False,
+        str_max_length=256,
+    )
+
+    ts: EpochMillis
+    seq: Sequence
+
+
+class TelemetryReading(_Reading):
+    """Machine state, cumulative counters and process sensors at one instant."""
+
+    state: MachineState
+    reason: Name | None = Field(
+        default=None, description="Stop reason code, for IDLE, DOWN, SETUP and PLANNED_STOP"
+    )
+    total_count: Counter = Field(description="Cumulative units made (good and scrap)")
+    good_count: Counter = Field(description="Cumulative good units")
+    ideal_cycle_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=86_400,
+        description="Ideal cycle time of the current product, seconds per unit",
+    )
+    product: Name | None = None
+    sensors: dict[Name, float] | None = Field(
+        default=None,
+        max_length=64,
+        description="Process sensor values by name, e.g. temperature_c, vibration_mm_s",
+    )
+
+
+class EnergyReading(_Reading):
+    """An energy meter reading: instantaneous power and the cumulative register."""
+
+    power_kw: float = Field(ge=-1e6, le=1e6)
+    energy_kwh: float = Field(ge=0, le=1e12, description="Cumulative import register, kWh")
+    power_factor: float | None = Field(default=None, ge=-1, le=1)
+    voltage_v: float | None = Field(default=None, ge=0, le=1e6)
+
+
+class StatusReading(_Reading):
+    """Birth and last-will message of an edge agent for one machine (retained)."""
+
+    online: bool
+    agent: Name | None = Field(default=None, description="Edge agent client id")
+    version: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+Reading = TelemetryReading | EnergyReading | StatusReading
+
+MODEL_BY_CHANNEL: dict[Channel, type[TelemetryReading | EnergyReading | StatusReading]] = {
+    Channel.TELEMETRY: TelemetryReading,
+    Channel.ENERGY: EnergyReading,
+    Channel.STATUS: StatusReading,
+}
+
+ChannelName = Literal["telemetry", "energy", "status"]
