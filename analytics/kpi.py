@@ -186,5 +186,7 @@ def aggregate(kpis: Iterable[Kpi], path: MachinePath | None = None) -> Kpi:
         ideal_s=None if any(i is None for i in ideal) else sum(i for i in ideal if i is not None),
         total_count=sum(k.total_count for k in items),
         good_count=sum(k.good_count for k in items),
-        energy_kwh=None if any(e is None for e in energy) else sum(e for e in energy if e is not None),
+        energy_kwh=None
+        if any(e is None for e in energy)
+        else sum(e for e in energy if e is not None),
     )

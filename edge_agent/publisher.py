@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import ssl
@@ -17,7 +18,6 @@ from telemetry import __version__
 from telemetry.models import Channel
 from telemetry.topic import DEFAULT_ROOT, MachinePath, Topic
 from telemetry.urls import MqttEndpoint
-
 
 # aiomqtt warns on every publish beyond a handful in flight, which is our normal
 # operation (the agent bounds in-flight messages itself); keep only its errors.
@@ -42,12 +42,12 @@ class MqttPublisher:
         config: EdgeConfig,
         root: str = DEFAULT_ROOT,
     ) -> None:
-        if endpoint.password and not endpoint.tls and not endpoint.is_loopback:
-            if not config.allow_plaintext_password:
-                raise PublishError(
-                    f"refusing to send a password in clear text to {endpoint.host}: use mqtts://, "
-                    "or set FACTORY_EDGE__ALLOW_PLAINTEXT_PASSWORD=true if the network is trusted"
-                )
+        plain = endpoint.password and not endpoint.tls and not endpoint.is_loopback
+        if plain and not config.allow_plaintext_password:
+            raise PublishError(
+                f"refusing to send a password in clear text to {endpoint.host}: use mqtts://, "
+                "or set FACTORY_EDGE__ALLOW_PLAINTEXT_PASSWORD=true if the network is trusted"
+            )
         self._endpoint = endpoint
         self._config = config
         self._root = root
@@ -89,10 +89,8 @@ class MqttPublisher:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
+        with contextlib.suppress(aiomqtt.MqttError):
             await self._client.__aexit__(exc_type, exc, tb)
-        except aiomqtt.MqttError:
-            pass
 
     async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
         """Publish with QoS 1 and return once the broker has acknowledged."""

@@ -99,8 +99,13 @@ async def run_pipeline(
         def on_publish(stats: Any) -> None:
             progress.update(t_pub, completed=stats.acknowledged)
 
+        all_stored = asyncio.Event()
+
         def on_store(stats: Any) -> None:
-            progress.update(t_store, completed=stats.written_readings + stats.rejected_messages)
+            done = stats.written_readings + stats.rejected_messages
+            progress.update(t_store, completed=done)
+            if done >= expected:
+                all_stored.set()
 
         ingest._on_progress = on_store
         publisher = MqttPublisher(endpoint=endpoint, config=settings.edge, root=settings.topic_root)
@@ -109,14 +114,11 @@ async def run_pipeline(
             ingest_task = tg.create_task(ingest.run(), name="ingest")
             await asyncio.wait_for(ingest.ready.wait(), 30)
             await agent.run()
-            deadline = time.monotonic() + 120
-            while (
-                ingest.stats.written_readings + ingest.stats.rejected_messages < expected
-                and time.monotonic() < deadline
-                and not ingest_task.done()
-            ):
-                await asyncio.sleep(0.05)
+            # Everything was acknowledged by the broker; wait until ingest has stored it.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(all_stored.wait(), 120)
             ingest.stop()
+            await ingest_task
     window = Window(fleet.start_ms, fleet.end_ms)
     kpis = await machine_kpis(open_reader(settings.store_url), window)
     truth = {p: t.as_dict() for p, t in fleet.truth().items()}

@@ -231,9 +231,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         f"[bold]factory demo[/]: {len(fleet.paths)} machines, {args.hours:g} h simulated, "
         f"seed {args.seed}, {fleet.reading_count:,} readings -> {settings.store_url}"
     )
-    result = asyncio.run(
-        demo(settings, fleet, duration_s=args.duration or None, console=console)
-    )
+    result = asyncio.run(demo(settings, fleet, duration_s=args.duration or None, console=console))
     console.print(
         f"published {result.published:,} readings, stored {result.stored:,}, "
         f"rejected {result.rejected} messages, in {result.seconds:.1f} s"

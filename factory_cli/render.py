@@ -106,7 +106,7 @@ def print_table(
             style="dim",
         )
 
-    for (site, area, line), items in by_line.items():
+    for (_site, _area, line), items in by_line.items():
         for k in items:
             assert k.path is not None
             add(f"{k.path.line}/{k.path.machine}", k)

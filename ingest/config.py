@@ -18,7 +18,8 @@ class IngestConfig(BaseModel):
         description="Stable MQTT client id; the broker keeps this session while we are away",
     )
     share_group: Name | None = Field(
-        default=None, description="Shared subscription group, so several ingest processes split load"
+        default=None,
+        description="Shared subscription group, so several ingest processes split load",
     )
     batch_max_readings: int = Field(default=5000, ge=1, le=1_000_000)
     batch_max_delay_s: float = Field(default=1.0, gt=0, le=60)

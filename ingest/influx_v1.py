@@ -81,8 +81,10 @@ class InfluxV1Store:
             detail = text
         if resp.status == 404 and "database not found" in str(detail):
             await self._create_database()
-        action = "drop" if resp.status in _DROP else "retry"
-        raise StoreError(f"InfluxDB write returned {resp.status}: {str(detail)[:500]}", action=action)
+        message = f"InfluxDB write returned {resp.status}: {str(detail)[:500]}"
+        if resp.status in _DROP:
+            raise StoreError(message, action="drop")
+        raise StoreError(message, action="retry")
 
     async def ping(self) -> bool:
         if self._session is None:

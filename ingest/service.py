@@ -7,6 +7,7 @@ not decode is kept as a dead letter and then acknowledged; the service goes on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -114,10 +115,8 @@ class IngestService:
                 log.warning("lost the broker connection; reconnecting")
 
     async def _sleep_or_stop(self, seconds: float) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
-        except TimeoutError:
-            pass
 
     def _decode(self, d: Delivery) -> Message | DecodeError:
         try:

@@ -44,7 +44,9 @@ class SQLiteStore:
         try:
             self._conn = await asyncio.to_thread(connect, self.path)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open SQLite store {self.path}: {exc}", action="retry") from exc
+            raise StoreError(
+                f"cannot open SQLite store {self.path}: {exc}", action="retry"
+            ) from exc
 
     def _write(self, messages: Sequence[Message]) -> int:
         assert self._conn is not None, "open() the store first"

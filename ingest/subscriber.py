@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.client import SocketLike
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.errors import BrokerError
@@ -50,7 +50,7 @@ class Subscriber:
         self._on_delivery = on_delivery
         self._keepalive = keepalive_s
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._sock: socket.socket | None = None
+        self._sock: SocketLike | None = None
         self._paused = False
         self._misc: asyncio.Task[None] | None = None
         self._connected: asyncio.Future[int] | None = None
@@ -81,13 +81,13 @@ class Subscriber:
         self._client = c
 
     # -- socket plumbing -------------------------------------------------------------
-    def _on_socket_open(self, client: mqtt.Client, userdata: object, sock: socket.socket) -> None:
+    def _on_socket_open(self, client: mqtt.Client, userdata: object, sock: SocketLike) -> None:
         assert self._loop is not None
         self._sock = sock
         self._loop.add_reader(sock, client.loop_read)
         self._misc = self._loop.create_task(self._misc_loop(), name="mqtt keepalive")
 
-    def _on_socket_close(self, client: mqtt.Client, userdata: object, sock: socket.socket) -> None:
+    def _on_socket_close(self, client: mqtt.Client, userdata: object, sock: SocketLike) -> None:
         assert self._loop is not None
         self._loop.remove_reader(sock)
         self._loop.remove_writer(sock)
@@ -95,18 +95,17 @@ class Subscriber:
         if self._misc is not None:
             self._misc.cancel()
 
-    def _on_register_write(self, client: mqtt.Client, userdata: object, sock: socket.socket) -> None:
+    def _on_register_write(self, client: mqtt.Client, userdata: object, sock: SocketLike) -> None:
         assert self._loop is not None
         self._loop.add_writer(sock, client.loop_write)
 
-    def _on_unregister_write(
-        self, client: mqtt.Client, userdata: object, sock: socket.socket
-    ) -> None:
+    def _on_unregister_write(self, client: mqtt.Client, userdata: object, sock: SocketLike) -> None:
         assert self._loop is not None
         self._loop.remove_writer(sock)
 
     async def _misc_loop(self) -> None:
-        while self._client.loop_misc() == mqtt.MQTT_ERR_SUCCESS:
+        # paho's keepalive and retry timers want a call about once a second.
+        while self._client.loop_misc() == mqtt.MQTT_ERR_SUCCESS:  # noqa: ASYNC110
             await asyncio.sleep(1)
 
     # -- protocol callbacks ----------------------------------------------------------
@@ -123,7 +122,9 @@ class Subscriber:
             self._subscribed.set_result(None)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        self._on_delivery(Delivery(msg.topic, msg.payload, msg.mid, msg.qos, self.generation))
+        self._on_delivery(
+            Delivery(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self.generation)
+        )
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object

@@ -139,7 +139,9 @@ def simulate_machine(
     """Draw the timeline of one machine over ``duration_s`` seconds of one shift."""
     segs: list[tuple[float, float, int, str | None, int, float]] = []
 
-    def add(t0: float, t1: float, state: int, reason: str | None, product: int, speed: float) -> None:
+    def add(
+        t0: float, t1: float, state: int, reason: str | None, product: int, speed: float
+    ) -> None:
         t0_ms, t1_ms = round(t0 * 1000), round(t1 * 1000)
         if t1_ms > t0_ms:
             segs.append((t0_ms, t1_ms, state, reason, product, speed))

@@ -37,9 +37,7 @@ def machine_truth(run: MachineRun) -> MachineTruth:
     end = np.array([run.end_ms], dtype=np.int64)
     total, good = (int(x[0]) for x in run.counts(end))
     # Units completed within each segment, weighted by that segment's ideal cycle.
-    prod_end = run.prod_at_start + np.where(
-        running, run.seg_speed / run.ideal_cycle * dur_s, 0.0
-    )
+    prod_end = run.prod_at_start + np.where(running, run.seg_speed / run.ideal_cycle * dur_s, 0.0)
     units = np.floor(prod_end + 1e-9) - np.floor(run.prod_at_start + 1e-9)
     ideal_s = float((units * run.ideal_cycle).sum())
     availability = run_s / planned_s if planned_s > 0 else 0.0

@@ -41,7 +41,7 @@ class Message:
 
 
 _ADAPTERS: dict[Channel, TypeAdapter[Any]] = {
-    channel: TypeAdapter(model | list[model])  # type: ignore[valid-type]
+    channel: TypeAdapter(model | list[model])  # type: ignore[valid-type, arg-type]
     for channel, model in MODEL_BY_CHANNEL.items()
 }
 
@@ -49,8 +49,11 @@ _ADAPTERS: dict[Channel, TypeAdapter[Any]] = {
 def _summarise(exc: ValidationError, limit: int = 3) -> str:
     parts = []
     for err in exc.errors(include_url=False)[:limit]:
-        loc = ".".join(str(p) for p in err["loc"]
-                       if p not in ("TelemetryReading", "EnergyReading", "StatusReading"))
+        loc = ".".join(
+            str(p)
+            for p in err["loc"]
+            if p not in ("TelemetryReading", "EnergyReading", "StatusReading")
+        )
         # The union of "one object | list" prefixes each location with the branch tried.
         loc = loc.replace("list[TelemetryReading]", "[]").replace("list[EnergyReading]", "[]")
         loc = loc.replace("list[StatusReading]", "[]")

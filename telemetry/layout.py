@@ -77,7 +77,12 @@ TABLE_BY_CHANNEL: dict[Channel, Table] = {
     Channel.STATUS: STATUS,
 }
 
-_SQL_TYPES: dict[FieldKind, str] = {"int": "INTEGER", "float": "REAL", "str": "TEXT", "bool": "INTEGER"}
+_SQL_TYPES: dict[FieldKind, str] = {
+    "int": "INTEGER",
+    "float": "REAL",
+    "str": "TEXT",
+    "bool": "INTEGER",
+}
 
 
 def sqlite_ddl() -> list[str]:

@@ -70,9 +70,7 @@ def line(
     ts_ms: int,
 ) -> str:
     """One point. Tags are sorted by key, as InfluxDB recommends for write speed."""
-    tag_part = "".join(
-        f",{escape_key(k)}={escape_key(v)}" for k, v in sorted(tags.items())
-    )
+    tag_part = "".join(f",{escape_key(k)}={escape_key(v)}" for k, v in sorted(tags.items()))
     field_part = ",".join(f"{escape_key(k)}={format_value(v, kind)}" for k, v, kind in fields)
     if not field_part:
         raise LineProtocolError("a point needs at least one field")

@@ -23,9 +23,7 @@ class TopicError(ValueError):
 def check_name(value: str, what: str = "name") -> str:
     """Return ``value`` if it is a valid topic level, else raise :class:`TopicError`."""
     if not isinstance(value, str) or not _LEVEL.fullmatch(value):
-        raise TopicError(
-            f"invalid {what} {value!r}: use 1 to 64 characters from A-Z a-z 0-9 _ -"
-        )
+        raise TopicError(f"invalid {what} {value!r}: use 1 to 64 characters from A-Z a-z 0-9 _ -")
     return value
 
 

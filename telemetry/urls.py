@@ -56,8 +56,10 @@ class MqttEndpoint:
             return False
 
     def __str__(self) -> str:
-        user = f"{self.username}:***@" if self.username and self.password else (
-            f"{self.username}@" if self.username else ""
+        user = (
+            f"{self.username}:***@"
+            if self.username and self.password
+            else (f"{self.username}@" if self.username else "")
         )
         return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
 
@@ -144,9 +146,7 @@ def parse_store_url(value: object) -> StoreEndpoint:
             username=unquote(parts.username) if parts.username else None,
             password=SecretStr(unquote(parts.password)) if parts.password else None,
         )
-    raise UrlError(
-        f"{_masked(raw)!r}: the store URL must start with sqlite:/// or influxdb://"
-    )
+    raise UrlError(f"{_masked(raw)!r}: the store URL must start with sqlite:/// or influxdb://")
 
 
 def _wrap(parser: object) -> BeforeValidator:
