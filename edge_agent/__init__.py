@@ -1,18 +1,6 @@
-"""The edge agent: reads machines and meters, publishes their readings over MQTT."""
+"""The edge agent: reads machines and meters, publishes their readings over MQTT.
 
-from edge_agent.agent import AgentStats, EdgeAgent
-from edge_agent.config import EdgeConfig
-from edge_agent.errors import EdgeError, PublishError
-from edge_agent.publisher import MqttPublisher
-from edge_agent.source import Group, Source
-
-__all__ = [
-    "AgentStats",
-    "EdgeAgent",
-    "EdgeConfig",
-    "EdgeError",
-    "Group",
-    "MqttPublisher",
-    "PublishError",
-    "Source",
-]
+Modules: ``config`` (settings), ``source`` (the source contract and the simulator
+source), ``publisher`` (QoS 1 over aiomqtt), ``agent`` (the loop). Nothing is
+imported here, so that reading the configuration needs no MQTT client.
+"""

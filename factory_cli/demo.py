@@ -17,10 +17,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from analytics.kpi import Kpi, Window
 from analytics.reader import open_reader
 from analytics.report import machine_kpis
-from edge_agent import EdgeAgent, MqttPublisher
+from edge_agent.agent import EdgeAgent
+from edge_agent.publisher import MqttPublisher
 from edge_agent.source import SimulatorSource
 from factory_cli.settings import Settings
-from ingest import IngestService, open_store
+from ingest.service import IngestService
+from ingest.store import open_store
 from simulators import Fleet
 from telemetry.topic import MachinePath
 from telemetry.urls import MqttEndpoint, parse_mqtt_url

@@ -270,7 +270,8 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run_agent(fleet: Any, settings: Settings, *, speedup: float | None) -> int:
-    from edge_agent import EdgeAgent, MqttPublisher
+    from edge_agent.agent import EdgeAgent
+    from edge_agent.publisher import MqttPublisher
     from edge_agent.source import SimulatorSource
 
     console = _stderr_console()
@@ -295,7 +296,8 @@ def cmd_edge(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from ingest import IngestService, open_store
+    from ingest.service import IngestService
+    from ingest.store import open_store
 
     async def run() -> None:
         service = IngestService(

@@ -1,16 +1,7 @@
-"""The ingest service: MQTT -> validate -> store, acknowledging only what is stored."""
+"""The ingest service: MQTT -> validate -> store, acknowledging only what is stored.
 
-from ingest.config import IngestConfig
-from ingest.errors import IngestError, StoreError
-from ingest.service import IngestService, IngestStats
-from ingest.store import Store, open_store
-
-__all__ = [
-    "IngestConfig",
-    "IngestError",
-    "IngestService",
-    "IngestStats",
-    "Store",
-    "StoreError",
-    "open_store",
-]
+Modules: ``config`` (settings), ``subscriber`` (MQTT with manual acks), ``service``
+(batching and acknowledgement), ``store`` (the contract), ``sqlite_store`` and
+``influx_v1`` (writers), ``deadletter`` (rejected messages). Nothing is imported
+here, so that reading the configuration needs none of the service's dependencies.
+"""

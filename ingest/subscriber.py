@@ -13,13 +13,16 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.client import SocketLike
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.errors import BrokerError
 from telemetry.urls import MqttEndpoint
+
+if TYPE_CHECKING:
+    from paho.mqtt.client import SocketLike
 
 log = logging.getLogger(__name__)
 
