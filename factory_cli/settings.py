@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -40,11 +41,12 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    mqtt_url: MqttUrl = Field(
+    # NoDecode: the value is a URL string, not JSON, although the field is a dataclass.
+    mqtt_url: Annotated[MqttUrl, NoDecode] = Field(
         default="mqtt://127.0.0.1:1883",  # type: ignore[assignment]
         description="Broker: mqtt://[user:pass@]host:port, mqtts:// for TLS",
     )
-    store_url: StoreUrl = Field(
+    store_url: Annotated[StoreUrl, NoDecode] = Field(
         default="sqlite:///factory-data/telemetry.db",  # type: ignore[assignment]
         description="sqlite:///path.db or influxdb://[user:pass@]host:port/database",
     )

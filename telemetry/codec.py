@@ -40,25 +40,24 @@ class Message:
     readings: tuple[AnyReading, ...]
 
 
-_ADAPTERS: dict[Channel, TypeAdapter[Any]] = {
-    channel: TypeAdapter(model | list[model])  # type: ignore[valid-type, arg-type]
-    for channel, model in MODEL_BY_CHANNEL.items()
+_ONE: dict[Channel, TypeAdapter[Any]] = {c: TypeAdapter(m) for c, m in MODEL_BY_CHANNEL.items()}
+_MANY: dict[Channel, TypeAdapter[Any]] = {
+    c: TypeAdapter(list[m])  # type: ignore[valid-type]
+    for c, m in MODEL_BY_CHANNEL.items()
 }
 
 
 def _summarise(exc: ValidationError, limit: int = 3) -> str:
     parts = []
     for err in exc.errors(include_url=False)[:limit]:
-        loc = ".".join(
-            str(p)
-            for p in err["loc"]
-            if p not in ("TelemetryReading", "EnergyReading", "StatusReading")
+        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
+        value = "" if err["type"] == "missing" else repr(err.get("input"))[:80]
+        hint = ""
+        if err["loc"] and err["loc"][-1] == "ts" and err["type"] in ("greater_than_equal", "less_than_equal"):
+            hint = ", ts must be UTC epoch milliseconds"
+        parts.append(
+            f"{loc or 'payload'}: {err['msg']}" + (f" (got {value}{hint})" if value else "")
         )
-        # The union of "one object | list" prefixes each location with the branch tried.
-        loc = loc.replace("list[TelemetryReading]", "[]").replace("list[EnergyReading]", "[]")
-        loc = loc.replace("list[StatusReading]", "[]")
-        value = repr(err.get("input"))[:80] if err["type"] != "missing" else ""
-        parts.append(f"{loc or 'payload'}: {err['msg']}" + (f" (got {value})" if value else ""))
     more = exc.error_count() - limit
     if more > 0:
         parts.append(f"and {more} more error(s)")
@@ -87,7 +86,8 @@ def decode(
         payload.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DecodeError(f"payload is not UTF-8 (byte {exc.start}); send UTF-8 JSON") from exc
-    adapter = _ADAPTERS[parsed.channel]
+    batch = payload.lstrip()[:1] == b"["
+    adapter = (_MANY if batch else _ONE)[parsed.channel]
     try:
         value = adapter.validate_json(payload)
     except ValidationError as exc:

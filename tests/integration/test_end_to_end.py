@@ -1,0 +1,69 @@
+"""Simulator -> edge agent -> Mosquitto -> ingest -> InfluxDB -> analytics, against the truth."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from factory_cli.demo import run_pipeline
+from factory_cli.settings import Settings
+from simulators import Fleet, FleetConfig
+from telemetry.urls import parse_mqtt_url
+from tests.servers import Server
+
+pytestmark = pytest.mark.integration
+
+
+def _settings(store_url: str, root: str, workdir: Path) -> Settings:
+    return Settings(
+        store_url=store_url,  # type: ignore[arg-type]
+        topic_root=root,
+        ingest={  # type: ignore[arg-type]
+            "client_id": f"ingest-{uuid.uuid4().hex[:8]}",
+            "deadletter_path": workdir / "deadletter.db",
+        },
+        edge={"client_id": f"edge-{uuid.uuid4().hex[:8]}"},  # type: ignore[arg-type]
+    )
+
+
+def _check_against_truth(result: object) -> None:
+    kpis = result.kpis  # type: ignore[attr-defined]
+    truth = result.truth  # type: ignore[attr-defined]
+    assert set(kpis) == set(truth), "every simulated machine must be reported"
+    for path, kpi in kpis.items():
+        t = truth[path]
+        for key in ("availability", "performance", "quality", "oee"):
+            measured = getattr(kpi, key)
+            assert measured is not None, f"{path} {key} missing"
+            assert abs(measured - t[key]) <= 0.02, f"{path} {key}: {measured} vs truth {t[key]}"
+        assert kpi.total_count == t["total_count"]
+        assert kpi.good_count == t["good_count"]
+        assert kpi.kwh_per_good_unit == pytest.approx(t["kwh_per_good_unit"], rel=0.02)
+
+
+async def test_fleet_through_mosquitto_and_influxdb_matches_truth(
+    mosquitto_server: Server, influx_server: Server, topic_root: str, influx_db: str, workdir: Path
+) -> None:
+    fleet = Fleet(FleetConfig(machines=6, lines=2, hours=8, seed=7))
+    settings = _settings(
+        f"influxdb://127.0.0.1:{influx_server.port}/{influx_db}", topic_root, workdir
+    )
+    endpoint = parse_mqtt_url(f"mqtt://127.0.0.1:{mosquitto_server.port}")
+    result = await run_pipeline(settings, fleet, endpoint=endpoint, duration_s=None, console=None)
+    assert result.published == fleet.reading_count
+    assert result.stored == fleet.reading_count + 2 * len(fleet.paths)  # + birth and farewell
+    assert result.rejected == 0
+    _check_against_truth(result)
+
+
+async def test_fleet_through_mosquitto_and_sqlite_matches_truth(
+    mosquitto_server: Server, topic_root: str, workdir: Path
+) -> None:
+    fleet = Fleet(FleetConfig(machines=4, lines=2, hours=4, seed=11))
+    settings = _settings(f"sqlite:///{workdir / 'telemetry.db'}", topic_root, workdir)
+    endpoint = parse_mqtt_url(f"mqtt://127.0.0.1:{mosquitto_server.port}")
+    result = await run_pipeline(settings, fleet, endpoint=endpoint, duration_s=None, console=None)
+    assert result.stored == fleet.reading_count + 2 * len(fleet.paths)
+    _check_against_truth(result)

@@ -1,0 +1,162 @@
+"""Real Mosquitto and InfluxDB processes for the integration tests, on free loopback ports."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def find_binary(name: str, *extra_dirs: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    for d in extra_dirs:
+        candidate = Path(d) / name
+        if candidate.exists():
+            return str(candidate)
+    return None
+
+
+def require_binary(name: str, package: str, *extra_dirs: str) -> str:
+    """The binary's path; without it, fail under CI=true and skip elsewhere."""
+    path = find_binary(name, *extra_dirs)
+    if path is None:
+        message = f"{name} not found: apt-get install {package} (make test does this as root)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def wait_for(check: object, what: str, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            if check():  # type: ignore[operator]
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} did not come up within {timeout_s} s")
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class Server:
+    port: int
+    process: subprocess.Popen[bytes]
+    folder: Path
+    config: Path
+    binary: str
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+MOSQUITTO_CONF = """\
+listener {port} 127.0.0.1
+allow_anonymous true
+user root
+persistence false
+log_dest stderr
+log_type error
+log_type warning
+max_inflight_messages 1000
+max_queued_messages 1000000
+max_queued_bytes 0
+"""
+
+
+@contextlib.contextmanager
+def mosquitto(folder: Path) -> Iterator[Server]:
+    binary = require_binary("mosquitto", "mosquitto", "/usr/sbin")
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    conf = folder / "mosquitto.conf"
+    conf.write_text(MOSQUITTO_CONF.format(port=port))
+    log = open(folder / "mosquitto.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+    server = Server(port, proc, folder, conf, binary)
+    try:
+        wait_for(lambda: _port_open(port), f"mosquitto on port {port}")
+        yield server
+    finally:
+        server.stop()
+        log.close()
+
+
+INFLUXD_CONF = """\
+reporting-disabled = true
+bind-address = "127.0.0.1:{rpc_port}"
+
+[meta]
+  dir = "{folder}/meta"
+  logging-enabled = false
+
+[data]
+  dir = "{folder}/data"
+  wal-dir = "{folder}/wal"
+  query-log-enabled = false
+  wal-fsync-delay = "0s"
+
+[monitor]
+  store-enabled = false
+
+[http]
+  bind-address = "127.0.0.1:{port}"
+  log-enabled = false
+
+[continuous_queries]
+  enabled = false
+"""
+
+
+def _influx_ping(port: int) -> bool:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=0.5) as resp:
+        return bool(resp.status == 204)
+
+
+@contextlib.contextmanager
+def influxd(folder: Path) -> Iterator[Server]:
+    binary = require_binary("influxd", "influxdb", "/usr/bin")
+    folder.mkdir(parents=True, exist_ok=True)
+    port, rpc_port = free_port(), free_port()
+    conf = folder / "influxdb.conf"
+    conf.write_text(INFLUXD_CONF.format(port=port, rpc_port=rpc_port, folder=folder))
+    log = open(folder / "influxd.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [binary, "run", "-config", str(conf)], stdout=log, stderr=subprocess.STDOUT
+    )
+    server = Server(port, proc, folder, conf, binary)
+    try:
+        wait_for(lambda: _influx_ping(port), f"influxd on port {port}", timeout_s=60)
+        yield server
+    finally:
+        server.stop()
+        log.close()
