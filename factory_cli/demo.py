@@ -46,7 +46,13 @@ async def embedded_broker() -> AsyncIterator[MqttEndpoint]:
         logging.getLogger(name).setLevel(logging.ERROR)
     port = free_port()
     broker = Broker(
-        {"listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}}},
+        {
+            "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+            # Loopback only, so anonymous access; no $SYS topics and no packet logging.
+            "plugins": {
+                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
+            },
+        },
     )
     await broker.start()
     try:

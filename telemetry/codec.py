@@ -53,7 +53,11 @@ def _summarise(exc: ValidationError, limit: int = 3) -> str:
         loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
         value = "" if err["type"] == "missing" else repr(err.get("input"))[:80]
         hint = ""
-        if err["loc"] and err["loc"][-1] == "ts" and err["type"] in ("greater_than_equal", "less_than_equal"):
+        if (
+            err["loc"]
+            and err["loc"][-1] == "ts"
+            and err["type"] in ("greater_than_equal", "less_than_equal")
+        ):
             hint = ", ts must be UTC epoch milliseconds"
         parts.append(
             f"{loc or 'payload'}: {err['msg']}" + (f" (got {value}{hint})" if value else "")

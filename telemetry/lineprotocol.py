@@ -36,6 +36,8 @@ def _no_newline(value: str, what: str) -> str:
 
 
 def escape_measurement(name: str) -> str:
+    if name.startswith("#"):
+        raise LineProtocolError(f"measurement {name[:64]!r} would read as a comment")
     return _no_newline(name, "measurement").translate(_MEASUREMENT)
 
 

@@ -38,7 +38,7 @@ def _reading(seq: int, **override: object) -> dict[str, object]:
 
 async def _wait(predicate: object, timeout_s: float = 15.0) -> None:
     async with asyncio.timeout(timeout_s):
-        while not predicate():  # type: ignore[operator]
+        while not predicate():  # type: ignore[operator]  # noqa: ASYNC110 (poll a condition)
             await asyncio.sleep(0.02)
 
 
@@ -59,7 +59,10 @@ async def test_bad_messages_are_dead_lettered_and_good_ones_stored(
         (f"{base}/telemetry", json.dumps([_reading(0), _reading(1)]).encode()),
         (f"{base}/telemetry", b"{this is not json"),
         (f"{base}/telemetry", json.dumps(_reading(2, total_count="12")).encode()),
-        (f"{base}/telemetry", json.dumps({k: v for k, v in _reading(3).items() if k != "ts"}).encode()),
+        (
+            f"{base}/telemetry",
+            json.dumps({k: v for k, v in _reading(3).items() if k != "ts"}).encode(),
+        ),
         (f"{topic_root}/v1/plant1/assembly/line.1/m01/telemetry", json.dumps(_reading(4)).encode()),
         (f"{base}/vibration", json.dumps(_reading(5)).encode()),
         (f"{base}/telemetry", json.dumps(_reading(6)).encode()),

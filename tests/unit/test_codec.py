@@ -40,7 +40,9 @@ def test_single_reading_and_batch_decode() -> None:
 
 
 def test_encode_round_trips() -> None:
-    m = decode(TOPIC, json.dumps([reading(reason=None), reading(seq=2, sensors={"t_c": 1.5})]).encode())
+    m = decode(
+        TOPIC, json.dumps([reading(reason=None), reading(seq=2, sensors={"t_c": 1.5})]).encode()
+    )
     again = decode(TOPIC, encode(m.readings))
     assert again.readings == m.readings
 
@@ -49,9 +51,15 @@ def test_encode_round_trips() -> None:
     ("payload", "expected"),
     [
         (b"{not json", "not valid JSON"),
-        (json.dumps(reading(total_count="12")).encode(), "total_count: Input should be a valid integer"),
+        (
+            json.dumps(reading(total_count="12")).encode(),
+            "total_count: Input should be a valid integer",
+        ),
         (json.dumps(reading(total_count=12.5)).encode(), "total_count"),
-        (json.dumps({k: v for k, v in reading().items() if k != "ts"}).encode(), "ts: Field required"),
+        (
+            json.dumps({k: v for k, v in reading().items() if k != "ts"}).encode(),
+            "ts: Field required",
+        ),
         (json.dumps(reading(ts=1_767_600_000)).encode(), "ts must be UTC epoch milliseconds"),
         (json.dumps(reading(state="RUN")).encode(), "state: Input should be"),
         (json.dumps(reading(good_cnt=3)).encode(), "good_cnt: Extra inputs are not permitted"),

@@ -1,0 +1,40 @@
+"""`factory demo --format json`: one JSON document, KPIs within tolerance of the truth."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from factory_cli.main import main
+
+pytestmark = pytest.mark.integration
+
+
+def test_demo_json_matches_truth(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for key in list(os.environ):
+        if key.startswith("FACTORY_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)  # the default store lands in ./factory-data
+    assert main(["demo", "--format", "json", "--duration", "0"]) == 0
+    out = capsys.readouterr().out
+    doc = json.loads(out)  # exactly one JSON document on stdout
+    machines = doc["machines"]
+    assert len(machines) == 6
+    assert {m["line"] for m in machines} == {"line1", "line2"}
+    for m in machines:
+        assert set(m) >= {"site", "area", "line", "machine", "truth"}
+        for key in ("availability", "performance", "quality", "oee"):
+            assert 0 <= m[key] <= 1
+            assert abs(m[key] - m["truth"][key]) <= 0.02, (m["machine"], key)
+        assert m["kwh_per_good_unit"] == pytest.approx(m["truth"]["kwh_per_good_unit"], rel=0.02)
+    assert (tmp_path / "factory-data" / "telemetry.db").exists()
+
+    # The data stays in the store: `factory report` finds it afterwards.
+    assert main(["report", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert len(report["machines"]) == 6
