@@ -106,7 +106,9 @@ class StatusReading(_Reading):
 
     online: bool
     agent: Name | None = Field(default=None, description="Edge agent client id")
-    version: Annotated[str, StringConstraints(max_length=64)] | None = None
+    version: Annotated[str, StringConstraints(pattern=r"^[ -~]{1,64}$")] | None = Field(
+        default=None, description="Agent version, printable ASCII"
+    )
 
 
 Reading = TelemetryReading | EnergyReading | StatusReading

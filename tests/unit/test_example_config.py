@@ -1,0 +1,30 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from factory_cli.settings import Settings, load_settings
+
+EXAMPLE = Path(__file__).parents[2] / "deploy" / "factory.example.toml"
+
+
+def test_example_file_loads_and_matches_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("FACTORY_"):
+            monkeypatch.delenv(key)
+    assert load_settings(EXAMPLE).model_dump() == Settings().model_dump()
+
+
+def test_example_file_documents_every_setting() -> None:
+    text = EXAMPLE.read_text()
+    doc = (EXAMPLE.parents[1] / "docs" / "configuration.md").read_text()
+    for name, field in Settings.model_fields.items():
+        sub = field.annotation
+        if hasattr(sub, "model_fields"):
+            assert f"[{name}]" in text, name
+        else:
+            assert f"{name} =" in text, name
+            assert f"FACTORY_{name.upper()}" in doc, name
+        for inner in getattr(sub, "model_fields", {}):
+            assert f"{inner} =" in text, f"{name}.{inner}"
+            assert f"FACTORY_{name.upper()}__{inner.upper()}" in doc, f"{name}.{inner}"
