@@ -315,7 +315,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             while True:
                 await asyncio.sleep(args.stats_every)
                 s = service.stats
-                log.warning(
+                log.info(
                     "received=%d readings=%d written=%d rejected=%d retries=%d",
                     s.received_messages,
                     s.received_readings,
@@ -330,6 +330,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             reporter.cancel()
 
+    # A long-running service reports its counters and connection events.
+    if logging.getLogger().level > logging.INFO:
+        logging.getLogger().setLevel(logging.INFO)
     print(
         f"ingest: {settings.mqtt_url} -> {settings.store_url} "
         f"(dead letters: {settings.ingest.deadletter_path})",
