@@ -18,7 +18,7 @@ def json_schema() -> dict[str, Any]:
     """One schema per channel: a reading object, or an array of them."""
     channels = {}
     for channel, model in MODEL_BY_CHANNEL.items():
-        schema = TypeAdapter(model | list[model]).json_schema()  # type: ignore[valid-type]
+        schema = TypeAdapter(model | list[model]).json_schema()  # type: ignore[valid-type, arg-type]
         schema["title"] = f"{channel.value} payload"
         channels[channel.value] = schema
     return {
