@@ -1,82 +1,356 @@
-"""The agent loop: source -> batches -> QoS 1 publish, with counters."""
+"""The agent: source -> durable buffer -> QoS 1 publisher, with its own reconnect loop.
+
+Two tasks share the buffer. ``collect`` reads the source, packs readings into
+messages and commits them to the buffer; it never waits for the network.
+``forward`` owns the broker connection: it sends buffered messages in FIFO order
+(so in ``seq`` order per machine and channel), removes each only after its
+PUBACK, and after a lost connection reconnects with capped, jittered
+exponential backoff and resends everything not yet acknowledged.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import random
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
+from edge_agent.buffer import Buffer, Entry, NewEntry
 from edge_agent.config import EdgeConfig
-from edge_agent.publisher import MqttPublisher
+from edge_agent.errors import AuthError, PublishError
+from edge_agent.publisher import Connection, MqttPublisher
 from edge_agent.source import Source
+from telemetry.metrics import MetricsServer, Sample, render
+from telemetry.models import Channel
+from telemetry.topic import MachinePath
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
 class AgentStats:
-    """What the agent has done so far."""
+    """What the agent has done since it started (the buffer's drops are kept across restarts)."""
 
     read: int = 0
+    buffered_messages: int = 0
+    buffered_readings: int = 0
+    buffer_bytes: int = 0
+    oldest_age_s: float = 0.0
     published_messages: int = 0
+    republished_messages: int = 0
     acknowledged: int = 0
     """Readings whose message the broker acknowledged (PUBACK)."""
+    status_messages: int = 0
+    dropped_readings: int = 0
+    reconnects: int = 0
+    connected: bool = False
+
+    def samples(self) -> list[Sample]:
+        c, g = "counter", "gauge"
+        return [
+            ("factory_edge_readings_read_total", c, "Readings taken from the source", self.read),
+            ("factory_edge_messages_published_total", c, "Messages sent", self.published_messages),
+            (
+                "factory_edge_messages_republished_total",
+                c,
+                "Messages sent again after a lost connection (possible duplicates)",
+                self.republished_messages,
+            ),
+            (
+                "factory_edge_readings_acknowledged_total",
+                c,
+                "Readings in messages the broker acknowledged",
+                self.acknowledged,
+            ),
+            (
+                "factory_edge_readings_dropped_total",
+                c,
+                "Readings the full or expired buffer dropped, since the buffer was created",
+                self.dropped_readings,
+            ),
+            ("factory_edge_reconnects_total", c, "Broker reconnections", self.reconnects),
+            (
+                "factory_edge_buffer_readings",
+                g,
+                "Readings waiting in the buffer",
+                self.buffered_readings,
+            ),
+            (
+                "factory_edge_buffer_messages",
+                g,
+                "Messages waiting in the buffer",
+                self.buffered_messages,
+            ),
+            ("factory_edge_buffer_bytes", g, "Payload bytes in the buffer", self.buffer_bytes),
+            (
+                "factory_edge_buffer_oldest_age_seconds",
+                g,
+                "Age of the oldest buffered reading",
+                self.oldest_age_s,
+            ),
+            ("factory_edge_connected", g, "1 while connected to the broker", float(self.connected)),
+        ]
 
 
 class EdgeAgent:
-    """Publishes everything a source produces; returns when the source is exhausted."""
+    """Runs until the source is exhausted and everything is acknowledged, or until stopped."""
 
     def __init__(
         self,
         source: Source,
+        buffer: Buffer,
         publisher: MqttPublisher,
         config: EdgeConfig,
         *,
         on_progress: Callable[[AgentStats], None] | None = None,
     ) -> None:
         self._source = source
+        self._buffer = buffer
         self._publisher = publisher
         self._config = config
         self._on_progress = on_progress
         self.stats = AgentStats()
+        self._new_data = asyncio.Event()
+        self._source_done = False
+        self._stopping = asyncio.Event()
+        # Every buffer call runs on this one thread: SQLite work stays off the event loop
+        # and the connection is never used from two threads at once.
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-buffer")
+        self._high_water = 0  # highest buffer id sent on an earlier connection
+        self.metrics: MetricsServer | None = None
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)
+
+    def stop(self) -> None:
+        """Stop reading the source; what is buffered stays for the next start."""
+        self._stopping.set()
+
+    def _refresh(self) -> None:
+        s = self._buffer.stats()
+        self.stats.buffered_messages = s.messages
+        self.stats.buffered_readings = s.readings
+        self.stats.buffer_bytes = s.bytes
+        self.stats.dropped_readings = s.dropped_readings
+        self.stats.oldest_age_s = (
+            max(0.0, time.time() - s.oldest_ts_ms / 1000) if s.oldest_ts_ms else 0.0
+        )
+
+    def metrics_text(self) -> str:
+        return render(self.stats.samples(), {"agent": self._config.client_id})
 
     async def run(self) -> AgentStats:
-        async with self._publisher as pub:
-            await pub.announce(self._source.machines, online=True)
-            limit = asyncio.Semaphore(self._config.max_inflight)
+        if self._config.metrics_port is not None:
+            self.metrics = MetricsServer(
+                host=self._config.metrics_host,
+                port=self._config.metrics_port,
+                metrics=self.metrics_text,
+                healthy=lambda: self.stats.connected,
+            )
+            await self.metrics.start()
+        try:
+            await self._call(self._refresh)
             async with asyncio.TaskGroup() as tg:
-                async for groups in self._source.batches():
-                    for path, channel, readings in groups:
-                        self.stats.read += len(readings)
-                        topic = pub.topic(path, channel)
-                        size = self._config.batch_max_readings
-                        for i in range(0, len(readings), size):
-                            chunk = readings[i : i + size]
-                            payload = json.dumps(chunk, separators=(",", ":")).encode()
-                            await limit.acquire()
-                            tg.create_task(
-                                self._publish(topic, payload, len(chunk), limit),
-                                name=f"publish {topic}",
-                            )
-            await pub.announce(self._source.machines, online=False)
-        log.info(
-            "edge agent done: read=%d messages=%d acknowledged=%d",
-            self.stats.read,
-            self.stats.published_messages,
-            self.stats.acknowledged,
-        )
+                tg.create_task(self._collect(), name="edge collect")
+                forward = tg.create_task(self._forward_loop(), name="edge forward")
+                ticker = tg.create_task(self._tick(), name="edge housekeeping")
+                await forward
+                ticker.cancel()
+        finally:
+            if self.metrics is not None:
+                await self.metrics.stop()
+            await self._call(self._buffer.close)
+            self._io.shutdown(wait=True)
+        self._log_stats("edge agent done")
         return self.stats
 
-    async def _publish(
-        self, topic: str, payload: bytes, count: int, limit: asyncio.Semaphore
-    ) -> None:
+    def _log_stats(self, prefix: str) -> None:
+        s = self.stats
+        log.info(
+            "%s: read=%d acknowledged=%d published=%d republished=%d buffered=%d "
+            "dropped=%d reconnects=%d oldest=%.0fs",
+            prefix,
+            s.read,
+            s.acknowledged,
+            s.published_messages,
+            s.republished_messages,
+            s.buffered_readings,
+            s.dropped_readings,
+            s.reconnects,
+            s.oldest_age_s,
+        )
+
+    async def _tick(self) -> None:
+        last_log = time.monotonic()
+        while True:
+            await asyncio.sleep(1.0)
+            dropped = await self._call(self._buffer.expire)
+            if dropped:
+                log.warning("buffer age limit: dropped %d readings", dropped)
+            await self._call(self._refresh)
+            if time.monotonic() - last_log >= self._config.stats_interval_s:
+                last_log = time.monotonic()
+                self._log_stats("edge agent")
+
+    # -- source -> buffer --------------------------------------------------------------
+    async def _collect(self) -> None:
+        checkpoints = await self._call(self._buffer.last_seqs)
+        resume: dict[tuple[MachinePath, Channel], tuple[int, int]] = {}
+        for path in self._source.machines:
+            for channel in (Channel.TELEMETRY, Channel.ENERGY):
+                topic = self._publisher.topic(path, channel)
+                if topic in checkpoints:
+                    resume[(path, channel)] = checkpoints[topic]
+        size = self._config.batch_max_readings
         try:
-            await self._publisher.publish(topic, payload)
+            async for groups in self._source.batches(resume):
+                entries = []
+                for path, channel, readings in groups:
+                    self.stats.read += len(readings)
+                    topic = self._publisher.topic(path, channel)
+                    for i in range(0, len(readings), size):
+                        chunk = readings[i : i + size]
+                        entries.append(
+                            NewEntry(
+                                topic=topic,
+                                payload=json.dumps(chunk, separators=(",", ":")).encode(),
+                                count=len(chunk),
+                                first_ts_ms=int(chunk[0]["ts"]),
+                                last_seq=int(chunk[-1]["seq"]),
+                                last_ts_ms=int(chunk[-1]["ts"]),
+                            )
+                        )
+                refused = await self._call(self._buffer.put, entries)
+                if refused:
+                    log.warning("buffer full (reject_new): refused %d readings", refused)
+                self._new_data.set()
+                if self._stopping.is_set():
+                    break
         finally:
-            limit.release()
-        self.stats.published_messages += 1
-        self.stats.acknowledged += count
-        if self._on_progress is not None:
-            self._on_progress(self.stats)
+            self._source_done = True
+            self._new_data.set()
+
+    # -- buffer -> broker --------------------------------------------------------------
+    async def _forward_loop(self) -> None:
+        delay = self._config.reconnect_initial_s
+        first = True
+        while True:
+            try:
+                async with self._publisher.connect() as conn:
+                    if not first:
+                        self.stats.reconnects += 1
+                    first = False
+                    self.stats.connected = True
+                    delay = self._config.reconnect_initial_s
+                    await conn.announce(online=True, client_id=self._config.client_id)
+                    self.stats.status_messages += len(self._publisher.machines) + 1
+                    log.info("connected to %s", self._publisher.endpoint)
+                    await self._forward(conn)
+                    await conn.announce(online=False, client_id=self._config.client_id)
+                    self.stats.status_messages += len(self._publisher.machines) + 1
+                    self.stats.connected = False
+                    return
+            except AuthError:
+                self.stats.connected = False
+                raise
+            except PublishError as exc:
+                self.stats.connected = False
+                log.warning("%s; reconnecting in %.1f s", exc, delay)
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(delay * 2, self._config.reconnect_max_s)
+
+    async def _forward(self, conn: Connection) -> None:
+        """Send until the source is done and the buffer is empty; raise on a lost connection."""
+        limit = asyncio.Semaphore(self._config.max_inflight)
+        acked: list[tuple[int, int]] = []
+        inflight = 0
+        lost: list[PublishError] = []
+        last_id = 0
+
+        async def send(entry: Entry) -> None:
+            nonlocal inflight
+            try:
+                await conn.publish(entry.topic, entry.payload)
+                acked.append((entry.id, entry.count))
+            except PublishError as exc:
+                lost.append(exc)
+            finally:
+                inflight -= 1
+                limit.release()
+            if lost or len(acked) >= 256 or inflight == 0:
+                self._new_data.set()
+
+        async def flush() -> None:
+            if acked:
+                batch = acked[:]
+                del acked[: len(batch)]
+                await self._call(self._buffer.ack, [i for i, _ in batch])
+                self.stats.acknowledged += sum(n for _, n in batch)
+                if self._on_progress is not None:
+                    self._on_progress(self.stats)
+
+        try:
+            async with asyncio.TaskGroup() as tg:
+                while True:
+                    if lost:
+                        raise lost[0]
+                    await flush()
+                    entries = await self._call(
+                        self._buffer.peek, last_id, max(self._config.max_inflight, 64)
+                    )
+                    if not entries:
+                        if self._source_done and inflight == 0 and not acked:
+                            await self._call(self._refresh)
+                            if self.stats.buffered_messages == 0:
+                                return
+                        self._new_data.clear()
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._new_data.wait(), 0.05)
+                        continue
+                    for entry in entries:
+                        await limit.acquire()
+                        if lost:
+                            limit.release()
+                            break
+                        if entry.id <= self._high_water:
+                            self.stats.republished_messages += 1
+                        self.stats.published_messages += 1
+                        inflight += 1
+                        tg.create_task(send(entry), name=f"publish {entry.id}")
+                        last_id = entry.id
+        finally:
+            self._high_water = max(self._high_water, last_id)
+            # Keep the PUBACKs we did get, whatever happened to the connection.
+            await asyncio.shield(flush())
+
+
+def build_agent(
+    source: Source,
+    *,
+    endpoint: Any,
+    config: EdgeConfig,
+    root: str,
+    on_progress: Callable[[AgentStats], None] | None = None,
+) -> EdgeAgent:
+    """An agent with the buffer and publisher its configuration asks for."""
+    from edge_agent.buffer import open_buffer
+
+    publisher = MqttPublisher(
+        endpoint=endpoint, config=config, root=root, machines=list(source.machines)
+    )
+    buffer = open_buffer(
+        config.buffer,
+        path=config.buffer_path,
+        max_bytes=config.buffer_max_bytes,
+        max_age_s=config.buffer_max_age_s,
+        policy=config.buffer_policy,
+        synchronous=config.buffer_synchronous,
+    )
+    return EdgeAgent(source, buffer, publisher, config, on_progress=on_progress)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from telemetry.models import Name
 
@@ -26,8 +27,49 @@ class EdgeConfig(BaseModel):
         default=30.0, gt=0, description="How long one message may wait for its PUBACK"
     )
     keepalive_s: int = Field(default=30, ge=5, le=3600)
+    reconnect_initial_s: float = Field(default=0.5, gt=0, le=60)
+    reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
+
+    buffer: Literal["sqlite", "memory"] = Field(
+        default="sqlite",
+        description="sqlite: durable store-and-forward; memory: lost when the agent stops",
+    )
+    buffer_path: Path = Field(default=Path("factory-data/edge-buffer.db"))
+    buffer_max_bytes: int = Field(default=512 * 1024 * 1024, ge=4096)
+    buffer_max_age_s: float = Field(default=7 * 24 * 3600, gt=0)
+    buffer_policy: Literal["drop_oldest", "reject_new"] = Field(
+        default="drop_oldest", description="What to do when the buffer is full"
+    )
+    buffer_synchronous: Literal["FULL", "NORMAL", "OFF"] = Field(
+        default="FULL", description="SQLite synchronous mode: FULL survives a power cut"
+    )
+
+    metrics_port: int | None = Field(
+        default=None, ge=0, le=65_535, description="Serve /metrics on this local port (0: any)"
+    )
+    metrics_host: str = "127.0.0.1"
+    stats_interval_s: float = Field(default=60.0, gt=0, description="Log counters this often")
+
     ca_file: Path | None = Field(default=None, description="CA bundle for mqtts:// brokers")
+    cert_file: Path | None = Field(default=None, description="Client certificate (PEM)")
+    key_file: Path | None = Field(default=None, description="Client private key (PEM)")
+    tls_insecure_skip_verify: bool = Field(
+        default=False,
+        description="Do not check the broker's certificate name (never in production)",
+    )
     allow_plaintext_password: bool = Field(
         default=False,
         description="Allow sending a password over plain mqtt:// to a host that is not loopback",
     )
+
+    @model_validator(mode="after")
+    def _check(self) -> EdgeConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together: set both or neither")
+        for name in ("ca_file", "cert_file", "key_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name} {path} does not exist")
+        if self.reconnect_max_s < self.reconnect_initial_s:
+            raise ValueError("reconnect_max_s must be at least reconnect_initial_s")
+        return self

@@ -6,4 +6,8 @@ class EdgeError(Exception):
 
 
 class PublishError(EdgeError):
-    """The broker could not be reached or refused a message; the message says what to do."""
+    """The broker could not be reached or a publish failed; the agent retries."""
+
+
+class AuthError(PublishError):
+    """The broker refused our credentials; retrying cannot help, so the agent stops."""

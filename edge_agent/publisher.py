@@ -1,4 +1,8 @@
-"""QoS 1 publishing to the broker; a message counts as delivered only after its PUBACK."""
+"""MQTT connections of the edge agent: QoS 1, TLS, credentials kept secret, birth and will.
+
+A message counts as delivered only after its PUBACK. Reconnection is a loop the
+agent owns (``edge_agent.agent``); this module makes one connection at a time.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,12 @@ import json
 import logging
 import ssl
 import time
-from types import TracebackType
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
 
 import aiomqtt
 
 from edge_agent.config import EdgeConfig
-from edge_agent.errors import PublishError
+from edge_agent.errors import AuthError, PublishError
 from telemetry import __version__
 from telemetry.models import Channel
 from telemetry.topic import DEFAULT_ROOT, MachinePath, Topic
@@ -24,16 +27,34 @@ from telemetry.urls import MqttEndpoint
 _AIOMQTT_LOG = logging.getLogger("edge_agent.aiomqtt")
 _AIOMQTT_LOG.setLevel(logging.ERROR)
 
+# CONNACK codes that no retry can fix: MQTT 3.1.1 (4, 5) and MQTT 5 (134, 135).
+_AUTH_CODES = {4, 5, 134, 135}
 
-def _status_payload(online: bool, client_id: str) -> bytes:
+
+def status_payload(online: bool, client_id: str) -> bytes:
     now = int(time.time() * 1000)
     return json.dumps(
         {"ts": now, "seq": now, "online": online, "agent": client_id, "version": __version__}
     ).encode()
 
 
+def gateway_path(client_id: str, machines: Sequence[MachinePath]) -> MachinePath | None:
+    """The gateway's own place in the topic tree: beside the first machine it serves."""
+    if not machines:
+        return None
+    first = machines[0]
+    return MachinePath(first.site, first.area, first.line, client_id)
+
+
+def _rc(exc: aiomqtt.MqttError) -> int | None:
+    rc = getattr(exc, "rc", None)
+    if rc is None:
+        return None
+    return int(getattr(rc, "value", rc))
+
+
 class MqttPublisher:
-    """An MQTT connection for one edge agent. Use as an async context manager."""
+    """Makes connections to one broker with one identity."""
 
     def __init__(
         self,
@@ -41,6 +62,7 @@ class MqttPublisher:
         endpoint: MqttEndpoint,
         config: EdgeConfig,
         root: str = DEFAULT_ROOT,
+        machines: Sequence[MachinePath] = (),
     ) -> None:
         plain = endpoint.password and not endpoint.tls and not endpoint.is_loopback
         if plain and not config.allow_plaintext_password:
@@ -48,61 +70,100 @@ class MqttPublisher:
                 f"refusing to send a password in clear text to {endpoint.host}: use mqtts://, "
                 "or set FACTORY_EDGE__ALLOW_PLAINTEXT_PASSWORD=true if the network is trusted"
             )
-        self._endpoint = endpoint
+        self.endpoint = endpoint
         self._config = config
         self._root = root
-        tls_context = None
+        self.machines = list(machines)
+        self._tls: ssl.SSLContext | None = None
         if endpoint.tls:
-            tls_context = ssl.create_default_context(
-                cafile=str(config.ca_file) if config.ca_file else None
-            )
-        self._client = aiomqtt.Client(
-            hostname=endpoint.host,
-            port=endpoint.port,
-            identifier=config.client_id,
-            username=endpoint.username,
-            password=endpoint.password.get_secret_value() if endpoint.password else None,
-            keepalive=config.keepalive_s,
-            tls_context=tls_context,
-            max_inflight_messages=config.max_inflight,
-            clean_session=False,
-            timeout=config.publish_timeout_s,
-            logger=_AIOMQTT_LOG,
-        )
+            try:
+                ctx = ssl.create_default_context(
+                    cafile=str(config.ca_file) if config.ca_file else None
+                )
+                if config.cert_file and config.key_file:
+                    ctx.load_cert_chain(str(config.cert_file), str(config.key_file))
+            except (OSError, ssl.SSLError) as exc:
+                raise PublishError(f"cannot load the TLS files: {exc}") from exc
+            if config.tls_insecure_skip_verify:
+                ctx.check_hostname = False
+            self._tls = ctx
 
     def topic(self, path: MachinePath, channel: Channel) -> str:
         return str(Topic(path, channel, self._root))
 
-    async def __aenter__(self) -> MqttPublisher:
-        try:
-            await self._client.__aenter__()
-        except aiomqtt.MqttError as exc:
-            raise PublishError(
-                f"cannot connect to the MQTT broker at {self._endpoint}: {exc}. "
-                "Check FACTORY_MQTT_URL and that the broker is running."
-            ) from exc
-        return self
+    def _client(self) -> aiomqtt.Client:
+        gateway = gateway_path(self._config.client_id, self.machines)
+        will = None
+        if gateway is not None:
+            will = aiomqtt.Will(
+                self.topic(gateway, Channel.STATUS),
+                status_payload(False, self._config.client_id),
+                qos=1,
+                retain=True,
+            )
+        password = self.endpoint.password
+        return aiomqtt.Client(
+            hostname=self.endpoint.host,
+            port=self.endpoint.port,
+            identifier=self._config.client_id,
+            username=self.endpoint.username,
+            password=password.get_secret_value() if password else None,
+            keepalive=self._config.keepalive_s,
+            tls_context=self._tls,
+            max_inflight_messages=self._config.max_inflight,
+            clean_session=False,
+            timeout=self._config.publish_timeout_s,
+            will=will,
+            logger=_AIOMQTT_LOG,
+        )
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        with contextlib.suppress(aiomqtt.MqttError):
-            await self._client.__aexit__(exc_type, exc, tb)
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator[Connection]:
+        """One connection; raises :class:`AuthError` when the broker refuses our identity."""
+        client = self._client()
+        try:
+            await client.__aenter__()
+        except aiomqtt.MqttError as exc:
+            if _rc(exc) in _AUTH_CODES:
+                raise AuthError(
+                    f"the broker at {self.endpoint} refused client {self._config.client_id!r}: "
+                    f"{exc}. Check the user name and password in FACTORY_MQTT_URL and the "
+                    "broker's ACL; the agent does not retry this."
+                ) from None
+            raise PublishError(
+                f"cannot connect to the MQTT broker at {self.endpoint}: {exc}"
+            ) from exc
+        except (OSError, ssl.SSLError) as exc:
+            raise PublishError(
+                f"cannot connect to the MQTT broker at {self.endpoint}: {exc}"
+            ) from exc
+        conn = Connection(self, client)
+        try:
+            yield conn
+        finally:
+            with contextlib.suppress(aiomqtt.MqttError, OSError):
+                await client.__aexit__(None, None, None)
+
+
+class Connection:
+    def __init__(self, publisher: MqttPublisher, client: aiomqtt.Client) -> None:
+        self._publisher = publisher
+        self._client = client
 
     async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
-        """Publish with QoS 1 and return once the broker has acknowledged."""
+        """Publish with QoS 1 and return once the broker has acknowledged it."""
         try:
-            await self._client.publish(
-                topic, payload, qos=1, retain=retain, timeout=self._config.publish_timeout_s
-            )
+            await self._client.publish(topic, payload, qos=1, retain=retain)
         except aiomqtt.MqttError as exc:
             raise PublishError(f"publish to {topic} failed: {exc}") from exc
 
-    async def announce(self, machines: Any, *, online: bool) -> None:
-        """Retained birth (``online``) or farewell status message for each machine served."""
-        payload = _status_payload(online, self._config.client_id)
-        for path in machines:
-            await self.publish(self.topic(path, Channel.STATUS), payload, retain=True)
+    async def announce(self, *, online: bool, client_id: str) -> None:
+        """Retained status of the gateway and of each machine it serves."""
+        p = self._publisher
+        payload = status_payload(online, client_id)
+        paths = list(p.machines)
+        gateway = gateway_path(client_id, p.machines)
+        if gateway is not None:
+            paths.append(gateway)
+        for path in paths:
+            await self.publish(p.topic(path, Channel.STATUS), payload, retain=True)

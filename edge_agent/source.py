@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from telemetry.models import Channel
@@ -14,13 +14,21 @@ Group = tuple[MachinePath, Channel, list[dict[str, Any]]]
 """Readings of one machine and channel, in ``seq`` order, as wire dictionaries."""
 
 
+Resume = Mapping[tuple[MachinePath, Channel], tuple[int, int]]
+"""Per machine and channel, the last (``seq``, ``ts``) already in the durable buffer."""
+
+
 class Source(Protocol):
-    """Produces readings in groups; the agent publishes each group in order."""
+    """Produces readings in groups; the agent buffers and publishes each group in order.
+
+    ``resume`` tells a source that can replay (a simulator, a device with its own
+    history) where to carry on after a restart; a live source may ignore it.
+    """
 
     @property
     def machines(self) -> Sequence[MachinePath]: ...
 
-    def batches(self) -> AsyncIterator[list[Group]]: ...
+    def batches(self, resume: Resume) -> AsyncIterator[list[Group]]: ...
 
 
 class SimulatorSource:
@@ -42,7 +50,7 @@ class SimulatorSource:
         count: int = self._fleet.reading_count
         return count
 
-    async def batches(self) -> AsyncIterator[list[Group]]:
+    async def batches(self, resume: Resume) -> AsyncIterator[list[Group]]:
         if self._speedup is None:
             chunk_ms = 600_000
         else:
@@ -57,5 +65,17 @@ class SimulatorSource:
                     await asyncio.sleep(delay)
             else:
                 await asyncio.sleep(0)
+            if resume:
+                groups = [g for g in (_after(g, resume) for g in groups) if g[2]]
             if groups:
                 yield groups
+
+
+def _after(group: Group, resume: Resume) -> Group:
+    """The readings of a group that are not yet buffered (same run: seq and ts both later)."""
+    path, channel, readings = group
+    mark = resume.get((path, channel))
+    if mark is None:
+        return group
+    seq, ts = mark
+    return path, channel, [r for r in readings if not (r["seq"] <= seq and r["ts"] <= ts)]

@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import logging
 import socket
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -17,8 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from analytics.kpi import Kpi, Window
 from analytics.reader import open_reader
 from analytics.report import machine_kpis
-from edge_agent.agent import EdgeAgent
-from edge_agent.publisher import MqttPublisher
+from edge_agent.agent import build_agent
 from edge_agent.source import SimulatorSource
 from factory_cli.settings import Settings
 from ingest.service import IngestService
@@ -82,14 +83,20 @@ async def run_pipeline(
 ) -> DemoResult:
     """Simulator -> edge agent -> broker -> ingest -> store -> analytics, all in this process."""
     started = time.monotonic()
+    # The demo's edge buffer lives only as long as the demo.
+    scratch = tempfile.TemporaryDirectory(prefix="factory-demo-")
+    edge = settings.edge.model_copy(
+        update={
+            "buffer_path": Path(scratch.name) / "edge-buffer.db",
+            "buffer_synchronous": "NORMAL",
+        }
+    )
     store = open_store(settings.store_url)
     ingest = IngestService(
         endpoint=endpoint, store=store, config=settings.ingest, root=settings.topic_root
     )
     speedup = None if not duration_s else fleet.config.hours * 3600 / duration_s
     source = SimulatorSource(fleet, speedup=speedup)
-    status_messages = 2 * len(fleet.paths)
-    expected = fleet.reading_count + status_messages
 
     progress = Progress(
         TextColumn("{task.description:<22}"),
@@ -102,31 +109,41 @@ async def run_pipeline(
     )
     with progress:
         t_pub = progress.add_task("published (PUBACK)", total=fleet.reading_count)
-        t_store = progress.add_task("stored", total=expected)
+        t_store = progress.add_task("stored", total=fleet.reading_count)
 
         def on_publish(stats: Any) -> None:
             progress.update(t_pub, completed=stats.acknowledged)
 
         all_stored = asyncio.Event()
+        expected: list[int] = []  # known once the agent is done
 
         def on_store(stats: Any) -> None:
             done = stats.written_readings + stats.rejected_messages
-            progress.update(t_store, completed=done)
-            if done >= expected:
+            progress.update(t_store, completed=min(done, fleet.reading_count))
+            if expected and done >= expected[0]:
                 all_stored.set()
 
         ingest._on_progress = on_store
-        publisher = MqttPublisher(endpoint=endpoint, config=settings.edge, root=settings.topic_root)
-        agent = EdgeAgent(source, publisher, settings.edge, on_progress=on_publish)
+        agent = build_agent(
+            source,
+            endpoint=endpoint,
+            config=edge,
+            root=settings.topic_root,
+            on_progress=on_publish,
+        )
         async with asyncio.TaskGroup() as tg:
             ingest_task = tg.create_task(ingest.run(), name="ingest")
             await asyncio.wait_for(ingest.ready.wait(), 30)
             await agent.run()
+            # Every reading and status message the broker acknowledged must be stored.
+            expected.append(agent.stats.acknowledged + agent.stats.status_messages)
+            on_store(ingest.stats)
             # Everything was acknowledged by the broker; wait until ingest has stored it.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(all_stored.wait(), 120)
             ingest.stop()
             await ingest_task
+    scratch.cleanup()
     window = Window(fleet.start_ms, fleet.end_ms)
     kpis = await machine_kpis(open_reader(settings.store_url), window)
     truth = {p: t.as_dict() for p, t in fleet.truth().items()}

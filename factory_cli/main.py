@@ -270,18 +270,30 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run_agent(fleet: Any, settings: Settings, *, speedup: float | None) -> int:
-    from edge_agent.agent import EdgeAgent
-    from edge_agent.publisher import MqttPublisher
+    from edge_agent.agent import build_agent
     from edge_agent.source import SimulatorSource
 
     console = _stderr_console()
-    publisher = MqttPublisher(
-        endpoint=settings.mqtt_url, config=settings.edge, root=settings.topic_root
+    agent = build_agent(
+        SimulatorSource(fleet, speedup=speedup),
+        endpoint=settings.mqtt_url,
+        config=settings.edge,
+        root=settings.topic_root,
     )
-    agent = EdgeAgent(SimulatorSource(fleet, speedup=speedup), publisher, settings.edge)
-    console.print(f"publishing {fleet.reading_count:,} readings to {settings.mqtt_url}")
+    console.print(
+        f"publishing {fleet.reading_count:,} readings to {settings.mqtt_url} "
+        f"through the {settings.edge.buffer} buffer"
+        + (f" at {settings.edge.buffer_path}" if settings.edge.buffer == "sqlite" else "")
+    )
     started = time.monotonic()
-    stats = asyncio.run(agent.run())
+
+    async def run() -> Any:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, agent.stop)
+        return await agent.run()
+
+    stats = asyncio.run(run())
     took = time.monotonic() - started
     console.print(
         f"read {stats.read:,}, acknowledged {stats.acknowledged:,} readings in "

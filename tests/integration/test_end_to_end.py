@@ -53,7 +53,9 @@ async def test_fleet_through_mosquitto_and_influxdb_matches_truth(
     endpoint = parse_mqtt_url(f"mqtt://127.0.0.1:{mosquitto_server.port}")
     result = await run_pipeline(settings, fleet, endpoint=endpoint, duration_s=None, console=None)
     assert result.published == fleet.reading_count
-    assert result.stored == fleet.reading_count + 2 * len(fleet.paths)  # + birth and farewell
+    assert result.stored == fleet.reading_count + 2 * (
+        len(fleet.paths) + 1
+    )  # + births and farewells
     assert result.rejected == 0
     _check_against_truth(result)
 
@@ -65,5 +67,5 @@ async def test_fleet_through_mosquitto_and_sqlite_matches_truth(
     settings = _settings(f"sqlite:///{workdir / 'telemetry.db'}", topic_root, workdir)
     endpoint = parse_mqtt_url(f"mqtt://127.0.0.1:{mosquitto_server.port}")
     result = await run_pipeline(settings, fleet, endpoint=endpoint, duration_s=None, console=None)
-    assert result.stored == fleet.reading_count + 2 * len(fleet.paths)
+    assert result.stored == fleet.reading_count + 2 * (len(fleet.paths) + 1)
     _check_against_truth(result)
