@@ -32,6 +32,7 @@ from telemetry.topic import MachinePath
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+E = TypeVar("E", bound=BaseException)
 
 
 @dataclass(slots=True)
@@ -325,10 +326,34 @@ class EdgeAgent:
                         inflight += 1
                         tg.create_task(send(entry), name=f"publish {entry.id}")
                         last_id = entry.id
+        except BaseExceptionGroup as group:
+            # A lost connection fails the sends in flight; report it as one PublishError.
+            failure = _only(group, PublishError)
+            if failure is None:
+                raise
+            raise failure from None
         finally:
             self._high_water = max(self._high_water, last_id)
             # Keep the PUBACKs we did get, whatever happened to the connection.
             await asyncio.shield(flush())
+
+
+def _only(group: BaseExceptionGroup[BaseException], kind: type[E]) -> E | None:
+    """The first ``kind`` in ``group`` if nothing but ``kind`` and cancellations is in it."""
+    leaves: list[BaseException] = []
+
+    def walk(g: BaseExceptionGroup[BaseException]) -> None:
+        for e in g.exceptions:
+            if isinstance(e, BaseExceptionGroup):
+                walk(e)
+            else:
+                leaves.append(e)
+
+    walk(group)
+    if any(not isinstance(e, kind | asyncio.CancelledError) for e in leaves):
+        return None
+    found = [e for e in leaves if isinstance(e, kind)]
+    return found[0] if found else None
 
 
 def build_agent(

@@ -93,22 +93,38 @@ max_queued_bytes 0
 """
 
 
-@contextlib.contextmanager
-def mosquitto(folder: Path) -> Iterator[Server]:
+def start_mosquitto(
+    folder: Path, *, port: int | None = None, config: str | None = None, persistence: bool = False
+) -> Server:
+    """Start Mosquitto; ``config`` replaces the default listener block (``{port}`` is filled)."""
     binary = require_binary("mosquitto", "mosquitto", "/usr/sbin")
     folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     conf = folder / "mosquitto.conf"
-    conf.write_text(MOSQUITTO_CONF.format(port=port))
-    log = open(folder / "mosquitto.log", "wb")  # noqa: SIM115
+    text = (config or MOSQUITTO_CONF).format(port=port, folder=folder)
+    if persistence:
+        text = text.replace("persistence false\n", "")
+        text += f"persistence true\npersistence_location {folder}/\nautosave_interval 1\n"
+    conf.write_text(text)
+    log = open(folder / "mosquitto.log", "ab")  # noqa: SIM115
     proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+    log.close()
     server = Server(port, proc, folder, conf, binary)
     try:
         wait_for(lambda: _port_open(port), f"mosquitto on port {port}")
+    except TimeoutError:
+        server.stop()
+        raise TimeoutError(f"mosquitto did not start: {(folder / 'mosquitto.log').read_text()}")
+    return server
+
+
+@contextlib.contextmanager
+def mosquitto(folder: Path, **kw: object) -> Iterator[Server]:
+    server = start_mosquitto(folder, **kw)  # type: ignore[arg-type]
+    try:
         yield server
     finally:
         server.stop()
-        log.close()
 
 
 INFLUXD_CONF = """\
