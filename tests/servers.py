@@ -112,9 +112,10 @@ def start_mosquitto(
     server = Server(port, proc, folder, conf, binary)
     try:
         wait_for(lambda: _port_open(port), f"mosquitto on port {port}")
-    except TimeoutError:
+    except TimeoutError as exc:
         server.stop()
-        raise TimeoutError(f"mosquitto did not start: {(folder / 'mosquitto.log').read_text()}")
+        log_text = (folder / "mosquitto.log").read_text()
+        raise TimeoutError(f"mosquitto did not start: {log_text}") from exc
     return server
 
 
