@@ -124,13 +124,7 @@ class SQLiteBuffer:
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         for statement in _DDL:
             self._db.execute(statement)
-        row = self._db.execute(
-            "SELECT count(*), coalesce(sum(count), 0), coalesce(sum(length(payload)), 0), "
-            "min(created_ms) FROM outbox"
-        ).fetchone()
-        self._messages, self._readings, self._bytes, self._oldest = row
-        self._dropped_readings = self._counter("dropped_readings")
-        self._dropped_messages = self._counter("dropped_messages")
+        self._load_counts()
 
     def _counter(self, name: str) -> int:
         row = self._db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
@@ -206,11 +200,12 @@ class SQLiteBuffer:
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
-            self.__init_counts()
+            self._load_counts()
             raise
         return refused
 
-    def __init_counts(self) -> None:
+    def _load_counts(self) -> None:
+        """Counters from the file: at start, and after a failed transaction."""
         row = self._db.execute(
             "SELECT count(*), coalesce(sum(count), 0), coalesce(sum(length(payload)), 0), "
             "min(created_ms) FROM outbox"
