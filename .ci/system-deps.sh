@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs the real servers the integration tests start: Debian's mosquitto and influxdb.
+# Installs the real servers the integration tests start: Debian's mosquitto, influxdb and
+# victoria-metrics (a real peer for the InfluxDB v2 write API).
 set -euo pipefail
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto mosquitto-clients)
 command -v influxd >/dev/null 2>&1 || need+=(influxdb)
+command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
 if [ ${#need[@]} -eq 0 ]; then
     exit 0
 fi

@@ -143,10 +143,15 @@ class SQLiteReader:
 
 
 class InfluxV1Reader:
-    """InfluxQL over the v1 ``/query`` endpoint, chunked, epoch milliseconds."""
+    """InfluxQL over the v1 ``/query`` endpoint, chunked, epoch milliseconds.
 
-    def __init__(self, endpoint: StoreEndpoint) -> None:
+    For ``influxdb2://`` stores the same endpoint is InfluxDB 2's v1 compatibility
+    API: the bucket needs a DBRP mapping, and the token authenticates.
+    """
+
+    def __init__(self, endpoint: StoreEndpoint, *, token: str | None = None) -> None:
         self.endpoint = endpoint
+        self._token = token
 
     async def _query(self, q: str) -> list[dict[str, Any]]:
         import aiohttp
@@ -156,6 +161,7 @@ class InfluxV1Reader:
             if self.endpoint.username and self.endpoint.password
             else None
         )
+        headers = {"Authorization": f"Token {self._token}"} if self._token else None
         params = {
             "db": str(self.endpoint.database),
             "q": q,
@@ -169,6 +175,7 @@ class InfluxV1Reader:
                 aiohttp.ClientSession(
                     base_url=self.endpoint.base_url,
                     auth=auth,
+                    headers=headers,
                     timeout=aiohttp.ClientTimeout(total=300),
                 ) as session,
                 session.get("/query", params=params) as resp,
@@ -213,11 +220,13 @@ class InfluxV1Reader:
         return _assemble(tel, en)
 
 
-def open_reader(endpoint: StoreEndpoint) -> SQLiteReader | InfluxV1Reader:
+def open_reader(
+    endpoint: StoreEndpoint, *, token: str | None = None
+) -> SQLiteReader | InfluxV1Reader:
     if endpoint.kind == "sqlite":
         assert endpoint.path is not None
         return SQLiteReader(endpoint.path)
-    return InfluxV1Reader(endpoint)
+    return InfluxV1Reader(endpoint, token=token)
 
 
 __all__ = [

@@ -91,7 +91,7 @@ async def run_pipeline(
             "buffer_synchronous": "NORMAL",
         }
     )
-    store = open_store(settings.store_url)
+    store = open_store(settings.store_url, token=settings.influx_token)
     ingest = IngestService(
         endpoint=endpoint, store=store, config=settings.ingest, root=settings.topic_root
     )
@@ -145,7 +145,7 @@ async def run_pipeline(
             await ingest_task
     scratch.cleanup()
     window = Window(fleet.start_ms, fleet.end_ms)
-    kpis = await machine_kpis(open_reader(settings.store_url), window)
+    kpis = await machine_kpis(open_reader(settings.store_url, token=settings.token_value()), window)
     truth = {p: t.as_dict() for p, t in fleet.truth().items()}
     return DemoResult(
         kpis={p: k for p, k in kpis.items() if p in truth},

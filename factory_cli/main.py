@@ -314,7 +314,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> None:
         service = IngestService(
             endpoint=settings.mqtt_url,
-            store=open_store(settings.store_url),
+            store=open_store(settings.store_url, token=settings.influx_token),
             config=settings.ingest,
             root=settings.topic_root,
         )
@@ -367,7 +367,11 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         raise ConfigError(f"--from/--to: {exc}") from None
     kpis = asyncio.run(
-        machine_kpis(open_reader(settings.store_url), window, max_gap_s=args.max_gap)
+        machine_kpis(
+            open_reader(settings.store_url, token=settings.token_value()),
+            window,
+            max_gap_s=args.max_gap,
+        )
     )
     if args.format == "json":
         print(to_json(kpis, window={"from_ms": start, "to_ms": end}))

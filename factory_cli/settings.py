@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -48,12 +48,22 @@ class Settings(BaseSettings):
     )
     store_url: Annotated[StoreUrl, NoDecode] = Field(
         default="sqlite:///factory-data/telemetry.db",  # type: ignore[assignment]
-        description="sqlite:///path.db or influxdb://[user:pass@]host:port/database",
+        description=(
+            "sqlite:///path.db, influxdb://[user:pass@]host:port/database (v1 API) or "
+            "influxdb2://host:port/bucket?org=ORG (v2 API)"
+        ),
+    )
+    influx_token: SecretStr | None = Field(
+        default=None, description="API token for influxdb2:// stores (InfluxDB 2.x, 3.x, Cloud)"
     )
     topic_root: str = Field(default=DEFAULT_ROOT, description="First topic level(s)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     edge: EdgeConfig = EdgeConfig()
     ingest: IngestConfig = IngestConfig()
+
+    def token_value(self) -> str | None:
+        """The InfluxDB token in clear, for the client that sends it; never log it."""
+        return self.influx_token.get_secret_value() if self.influx_token else None
 
     @field_validator("topic_root")
     @classmethod

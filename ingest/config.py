@@ -41,3 +41,10 @@ class IngestConfig(BaseModel):
     keepalive_s: int = Field(default=30, ge=5, le=3600)
     retry_initial_s: float = Field(default=0.2, gt=0)
     retry_max_s: float = Field(default=30.0, gt=0)
+    stop_timeout_s: float = Field(
+        default=10.0, gt=0, description="On SIGTERM, store and acknowledge within this time"
+    )
+    metrics_port: int | None = Field(
+        default=None, ge=0, le=65_535, description="Serve /metrics and /healthz here (0: any)"
+    )
+    metrics_host: str = "127.0.0.1"

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import aiohttp
 
-from ingest.errors import StoreError
+from ingest.errors import StoreError, retry_after
 from telemetry.codec import Message
 from telemetry.lineprotocol import message_lines
 from telemetry.urls import StoreEndpoint
@@ -70,6 +70,7 @@ class InfluxV1Store:
                 if resp.status == 204:
                     return len(lines)
                 text = await resp.text()
+                wait = retry_after(resp.headers.get("Retry-After"))
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise StoreError(
                 f"cannot reach InfluxDB at {self.endpoint.base_url}: {exc or type(exc).__name__}",
@@ -84,7 +85,7 @@ class InfluxV1Store:
         message = f"InfluxDB write returned {resp.status}: {str(detail)[:500]}"
         if resp.status in _DROP:
             raise StoreError(message, action="drop")
-        raise StoreError(message, action="retry")
+        raise StoreError(message, action="retry", retry_after_s=wait)
 
     async def ping(self) -> bool:
         if self._session is None:

@@ -11,8 +11,11 @@ import contextlib
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from ingest.config import IngestConfig
 from ingest.deadletter import DeadLetter, DeadLetterStore
@@ -20,6 +23,7 @@ from ingest.errors import BrokerError, StoreError
 from ingest.store import Store
 from ingest.subscriber import Delivery, Subscriber
 from telemetry.codec import DecodeError, Message, decode
+from telemetry.metrics import MetricsServer, Sample, render
 from telemetry.topic import DEFAULT_ROOT, subscription
 from telemetry.urls import MqttEndpoint
 
@@ -37,7 +41,68 @@ class IngestStats:
     write_retries: int = 0
     batches: int = 0
     reconnects: int = 0
+    paused: int = 0
+    batch_seconds_sum: float = 0.0
     reasons: dict[str, int] = field(default_factory=dict)
+    lags_s: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+    """Recent lags from a reading's ``ts`` to the moment it was stored."""
+
+    def lag_quantiles(self) -> dict[str, float]:
+        if not self.lags_s:
+            return {}
+        values = np.fromiter(self.lags_s, dtype=np.float64)
+        q = np.quantile(values, [0.5, 0.9, 0.99])
+        return {"0.5": float(q[0]), "0.9": float(q[1]), "0.99": float(q[2])}
+
+    def samples(self) -> list[Sample]:
+        c, g = "counter", "gauge"
+        out: list[Sample] = [
+            (
+                "factory_ingest_messages_received_total",
+                c,
+                "MQTT messages received",
+                self.received_messages,
+            ),
+            (
+                "factory_ingest_readings_received_total",
+                c,
+                "Valid readings received",
+                self.received_readings,
+            ),
+            (
+                "factory_ingest_readings_written_total",
+                c,
+                "Readings written to the store",
+                self.written_readings,
+            ),
+            (
+                "factory_ingest_messages_rejected_total",
+                c,
+                "Messages kept as dead letters",
+                self.rejected_messages,
+            ),
+            ("factory_ingest_write_retries_total", c, "Store writes retried", self.write_retries),
+            ("factory_ingest_batches_total", c, "Batches written and acknowledged", self.batches),
+            ("factory_ingest_reconnects_total", c, "Broker reconnections", self.reconnects),
+            (
+                "factory_ingest_backpressure_pauses_total",
+                c,
+                "Times reading from the broker paused because too much was pending",
+                self.paused,
+            ),
+            (
+                "factory_ingest_batch_seconds_sum",
+                c,
+                "Time spent writing batches (divide by batches_total for the mean)",
+                self.batch_seconds_sum,
+            ),
+        ]
+        for q, v in self.lag_quantiles().items():
+            out.append(
+                (f"factory_ingest_lag_seconds_q{q.replace('0.', '')}", g,
+                 f"Quantile {q} of the lag from a reading's ts to stored, recent readings", v)
+            )  # fmt: skip
+        return out
 
 
 class IngestService:
@@ -68,32 +133,89 @@ class IngestService:
             keepalive_s=config.keepalive_s,
         )
         self.ready = asyncio.Event()
+        self._store_ok = False
+        self.metrics: MetricsServer | None = None
 
     def _on_delivery(self, delivery: Delivery) -> None:
         self._queue.put_nowait(delivery)
-        if self._queue.qsize() >= self._config.max_pending_messages:
+        if self._queue.qsize() >= self._config.max_pending_messages and not self.subscriber.paused:
+            self.stats.paused += 1
             self.subscriber.pause()
 
     def stop(self) -> None:
-        """Ask the service to finish: stop reading, store and acknowledge what it has, exit."""
+        """Finish: stop reading, store and acknowledge what was received, disconnect, return.
+
+        What cannot be stored within ``stop_timeout_s`` is left unacknowledged; the
+        broker delivers it again to the next session.
+        """
+        self.subscriber.pause()
         self._stopping.set()
 
+    def metrics_text(self) -> str:
+        return render(self.stats.samples(), {"client_id": self._config.client_id})
+
+    def healthy(self) -> bool:
+        return self.ready.is_set() and self._store_ok
+
     async def run(self) -> IngestStats:
+        if self._config.metrics_port is not None:
+            self.metrics = MetricsServer(
+                host=self._config.metrics_host,
+                port=self._config.metrics_port,
+                metrics=self.metrics_text,
+                healthy=self.healthy,
+            )
+            await self.metrics.start()
         await self.deadletters.open()
         await self._retry(self._store.open, "open the store")
+        self._store_ok = True
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._connection_loop(), name="ingest mqtt connection")
-                tg.create_task(self._batch_loop(), name="ingest batch writer")
+                writer = tg.create_task(self._batch_loop(), name="ingest batch writer")
+                health = tg.create_task(self._watch_store(), name="ingest store health")
+                tg.create_task(self._deadline(writer), name="ingest stop deadline")
+                await writer
+                health.cancel()
         finally:
             await self.subscriber.disconnect()
             await self._store.close()
             self.deadletters.close()
+            if self.metrics is not None:
+                await self.metrics.stop()
         return self.stats
+
+    async def _deadline(self, writer: asyncio.Task[None]) -> None:
+        await self._stopping.wait()
+        try:
+            await asyncio.wait_for(asyncio.shield(writer), self._config.stop_timeout_s)
+        except TimeoutError:
+            log.warning(
+                "could not store everything within %.0f s of the stop; the broker keeps "
+                "the unacknowledged messages for the next start",
+                self._config.stop_timeout_s,
+            )
+            writer.cancel()
+        except asyncio.CancelledError:
+            pass
+
+    async def _watch_store(self) -> None:
+        while True:
+            await asyncio.sleep(5)
+            self._store_ok = await self._store.ping()
 
     async def _connection_loop(self) -> None:
         delay = self._config.retry_initial_s
         while not self._stopping.is_set():
+            # While paused (too much pending), a new connection could not read its
+            # CONNACK; connect again once the writer has caught up.
+            reading = asyncio.create_task(self.subscriber.reading.wait())
+            stop = asyncio.create_task(self._stopping.wait())
+            await asyncio.wait({reading, stop}, return_when=asyncio.FIRST_COMPLETED)
+            reading.cancel()
+            stop.cancel()
+            if self._stopping.is_set():
+                return
             try:
                 await self.subscriber.connect()
             except BrokerError as exc:
@@ -194,7 +316,12 @@ class IngestService:
             good.append(decoded)
             self.stats.received_readings += len(decoded.readings)
         if good:
+            started = time.monotonic()
             letters.extend(await self._write(good))
+            stored_ms = time.time() * 1000
+            self.stats.batch_seconds_sum += time.monotonic() - started
+            ts = np.fromiter((r.ts for m in good for r in m.readings), dtype=np.float64)
+            self.stats.lags_s.extend(((stored_ms - ts) / 1000).tolist())
         if letters:
             await self._retry(lambda: self.deadletters.add(letters), "keep dead letters")
             self.stats.rejected_messages += len(letters)
@@ -211,6 +338,7 @@ class IngestService:
         while True:
             try:
                 self.stats.written_readings += await self._store.write(messages)
+                self._store_ok = True
                 return []
             except StoreError as exc:
                 if exc.action == "drop":
@@ -230,8 +358,10 @@ class IngestService:
                         )
                     ]
                 self.stats.write_retries += 1
-                log.warning("store write failed (%s); retrying in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
+                self._store_ok = False
+                wait = max(delay, exc.retry_after_s or 0.0)
+                log.warning("store write failed (%s); retrying in %.1f s", exc, wait)
+                await asyncio.sleep(wait)
                 delay = min(delay * 2, self._config.retry_max_s) * random.uniform(0.8, 1.2)
 
     async def _retry(self, op: Callable[[], object], what: str) -> None:

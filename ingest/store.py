@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from pydantic import SecretStr
+
 from telemetry.codec import Message
 from telemetry.urls import StoreEndpoint
 
@@ -26,13 +28,17 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
 
-def open_store(endpoint: StoreEndpoint) -> Store:
-    """The store for a URL (not yet opened)."""
+def open_store(endpoint: StoreEndpoint, *, token: SecretStr | None = None) -> Store:
+    """The store for a URL (not yet opened); ``token`` is for InfluxDB 2 (``influxdb2://``)."""
     if endpoint.kind == "sqlite":
         from ingest.sqlite_store import SQLiteStore
 
         assert endpoint.path is not None
         return SQLiteStore(endpoint.path)
+    if endpoint.kind == "influxdb2":
+        from ingest.influx_v2 import InfluxV2Store
+
+        return InfluxV2Store(endpoint, token=token)
     from ingest.influx_v1 import InfluxV1Store
 
     return InfluxV1Store(endpoint)

@@ -59,6 +59,9 @@ class Subscriber:
         self._connected: asyncio.Future[int] | None = None
         self._subscribed: asyncio.Future[None] | None = None
         self.disconnected: asyncio.Event = asyncio.Event()
+        self.reading: asyncio.Event = asyncio.Event()
+        """Set while the socket is read; cleared by :meth:`pause`."""
+        self.reading.set()
         self.generation = 0
         c = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -87,7 +90,8 @@ class Subscriber:
     def _on_socket_open(self, client: mqtt.Client, userdata: object, sock: SocketLike) -> None:
         assert self._loop is not None
         self._sock = sock
-        self._loop.add_reader(sock, client.loop_read)
+        if not self._paused:
+            self._loop.add_reader(sock, client.loop_read)
         self._misc = self._loop.create_task(self._misc_loop(), name="mqtt keepalive")
 
     def _on_socket_close(self, client: mqtt.Client, userdata: object, sock: SocketLike) -> None:
@@ -173,15 +177,19 @@ class Subscriber:
         return self._client.ack(delivery.mid, delivery.qos) == mqtt.MQTT_ERR_SUCCESS
 
     def pause(self) -> None:
-        if not self._paused and self._sock is not None and self._loop is not None:
-            self._loop.remove_reader(self._sock)
+        """Stop reading the socket; the broker holds what we have not read (backpressure)."""
+        if not self._paused:
+            if self._sock is not None and self._loop is not None:
+                self._loop.remove_reader(self._sock)
             self._paused = True
+            self.reading.clear()
 
     def resume(self) -> None:
-        if self._paused and self._loop is not None:
-            if self._sock is not None:
+        if self._paused:
+            if self._sock is not None and self._loop is not None:
                 self._loop.add_reader(self._sock, self._client.loop_read)
             self._paused = False
+            self.reading.set()
 
     @property
     def paused(self) -> bool:

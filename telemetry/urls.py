@@ -2,7 +2,9 @@
 
 ``mqtt://[user:pass@]host:port`` (``mqtts://`` for TLS) and
 ``sqlite:///relative/path.db`` / ``sqlite:////absolute/path.db`` /
-``influxdb://[user:pass@]host:port/database`` (``influxdbs://`` for HTTPS).
+``influxdb://[user:pass@]host:port/database`` (``influxdbs://`` for HTTPS, v1 API) /
+``influxdb2://host:port/bucket?org=ORG`` (``influxdb2s://``, v2 API, token from the
+``FACTORY_INFLUX_TOKEN`` setting).
 Passwords are held as :class:`pydantic.SecretStr` and masked in every repr.
 """
 
@@ -12,7 +14,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 from pydantic import BeforeValidator, PlainSerializer, SecretStr
 
@@ -91,7 +93,7 @@ def parse_mqtt_url(value: object) -> MqttEndpoint:
 
 @dataclass(frozen=True, slots=True)
 class StoreEndpoint:
-    kind: Literal["sqlite", "influxdb"]
+    kind: Literal["sqlite", "influxdb", "influxdb2"]
     path: Path | None = None
     host: str | None = None
     port: int | None = None
@@ -99,6 +101,8 @@ class StoreEndpoint:
     tls: bool = False
     username: str | None = None
     password: SecretStr | None = field(default=None, repr=False)
+    org: str | None = None
+    """InfluxDB 2.x organisation (``influxdb2://``); the database field holds the bucket."""
 
     @property
     def base_url(self) -> str:
@@ -108,8 +112,9 @@ class StoreEndpoint:
         if self.kind == "sqlite":
             return f"sqlite:///{self.path}"
         user = f"{self.username}:***@" if self.username else ""
-        scheme = "influxdbs" if self.tls else "influxdb"
-        return f"{scheme}://{user}{self.host}:{self.port}/{self.database}"
+        scheme = self.kind + ("s" if self.tls else "")
+        org = f"?org={self.org}" if self.org else ""
+        return f"{scheme}://{user}{self.host}:{self.port}/{self.database}{org}"
 
 
 def parse_store_url(value: object) -> StoreEndpoint:
@@ -146,7 +151,36 @@ def parse_store_url(value: object) -> StoreEndpoint:
             username=unquote(parts.username) if parts.username else None,
             password=SecretStr(unquote(parts.password)) if parts.password else None,
         )
-    raise UrlError(f"{_masked(raw)!r}: the store URL must start with sqlite:/// or influxdb://")
+    if parts.scheme in ("influxdb2", "influxdb2s"):
+        return _influxdb2(raw, parts)
+    raise UrlError(
+        f"{_masked(raw)!r}: the store URL must start with sqlite:///, influxdb:// or influxdb2://"
+    )
+
+
+def _influxdb2(raw: str, parts: SplitResult) -> StoreEndpoint:
+    example = "e.g. influxdb2://127.0.0.1:8086/factory?org=plant"
+    if not parts.hostname:
+        raise UrlError(f"{_masked(raw)!r} has no host, {example}")
+    bucket = parts.path.strip("/")
+    org = parse_qs(parts.query).get("org", [""])[0]
+    if not bucket or "/" in bucket:
+        raise UrlError(f"{_masked(raw)!r} must name one bucket, {example}")
+    if not org:
+        raise UrlError(f"{_masked(raw)!r} must name the organisation: add ?org=ORG")
+    if parts.username or parts.password:
+        raise UrlError(
+            f"{_masked(raw)!r}: InfluxDB 2 authenticates with a token; set "
+            "FACTORY_INFLUX_TOKEN instead of a user in the URL"
+        )
+    return StoreEndpoint(
+        kind="influxdb2",
+        host=parts.hostname,
+        port=_port(raw, 8086, "the store URL"),
+        database=unquote(bucket),
+        tls=parts.scheme == "influxdb2s",
+        org=org,
+    )
 
 
 def _wrap(parser: object) -> BeforeValidator:

@@ -177,3 +177,35 @@ def influxd(folder: Path) -> Iterator[Server]:
     finally:
         server.stop()
         log.close()
+
+
+def _vm_health(port: int) -> bool:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=0.5) as resp:
+        return bool(resp.status == 200)
+
+
+@contextlib.contextmanager
+def victoria_metrics(folder: Path) -> Iterator[Server]:
+    """VictoriaMetrics, which accepts InfluxDB's ``/api/v2/write``: a real v2 write peer."""
+    binary = require_binary("victoria-metrics", "victoria-metrics", "/usr/bin")
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log = open(folder / "vm.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [
+            binary,
+            f"-storageDataPath={folder}/data",
+            f"-httpListenAddr=127.0.0.1:{port}",
+            "-retentionPeriod=100y",
+            "-search.latencyOffset=0s",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    server = Server(port, proc, folder, folder, binary)
+    try:
+        wait_for(lambda: _vm_health(port), f"victoria-metrics on port {port}", timeout_s=30)
+        yield server
+    finally:
+        server.stop()
+        log.close()

@@ -62,10 +62,19 @@ def test_store_urls() -> None:
     assert i.base_url == "http://db.plant:8087"
     assert "pw" not in str(i)
     assert parse_store_url("influxdbs://h/x").base_url == "https://h:8086"
+    v2 = parse_store_url("influxdb2s://cloud.example:443/factory?org=acme")
+    assert (v2.kind, v2.database, v2.org, v2.base_url) == (
+        "influxdb2",
+        "factory",
+        "acme",
+        "https://cloud.example:443",
+    )
     for bad, expected in [
         ("postgres://h/x", "must start with sqlite:/// or influxdb://"),
         ("influxdb://h:8086", "must name one database"),
         ("sqlite://host/x.db", "three slashes"),
+        ("influxdb2://h:8086/bucket", "must name the organisation"),
+        ("influxdb2://u:pw@h:8086/b?org=o", "token"),
     ]:
         with pytest.raises(UrlError) as info:
             parse_store_url(bad)
