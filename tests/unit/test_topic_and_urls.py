@@ -70,7 +70,7 @@ def test_store_urls() -> None:
         "https://cloud.example:443",
     )
     for bad, expected in [
-        ("postgres://h/x", "must start with sqlite:/// or influxdb://"),
+        ("postgres://h/x", "must start with sqlite:///, influxdb:// or influxdb2://"),
         ("influxdb://h:8086", "must name one database"),
         ("sqlite://host/x.db", "three slashes"),
         ("influxdb2://h:8086/bucket", "must name the organisation"),
