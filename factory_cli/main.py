@@ -176,10 +176,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "deadletter",
-        help="list rejected messages with their reasons",
-        description="Show what the ingest service rejected and why.",
+        help="list, show and re-ingest rejected messages",
+        description=(
+            "What the ingest service rejected and why. `list` (default) shows the newest; "
+            "`show ID...` prints them in full; `reingest ID...` (or --all) decodes them again "
+            "with the current code (after a fix of the schema or the device), writes those "
+            "that now pass to the store and removes them."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--limit", type=_positive_int, default=20)
+    p.add_argument("action", nargs="?", choices=("list", "show", "reingest"), default="list")
+    p.add_argument("ids", nargs="*", type=_positive_int, metavar="ID")
+    p.add_argument("--all", action="store_true", help="with reingest: every dead letter")
+    p.add_argument("--limit", type=_positive_int, default=20, help="with list (default 20)")
     p.add_argument("--format", choices=("table", "json"), default="table")
     return parser
 
@@ -389,6 +399,19 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _letter_dict(d: Any) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "received_ms": d.received_ms,
+        "stage": d.stage,
+        "topic": d.topic,
+        "error": d.error,
+        "payload": d.payload.decode("utf-8", "replace"),
+        "payload_bytes": d.payload_bytes,
+        "truncated": d.truncated,
+    }
+
+
 def cmd_deadletter(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.deadletter import DeadLetterStore
 
@@ -399,35 +422,66 @@ def cmd_deadletter(args: argparse.Namespace, settings: Settings) -> int:
     store = DeadLetterStore(path)
     store.open_sync()
     try:
+        if args.action == "reingest":
+            return _reingest(args, settings, store)
+        if args.action == "show":
+            if not args.ids:
+                raise ConfigError("deadletter show: name the ids to show, e.g. `show 3 4`")
+            letters = store.get_sync(args.ids)
+            missing = set(args.ids) - {d.id for d in letters}
+            if missing:
+                print(f"no dead letter with id {sorted(missing)}", file=sys.stderr)
+            print(json.dumps([_letter_dict(d) for d in letters], indent=2))
+            return 1 if missing else 0
         letters = store.list_sync(limit=args.limit)
         total = store.count_sync()
     finally:
         store.close()
     if args.format == "json":
-        print(
-            json.dumps(
-                [
-                    {
-                        "id": d.id,
-                        "received_ms": d.received_ms,
-                        "stage": d.stage,
-                        "topic": d.topic,
-                        "error": d.error,
-                        "payload": d.payload.decode("utf-8", "replace"),
-                        "payload_bytes": d.payload_bytes,
-                        "truncated": d.truncated,
-                    }
-                    for d in letters
-                ],
-                indent=2,
-            )
-        )
+        print(json.dumps([_letter_dict(d) for d in letters], indent=2))
         return 0
     print(f"{total} dead letter(s) in {path}; newest first:")
     for d in letters:
         when = datetime.fromtimestamp(d.received_ms / 1000, UTC).isoformat(timespec="seconds")
         print(f"#{d.id} {when} [{d.stage}] {d.topic}\n    {d.error}")
     return 0
+
+
+def _reingest(args: argparse.Namespace, settings: Settings, store: Any) -> int:
+    from ingest.deadletter import reingest
+    from ingest.store import open_store
+
+    ids = store.all_ids_sync() if args.all else args.ids
+    if not ids:
+        raise ConfigError("deadletter reingest: name the ids, or use --all")
+
+    async def run() -> Any:
+        writer = open_store(settings.store_url, token=settings.influx_token)
+        await writer.open()
+        try:
+            return await reingest(
+                store,
+                ids,
+                writer,
+                root=settings.topic_root,
+                max_payload_bytes=settings.ingest.max_payload_bytes,
+                max_readings=settings.ingest.max_readings_per_message,
+            )
+        finally:
+            await writer.close()
+
+    result = asyncio.run(run())
+    print(
+        f"re-ingested {len(result.stored)} dead letter(s), {result.readings} readings, "
+        f"into {settings.store_url}"
+    )
+    for letter_id, reason in result.still_bad:
+        print(f"#{letter_id} still rejected: {reason}")
+    for letter_id in result.truncated:
+        print(
+            f"#{letter_id} kept only in part (payload over the dead-letter limit); cannot re-ingest"
+        )
+    return 0 if not result.still_bad and not result.truncated else 1
 
 
 COMMANDS = {

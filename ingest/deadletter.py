@@ -103,6 +103,42 @@ class DeadLetterStore:
             for r in rows
         ]
 
+    def get_sync(self, ids: list[int]) -> list[DeadLetter]:
+        assert self._conn is not None, "open() the dead-letter store first"
+        marks = ",".join("?" * len(ids))
+        rows = self._conn.execute(
+            "SELECT id, received_ms, stage, topic, payload, payload_bytes, truncated, error "
+            f"FROM dead_letter WHERE id IN ({marks}) ORDER BY id",
+            ids,
+        ).fetchall()
+        return [
+            DeadLetter(
+                id=r[0],
+                received_ms=r[1],
+                stage=r[2],
+                topic=r[3],
+                payload=bytes(r[4]),
+                payload_bytes=r[5],
+                truncated=bool(r[6]),
+                error=r[7],
+            )
+            for r in rows
+        ]
+
+    def all_ids_sync(self) -> list[int]:
+        assert self._conn is not None
+        return [int(r[0]) for r in self._conn.execute("SELECT id FROM dead_letter ORDER BY id")]
+
+    def delete_sync(self, ids: list[int]) -> None:
+        assert self._conn is not None
+        with self._conn:
+            self._conn.executemany("DELETE FROM dead_letter WHERE id = ?", [(i,) for i in ids])
+
+    def update_error_sync(self, letter_id: int, error: str) -> None:
+        assert self._conn is not None
+        with self._conn:
+            self._conn.execute("UPDATE dead_letter SET error = ? WHERE id = ?", (error, letter_id))
+
     def count_sync(self) -> int:
         assert self._conn is not None
         return int(self._conn.execute("SELECT count(*) FROM dead_letter").fetchone()[0])
@@ -111,3 +147,57 @@ class DeadLetterStore:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReingestResult:
+    stored: list[int]
+    """Dead letters that now decode and were written (and removed from the dead letters)."""
+    still_bad: list[tuple[int, str]]
+    truncated: list[int]
+    """Payloads kept only in part; they cannot be ingested again."""
+    readings: int
+
+
+async def reingest(
+    store: DeadLetterStore,
+    ids: list[int],
+    writer: object,
+    *,
+    root: str,
+    max_payload_bytes: int,
+    max_readings: int,
+) -> ReingestResult:
+    """Decode dead letters again with the current code and write those that now pass.
+
+    ``writer`` is an opened :class:`ingest.store.Store`. A letter is removed only
+    after its readings are written; one that still fails keeps its new reason.
+    """
+    from telemetry.codec import DecodeError, decode
+
+    letters = await asyncio.to_thread(store.get_sync, ids)
+    stored: list[int] = []
+    bad: list[tuple[int, str]] = []
+    truncated: list[int] = []
+    readings = 0
+    for letter in letters:
+        assert letter.id is not None
+        if letter.truncated:
+            truncated.append(letter.id)
+            continue
+        try:
+            message = decode(
+                letter.topic,
+                letter.payload,
+                root=root,
+                max_payload_bytes=max_payload_bytes,
+                max_readings=max_readings,
+            )
+        except DecodeError as exc:
+            bad.append((letter.id, exc.reason))
+            await asyncio.to_thread(store.update_error_sync, letter.id, exc.reason)
+            continue
+        readings += await writer.write([message])  # type: ignore[attr-defined]
+        await asyncio.to_thread(store.delete_sync, [letter.id])
+        stored.append(letter.id)
+    return ReingestResult(stored, bad, truncated, readings)
