@@ -159,24 +159,51 @@ def _influx_ping(port: int) -> bool:
         return bool(resp.status == 204)
 
 
-@contextlib.contextmanager
-def influxd(folder: Path) -> Iterator[Server]:
+def start_influxd(folder: Path, *, port: int | None = None) -> Server:
+    """Start influxd with its meta, data and WAL folders in ``folder`` (reused on restart)."""
     binary = require_binary("influxd", "influxdb", "/usr/bin")
     folder.mkdir(parents=True, exist_ok=True)
-    port, rpc_port = free_port(), free_port()
+    port = port or free_port()
     conf = folder / "influxdb.conf"
-    conf.write_text(INFLUXD_CONF.format(port=port, rpc_port=rpc_port, folder=folder))
-    log = open(folder / "influxd.log", "wb")  # noqa: SIM115
+    conf.write_text(INFLUXD_CONF.format(port=port, rpc_port=free_port(), folder=folder))
+    log = open(folder / "influxd.log", "ab")  # noqa: SIM115
     proc = subprocess.Popen(
         [binary, "run", "-config", str(conf)], stdout=log, stderr=subprocess.STDOUT
     )
+    log.close()
     server = Server(port, proc, folder, conf, binary)
     try:
         wait_for(lambda: _influx_ping(port), f"influxd on port {port}", timeout_s=60)
+    except TimeoutError:
+        server.stop()
+        raise
+    return server
+
+
+@contextlib.contextmanager
+def influxd(folder: Path) -> Iterator[Server]:
+    server = start_influxd(folder)
+    try:
         yield server
     finally:
         server.stop()
-        log.close()
+
+
+def influx_query(port: int, db: str, q: str) -> list[dict[str, object]]:
+    """Series of an InfluxQL query (v1 API), epoch ms."""
+    import json
+    import urllib.parse
+
+    url = f"http://127.0.0.1:{port}/query?" + urllib.parse.urlencode(
+        {"db": db, "q": q, "epoch": "ms"}
+    )
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        doc = json.loads(resp.read())
+    result = doc["results"][0]
+    if "error" in result:
+        raise RuntimeError(result["error"])
+    series: list[dict[str, object]] = result.get("series", [])
+    return series
 
 
 def _vm_health(port: int) -> bool:

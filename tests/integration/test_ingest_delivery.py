@@ -1,0 +1,252 @@
+"""Ingest delivery guarantees against real Mosquitto and InfluxDB processes.
+
+Every test accounts readings by (machine, channel) and `seq`: what the load
+published in good messages must be in InfluxDB, exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingest.config import IngestConfig
+from ingest.deadletter import DeadLetterStore
+from ingest.service import IngestService
+from ingest.store import open_store
+from telemetry.urls import parse_mqtt_url, parse_store_url
+from tests.load import Load, default_load_fleet, stored_counts
+from tests.servers import Server, free_port, start_influxd
+
+pytestmark = pytest.mark.integration
+
+
+def ingest_process(
+    mqtt_port: int,
+    influx_port: int,
+    db: str,
+    root: str,
+    tmp: Path,
+    *,
+    client_id: str,
+    metrics_port: int,
+    share_group: str | None = None,
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "FACTORY_MQTT_URL": f"mqtt://127.0.0.1:{mqtt_port}",
+        "FACTORY_STORE_URL": f"influxdb://127.0.0.1:{influx_port}/{db}",
+        "FACTORY_TOPIC_ROOT": root,
+        "FACTORY_INGEST__CLIENT_ID": client_id,
+        "FACTORY_INGEST__DEADLETTER_PATH": str(tmp / f"dl-{client_id}.db"),
+        "FACTORY_INGEST__METRICS_PORT": str(metrics_port),
+        "FACTORY_INGEST__MAX_PENDING_MESSAGES": "200",
+        "FACTORY_INGEST__RETRY_MAX_S": "2",
+    }
+    if share_group:
+        env["FACTORY_INGEST__SHARE_GROUP"] = share_group
+    log = open(tmp / f"{client_id}.log", "ab")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "factory_cli.main", "ingest", "--stats-every", "1"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    log.close()
+    return proc
+
+
+def metrics(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name.split("{")[0]] = float(value)
+    return out
+
+
+def wait_healthy(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "ingest exited"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError("ingest did not become healthy")
+
+
+def wait_stored(influx_port: int, db: str, load: Load, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if stored_counts(influx_port, db) == load.expected:
+                return
+        except (OSError, RuntimeError):
+            pass
+        if time.monotonic() > deadline:
+            got = stored_counts(influx_port, db)
+            missing = {
+                k: load.expected[k] - got.get(k, 0)
+                for k in load.expected
+                if got.get(k, 0) != load.expected[k]
+            }
+            raise AssertionError(
+                f"not everything stored; missing per (machine, channel): {missing}"
+            )
+        time.sleep(0.25)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@pytest.fixture
+def stop_all() -> Iterator[list[Any]]:
+    things: list[Any] = []
+    yield things
+    for t in things:
+        if isinstance(t, subprocess.Popen):
+            if t.poll() is None:
+                t.kill()
+                t.wait(10)
+        else:
+            t.stop()
+
+
+def test_ingest_sigkill_under_load_loses_nothing(
+    mosquitto_server: Server, influx_server: Server, influx_db: str, topic_root: str,
+    tmp_path: Path, stop_all: list[Any],
+) -> None:  # fmt: skip
+    mport = free_port()
+    args = (mosquitto_server.port, influx_server.port, influx_db, topic_root, tmp_path)
+    client_id = f"ingest-{uuid.uuid4().hex[:8]}"
+    first = ingest_process(*args, client_id=client_id, metrics_port=mport)
+    stop_all.append(first)
+    wait_healthy(mport, first)
+    load = Load(mosquitto_server.port, topic_root, default_load_fleet(), readings_per_s=8000)
+    load.start()
+    time.sleep(1.5)  # under load
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    second = ingest_process(*args, client_id=client_id, metrics_port=mport)
+    stop_all.append(second)
+    wait_healthy(mport, second)
+    load.join(60)
+    wait_stored(influx_server.port, influx_db, load, 60)
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(20) == 0, "SIGTERM: flush, ack, disconnect, exit 0"
+
+
+def test_influxdb_down_for_30_s_under_load_loses_nothing_and_memory_stays_bounded(
+    mosquitto_server: Server, influx_db: str, topic_root: str, tmp_path: Path,
+    stop_all: list[Any],
+) -> None:  # fmt: skip
+    folder = tmp_path / "influx"
+    influx = start_influxd(folder)
+    stop_all.append(influx)
+    mport = free_port()
+    proc = ingest_process(
+        mosquitto_server.port, influx.port, influx_db, topic_root, tmp_path,
+        client_id=f"ingest-{uuid.uuid4().hex[:8]}", metrics_port=mport,
+    )  # fmt: skip
+    stop_all.append(proc)
+    wait_healthy(mport, proc)
+    fleet = default_load_fleet(machines=10, hours=4)
+    load = Load(mosquitto_server.port, topic_root, fleet, readings_per_s=1500).start()
+    time.sleep(2)
+    influx.stop()
+    peak = 0.0
+    outage_end = time.monotonic() + 30
+    while time.monotonic() < outage_end:
+        peak = max(peak, rss_mb(proc.pid))
+        time.sleep(0.5)
+    m = metrics(mport)
+    influx = start_influxd(folder, port=influx.port)
+    stop_all.append(influx)
+    load.join(120)
+    wait_stored(influx.port, influx_db, load, 90)
+    assert m["factory_ingest_write_retries_total"] > 0
+    assert m["factory_ingest_backpressure_pauses_total"] > 0, "it stopped taking messages"
+    assert peak < 200, f"memory must stay bounded during the outage (peak {peak:.0f} MB)"
+    print(f"influx outage: peak RSS {peak:.0f} MB, {load.expected_readings} readings stored")
+
+
+def test_two_processes_on_a_shared_subscription_split_the_load(
+    mosquitto_server: Server, influx_server: Server, influx_db: str, topic_root: str,
+    tmp_path: Path, stop_all: list[Any],
+) -> None:  # fmt: skip
+    group = f"g{uuid.uuid4().hex[:6]}"
+    ports = [free_port(), free_port()]
+    procs = []
+    for i, port in enumerate(ports):
+        p = ingest_process(
+            mosquitto_server.port, influx_server.port, influx_db, topic_root, tmp_path,
+            client_id=f"ingest-{group}-{i}", metrics_port=port, share_group=group,
+        )  # fmt: skip
+        stop_all.append(p)
+        procs.append(p)
+    for p, port in zip(procs, ports, strict=True):
+        wait_healthy(port, p)
+    load = Load(mosquitto_server.port, topic_root, default_load_fleet(seed=5), readings_per_s=10000)
+    load.start().join(60)
+    wait_stored(influx_server.port, influx_db, load, 60)
+    written = [metrics(port)["factory_ingest_readings_written_total"] for port in ports]
+    assert sum(written) >= load.expected_readings
+    # Mosquitto hands shared messages round-robin to whoever has room in its in-flight
+    # window, so the split follows how fast each process acknowledges.
+    assert min(written) > 0.1 * sum(written), f"load shared: {written}"
+    print(f"shared subscription: written per process {written}")
+
+
+async def test_storm_with_10_percent_malformed(
+    mosquitto_server: Server, influx_server: Server, influx_db: str, topic_root: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    store = open_store(parse_store_url(f"influxdb://127.0.0.1:{influx_server.port}/{influx_db}"))
+    service = IngestService(
+        endpoint=parse_mqtt_url(f"mqtt://127.0.0.1:{mosquitto_server.port}"),
+        store=store,
+        config=IngestConfig(
+            client_id=f"ingest-{uuid.uuid4().hex[:8]}", deadletter_path=tmp_path / "dl.db"
+        ),
+        root=topic_root,
+    )
+    task = asyncio.create_task(service.run())
+    await asyncio.wait_for(service.ready.wait(), 10)
+    load = Load(
+        mosquitto_server.port, topic_root, default_load_fleet(seed=9), readings_per_s=20000,
+        bad_every=10,
+    ).start()  # fmt: skip
+    await asyncio.to_thread(load.join, 60)
+    async with asyncio.timeout(30):
+        while service.stats.received_messages < load.sent_messages:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    service.stop()
+    await asyncio.wait_for(task, 20)
+    assert load.bad_messages == load.sent_messages // 10
+    assert service.stats.rejected_messages == load.bad_messages
+    assert service.stats.written_readings == load.expected_readings
+    assert stored_counts(influx_server.port, influx_db) == load.expected
+    dl = DeadLetterStore(tmp_path / "dl.db")
+    dl.open_sync()
+    assert dl.count_sync() == load.bad_messages
+    dl.close()
