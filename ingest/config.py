@@ -26,6 +26,9 @@ class IngestConfig(BaseModel):
     batch_linger_s: float = Field(
         default=0.02, ge=0, le=10, description="Write early when no message arrives for this long"
     )
+    max_concurrent_writes: int = Field(
+        default=2, ge=1, le=64, description="Batches being written at once (pipelining)"
+    )
     max_pending_messages: int = Field(
         default=2000,
         ge=1,

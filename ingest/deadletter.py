@@ -45,6 +45,7 @@ class DeadLetterStore:
         self.path = path
         self.max_payload_bytes = max_payload_bytes
         self._conn: sqlite3.Connection | None = None
+        self._lock = asyncio.Lock()
 
     def open_sync(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -80,7 +81,8 @@ class DeadLetterStore:
 
     async def add(self, letters: Sequence[DeadLetter]) -> None:
         if letters:
-            await asyncio.to_thread(self.add_sync, letters)
+            async with self._lock:
+                await asyncio.to_thread(self.add_sync, letters)
 
     def list_sync(self, *, limit: int = 100) -> list[DeadLetter]:
         assert self._conn is not None, "open() the dead-letter store first"
@@ -197,7 +199,8 @@ async def reingest(
             bad.append((letter.id, exc.reason))
             await asyncio.to_thread(store.update_error_sync, letter.id, exc.reason)
             continue
-        readings += await writer.write([message])  # type: ignore[attr-defined]
+        n = await writer.write([message])  # type: ignore[attr-defined]
+        readings += n
         await asyncio.to_thread(store.delete_sync, [letter.id])
         stored.append(letter.id)
     return ReingestResult(stored, bad, truncated, readings)

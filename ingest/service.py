@@ -292,17 +292,28 @@ class IngestService:
         return batch
 
     async def _batch_loop(self) -> None:
-        while True:
-            batch = await self._next_batch()
-            if not batch:
-                if self._stopping.is_set():
-                    return
-                continue
-            await self._process(batch)
+        """Gather and decode the next batch while earlier ones are being written."""
+        slots = asyncio.Semaphore(self._config.max_concurrent_writes)
+
+        async def write(batch: list[tuple[Delivery, Message | DecodeError]]) -> None:
+            try:
+                await self._process(batch)
+            finally:
+                slots.release()
             if self._queue.qsize() <= self._config.max_pending_messages // 2:
                 self.subscriber.resume()
             if self._on_progress is not None:
                 self._on_progress(self.stats)
+
+        async with asyncio.TaskGroup() as tg:
+            while True:
+                batch = await self._next_batch()
+                if not batch:
+                    if self._stopping.is_set():
+                        return
+                    continue
+                await slots.acquire()
+                tg.create_task(write(batch), name="ingest write")
 
     async def _process(self, batch: list[tuple[Delivery, Message | DecodeError]]) -> None:
         good: list[Message] = []
@@ -337,7 +348,8 @@ class IngestService:
         delay = self._config.retry_initial_s
         while True:
             try:
-                self.stats.written_readings += await self._store.write(messages)
+                written = await self._store.write(messages)
+                self.stats.written_readings += written  # not `+= await`: writes overlap
                 self._store_ok = True
                 return []
             except StoreError as exc:

@@ -7,6 +7,7 @@ format admits today.
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Iterable, Mapping
 
@@ -28,8 +29,10 @@ class LineProtocolError(ValueError):
 def _no_newline(value: str, what: str) -> str:
     if "\n" in value or "\r" in value:
         raise LineProtocolError(f"{what} {value[:64]!r} contains a line break")
-    if value.endswith("\\"):
-        raise LineProtocolError(f"{what} {value[:64]!r} ends with a backslash")
+    if "\\" in value:
+        # A backslash before a space, comma or equals sign is ambiguous in line
+        # protocol (escape or literal?); names never need one, so refuse it.
+        raise LineProtocolError(f"{what} {value[:64]!r} contains a backslash")
     if not value:
         raise LineProtocolError(f"{what} is empty")
     return value
@@ -79,21 +82,45 @@ def line(
     return f"{escape_measurement(measurement)}{tag_part} {field_part} {int(ts_ms)}"
 
 
+def _string_field(value: object) -> str:
+    text = value.value if isinstance(value, enum.Enum) else str(value)
+    if '"' in text or "\\" in text or "\n" in text or "\r" in text:
+        return format_value(text, "str")
+    return f'"{text}"'
+
+
 def message_lines(message: Message) -> list[str]:
-    """The points of a validated message, one per reading, millisecond precision."""
+    """The points of a validated message, one per reading, millisecond precision.
+
+    The hot path of ingest: the measurement and tags are escaped once per message,
+    field keys once per table, and values are formatted by their declared kind.
+    """
     table = TABLE_BY_CHANNEL[message.topic.channel]
     path = message.topic.path
-    tags = {k: getattr(path, k) for k in TAGS}
+    prefix = escape_measurement(table.name) + "".join(
+        f",{escape_key(k)}={escape_key(getattr(path, k))}" for k in sorted(TAGS)
+    )
+    keys = [(escape_key(fd.name), fd.name, fd.kind) for fd in table.fields]
     lines = []
     for reading in message.readings:
-        fields: list[tuple[str, FieldValue, FieldKind]] = []
-        for fd in table.fields:
-            value = getattr(reading, fd.name)
-            if value is not None:
-                fields.append((fd.name, value, fd.kind))
+        values = reading.__dict__
+        parts = []
+        for key, name, kind in keys:
+            v = values[name]
+            if v is None:
+                continue
+            if kind == "int":
+                parts.append(f"{key}={v}i")
+            elif kind == "float":
+                parts.append(f"{key}={float(v)!r}")
+            elif kind == "str":
+                parts.append(f"{key}={_string_field(v)}")
+            else:
+                parts.append(f"{key}={'true' if v else 'false'}")
         if isinstance(reading, TelemetryReading) and reading.sensors:
-            fields.extend(
-                (SENSOR_PREFIX + name, v, "float") for name, v in sorted(reading.sensors.items())
+            parts.extend(
+                f"{escape_key(SENSOR_PREFIX + n)}={format_value(v, 'float')}"
+                for n, v in sorted(reading.sensors.items())
             )
-        lines.append(line(table.name, tags, fields, reading.ts))
+        lines.append(f"{prefix} {','.join(parts)} {reading.ts}")
     return lines

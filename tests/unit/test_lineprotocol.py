@@ -104,14 +104,14 @@ def parse(point: str) -> tuple[str, dict[str, str], dict[str, object], int]:
 
 
 names = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"),
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r\\"),
     min_size=1,
     max_size=20,
 ).filter(lambda s: not s.endswith("\\") and not s.startswith("#"))
 strings = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(
     measurement=names,
     tags=st.dictionaries(names, names, max_size=4),
@@ -145,6 +145,8 @@ def test_types_never_change_between_writes() -> None:
         format_value(float("nan"), "float")
     with pytest.raises(LineProtocolError):
         line("m", {"a\nb": "x"}, [("f", 1.0, "float")], 1)
+    with pytest.raises(LineProtocolError):
+        line("m\\ ", {}, [("f", 1.0, "float")], 1)
 
 
 def test_message_lines_follow_the_layout() -> None:

@@ -1,0 +1,357 @@
+"""Ingest throughput and lag, against the broker's ceiling, InfluxDB's raw rate and a naive bridge.
+
+    python -m benchmarks.ingest [--machines 20] [--hours 8] [--lag-seconds 10]
+
+All measurements use the same batched messages (100 readings each) of a
+simulated fleet, a real Mosquitto and a real InfluxDB started for the run:
+
+- ``readings_per_s``: our ingest (QoS 1, validation, ack after write) draining a
+  backlog the broker holds for its persistent session into InfluxDB;
+- ``broker_readings_per_s``: Mosquitto delivering the same backlog to
+  ``mosquitto_sub`` (the broker's ceiling on this machine);
+- ``influx_raw_readings_per_s``: the same lines posted straight to ``/write``
+  in batches of 5,000 (the database's ceiling);
+- ``naive_readings_per_s``: a paho ``on_message`` that decodes the JSON and
+  makes one synchronous HTTP write per message, acking on arrival (what a quick
+  script does: no validation, no ack-after-write);
+- ``lag_p99_s``: from a reading's ``ts`` to stored, at a steady 10,000 readings/s.
+
+Each ingest variant runs in its own process (its own peak RSS). Last line: JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+BATCH = 100
+
+
+def messages(machines: int, hours: float, root: str) -> list[tuple[str, bytes, int]]:
+    from simulators import Fleet, FleetConfig
+    from telemetry.topic import Topic
+
+    fleet = Fleet(FleetConfig(machines=machines, lines=max(1, machines // 10), hours=hours))
+    out = []
+    for _, groups in fleet.chunks(600_000):
+        for path, channel, readings in groups:
+            topic = str(Topic(path, channel, root))
+            for i in range(0, len(readings), BATCH):
+                chunk = readings[i : i + BATCH]
+                out.append((topic, json.dumps(chunk, separators=(",", ":")).encode(), len(chunk)))
+    return out
+
+
+def register_session(port: int, client_id: str, topic_filter: str) -> None:
+    """Subscribe once with a persistent session, so the broker queues what follows."""
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+    done = []
+    c.on_subscribe = lambda *a: done.append(1)
+    c.connect("127.0.0.1", port)
+    c.subscribe(topic_filter, qos=1)
+    deadline = time.monotonic() + 10
+    while not done and time.monotonic() < deadline:
+        c.loop(0.1)
+    c.disconnect()
+    c.loop(0.1)
+
+
+def publish_all(port: int, msgs: list[tuple[str, bytes, int]]) -> None:
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:6]}")
+    c.max_inflight_messages_set(1000)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    infos = [c.publish(t, p, qos=1) for t, p, _ in msgs]
+    for info in infos:
+        info.wait_for_publish(60)
+    c.loop_stop()
+    c.disconnect()
+
+
+def influx_post(port: int, path: str, data: bytes, params: dict[str, str]) -> None:
+    from urllib.parse import urlencode
+
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}?{urlencode(params)}", data=data, method="POST"
+    )
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        resp.read()
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM; ru_maxrss would carry the parent's over exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# -- child processes ----------------------------------------------------------------------
+def child_ours(
+    port: int, influx: int, db: str, root: str, client_id: str, total: int
+) -> dict[str, float]:
+    from ingest.config import IngestConfig
+    from ingest.service import IngestService
+    from ingest.store import open_store
+    from telemetry.urls import parse_mqtt_url, parse_store_url
+
+    async def run() -> dict[str, float]:
+        with tempfile.TemporaryDirectory() as tmp:
+            service = IngestService(
+                endpoint=parse_mqtt_url(f"mqtt://127.0.0.1:{port}"),
+                store=open_store(parse_store_url(f"influxdb://127.0.0.1:{influx}/{db}")),
+                config=IngestConfig(client_id=client_id, deadletter_path=Path(tmp) / "dl.db"),
+                root=root,
+            )
+            task = asyncio.create_task(service.run())
+            started = time.perf_counter()
+            while service.stats.written_readings < total:
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.01)
+            elapsed = time.perf_counter() - started
+            lag = service.stats.lag_quantiles()
+            service.stop()
+            await task
+        return {
+            "seconds": elapsed,
+            "readings_per_s": total / elapsed,
+            "lag_p99_s": lag.get("0.99", 0.0),
+        }
+
+    result = asyncio.run(run())
+    result["peak_rss_mb"] = peak_rss_mb()
+    return result
+
+
+def child_naive(
+    port: int, influx: int, db: str, root: str, client_id: str, total: int
+) -> dict[str, float]:
+    """What a quick script does: decode, one synchronous write per message, ack on arrival."""
+    from telemetry.layout import TABLE_BY_CHANNEL
+    from telemetry.models import Channel
+
+    written = 0
+    first: list[float] = []
+
+    def on_message(client: Any, userdata: Any, msg: Any) -> None:
+        nonlocal written
+        if not first:
+            first.append(time.perf_counter())
+        levels = msg.topic.split("/")
+        site, area, line, machine, channel = levels[-5:]
+        table = TABLE_BY_CHANNEL[Channel(channel)]
+        readings = json.loads(msg.payload)
+        lines = []
+        for r in readings:
+            fields = []
+            for f in table.fields:
+                v = r.get(f.name)
+                if v is None:
+                    continue
+                if f.kind == "int":
+                    fields.append(f"{f.name}={v}i")
+                elif f.kind == "str":
+                    fields.append(f'{f.name}="{v}"')
+                else:
+                    fields.append(f"{f.name}={float(v)}")
+            lines.append(
+                f"{table.name},area={area},line={line},machine={machine},site={site} "
+                f"{','.join(fields)} {r['ts']}"
+            )
+        influx_post(influx, "/write", "\n".join(lines).encode(), {"db": db, "precision": "ms"})
+        written += len(readings)
+
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+    c.on_message = on_message
+    influx_post(influx, "/query", b"", {"q": f'CREATE DATABASE "{db}"'})
+    started = time.perf_counter()
+    c.connect("127.0.0.1", port)
+    c.subscribe(f"{root}/v1/+/+/+/+/+", qos=1)
+    while written < total:
+        c.loop(0.1)
+    elapsed = time.perf_counter() - started
+    c.disconnect()
+    return {"seconds": elapsed, "readings_per_s": total / elapsed, "peak_rss_mb": peak_rss_mb()}
+
+
+def child_lag(
+    port: int, influx: int, db: str, root: str, client_id: str, seconds: float
+) -> dict[str, float]:
+    """Steady 10,000 readings/s with fresh timestamps; the lag quantiles from the service."""
+    from ingest.config import IngestConfig
+    from ingest.service import IngestService
+    from ingest.store import open_store
+    from telemetry.urls import parse_mqtt_url, parse_store_url
+
+    rate, per_msg, machines = 10_000, BATCH, 50
+
+    async def run() -> dict[str, float]:
+        with tempfile.TemporaryDirectory() as tmp:
+            service = IngestService(
+                endpoint=parse_mqtt_url(f"mqtt://127.0.0.1:{port}"),
+                store=open_store(parse_store_url(f"influxdb://127.0.0.1:{influx}/{db}")),
+                config=IngestConfig(client_id=client_id, deadletter_path=Path(tmp) / "dl.db"),
+                root=root,
+            )
+            task = asyncio.create_task(service.run())
+            await service.ready.wait()
+            pub = mqtt.Client(
+                CallbackAPIVersion.VERSION2, client_id=f"lagpub-{uuid.uuid4().hex[:6]}"
+            )
+            pub.max_inflight_messages_set(1000)
+            pub.connect("127.0.0.1", port)
+            pub.loop_start()
+            sent = 0
+            seq = 0
+            started = time.monotonic()
+            while time.monotonic() - started < seconds:
+                now_ms = int(time.time() * 1000)
+                for m in range(machines):
+                    if sent >= rate * (time.monotonic() - started):
+                        break
+                    payload = json.dumps(
+                        [
+                            {"ts": now_ms - per_msg + k, "seq": seq + k, "power_kw": 5.0,
+                             "energy_kwh": float(seq + k)}
+                            for k in range(per_msg)
+                        ]
+                    ).encode()  # fmt: skip
+                    pub.publish(f"{root}/v1/s/a/l/m{m:03d}/energy", payload, qos=1)
+                    sent += per_msg
+                seq += per_msg
+                await asyncio.sleep(0.005)
+            while service.stats.written_readings < sent:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            lag = service.stats.lag_quantiles()
+            pub.loop_stop()
+            pub.disconnect()
+            service.stop()
+            await task
+        return {"lag_p50_s": lag["0.5"], "lag_p99_s": lag["0.99"], "readings": sent,
+                "achieved_readings_per_s": sent / seconds}  # fmt: skip
+
+    return asyncio.run(run())
+
+
+# -- orchestration ------------------------------------------------------------------------
+def run_child(kind: str, *args: Any) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.ingest", "--child", kind, *map(str, args)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if out.returncode != 0:
+        raise RuntimeError(f"{kind} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--machines", type=int, default=20)
+    parser.add_argument("--hours", type=float, default=8.0)
+    parser.add_argument("--lag-seconds", type=float, default=10.0)
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        port, influx, db, root, client_id, n = rest
+        fn = {"ours": child_ours, "naive": child_naive, "lag": child_lag}[kind]
+        value: Any = float(n) if kind == "lag" else int(n)
+        print(json.dumps(fn(int(port), int(influx), db, root, client_id, value)))
+        return
+
+    from tests.servers import influxd, mosquitto
+
+    root = f"bench{uuid.uuid4().hex[:6]}"
+    msgs = messages(args.machines, args.hours, root)
+    total = sum(n for _, _, n in msgs)
+    print(f"{len(msgs):,} messages, {total:,} readings, {BATCH} readings per message")
+    sub_filter = f"{root}/v1/+/+/+/+/+"
+    res: dict[str, Any] = {}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        mosquitto(Path(tmp) / "mq") as mq,
+        influxd(Path(tmp) / "influx") as ix,
+    ):
+        # 1. the broker's ceiling: mosquitto_sub drains the backlog
+        sub = shutil.which("mosquitto_sub")
+        if sub:
+            cid = f"sub-{uuid.uuid4().hex[:6]}"
+            register_session(mq.port, cid, sub_filter)
+            publish_all(mq.port, msgs)
+            started = time.perf_counter()
+            subprocess.run(
+                [sub, "-h", "127.0.0.1", "-p", str(mq.port), "-i", cid, "-c", "-q", "1",
+                 "-t", sub_filter, "-C", str(len(msgs))],
+                stdout=subprocess.DEVNULL, check=True, timeout=300,
+            )  # fmt: skip
+            res["broker"] = total / (time.perf_counter() - started)
+            print(f"broker ceiling (mosquitto_sub)  {res['broker']:>12,.0f} readings/s")
+
+        # 2. InfluxDB's raw write rate for the same lines
+        from telemetry.codec import decode
+        from telemetry.lineprotocol import message_lines
+
+        lines: list[str] = []
+        for t, p, _ in msgs:
+            lines.extend(message_lines(decode(t, p, root=root)))
+        influx_post(ix.port, "/query", b"", {"q": 'CREATE DATABASE "raw"'})
+        started = time.perf_counter()
+        for i in range(0, len(lines), 5000):
+            body = "\n".join(lines[i : i + 5000]).encode()
+            influx_post(ix.port, "/write", body, {"db": "raw", "precision": "ms"})
+        res["raw"] = total / (time.perf_counter() - started)
+        print(f"InfluxDB raw /write             {res['raw']:>12,.0f} readings/s")
+
+        # 3. ours and 4. naive, each draining the same backlog
+        for kind, db in (("ours", "ours"), ("naive", "naive")):
+            cid = f"{kind}-{uuid.uuid4().hex[:6]}"
+            register_session(mq.port, cid, sub_filter)
+            publish_all(mq.port, msgs)
+            res[kind] = run_child(kind, mq.port, ix.port, db, root, cid, total)
+            r = res[kind]
+            print(
+                f"{'our ingest' if kind == 'ours' else 'naive bridge':<31} "
+                f"{r['readings_per_s']:>12,.0f} readings/s, peak RSS {r['peak_rss_mb']:.0f} MB"
+            )
+
+        # 5. lag at a steady 10,000 readings/s
+        cid = f"lag-{uuid.uuid4().hex[:6]}"
+        res["lag"] = run_child("lag", mq.port, ix.port, "lag", f"lag{root}", cid, args.lag_seconds)
+        print(
+            f"lag at 10,000 readings/s         p50 {res['lag']['lag_p50_s']:.3f} s, "
+            f"p99 {res['lag']['lag_p99_s']:.3f} s"
+        )
+
+    ours = res["ours"]
+    summary = {
+        "readings_per_s": round(ours["readings_per_s"]),
+        "naive_readings_per_s": round(res["naive"]["readings_per_s"]),
+        "speedup_vs_naive": round(ours["readings_per_s"] / res["naive"]["readings_per_s"], 2),
+        "broker_readings_per_s": round(res.get("broker", 0)),
+        "influx_raw_readings_per_s": round(res["raw"]),
+        "lag_p50_s": round(res["lag"]["lag_p50_s"], 3),
+        "lag_p99_s": round(res["lag"]["lag_p99_s"], 3),
+        "peak_rss_mb": round(ours["peak_rss_mb"], 1),
+        "readings": total,
+        "readings_per_message": BATCH,
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
