@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     )
     topic_root: str = Field(default=DEFAULT_ROOT, description="First topic level(s)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one JSON object per line, for log collectors"
+    )
     edge: EdgeConfig = EdgeConfig()
     ingest: IngestConfig = IngestConfig()
 
