@@ -210,8 +210,23 @@ class EdgeAgent:
                 if topic in checkpoints:
                     resume[(path, channel)] = checkpoints[topic]
         size = self._config.batch_max_readings
+        batches = self._source.batches(resume).__aiter__()
         try:
-            async for groups in self._source.batches(resume):
+            while True:
+                # A live source may stay silent for long: wait for it or for a stop.
+                following = asyncio.ensure_future(anext(batches))
+                stop = asyncio.ensure_future(self._stopping.wait())
+                await asyncio.wait({following, stop}, return_when=asyncio.FIRST_COMPLETED)
+                stop.cancel()
+                if not following.done():
+                    following.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                        await following
+                    break
+                try:
+                    groups = following.result()
+                except StopAsyncIteration:
+                    break
                 entries = []
                 for path, channel, readings in groups:
                     self.stats.read += len(readings)
@@ -235,6 +250,8 @@ class EdgeAgent:
                 if self._stopping.is_set():
                     break
         finally:
+            with contextlib.suppress(Exception):
+                await batches.aclose()  # type: ignore[attr-defined]
             self._source_done = True
             self._new_data.set()
 

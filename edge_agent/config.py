@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from edge_agent.devices import ModbusMeter, OpcUaMachine
 from telemetry.models import Name
 
 
@@ -60,6 +61,13 @@ class EdgeConfig(BaseModel):
     allow_plaintext_password: bool = Field(
         default=False,
         description="Allow sending a password over plain mqtt:// to a host that is not loopback",
+    )
+
+    meters: tuple[ModbusMeter, ...] = Field(
+        default=(), description="Modbus TCP energy meters ([[edge.meters]] tables)"
+    )
+    machines: tuple[OpcUaMachine, ...] = Field(
+        default=(), description="OPC UA machines ([[edge.machines]] tables)"
     )
 
     @model_validator(mode="after")

@@ -132,10 +132,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "edge",
-        help="run the edge agent (source: the simulator, in real time by default)",
-        description="Read machines and meters and publish their readings with QoS 1.",
+        help="run the edge agent: configured devices, or the simulator",
+        description=(
+            "Read machines and meters and publish their readings with QoS 1 through the "
+            "durable buffer. With [[edge.meters]] (Modbus TCP) or [[edge.machines]] (OPC UA) "
+            "in the configuration it reads those devices until stopped; otherwise it "
+            "publishes a simulated fleet."
+        ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--source",
+        choices=("auto", "devices", "simulator"),
+        default="auto",
+        help="auto (default): the configured devices if any, else the simulator",
     )
     _fleet_options(p)
     p.add_argument(
@@ -279,19 +290,22 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     return _run_agent(fleet, settings, speedup=args.speedup or None)
 
 
-def _run_agent(fleet: Any, settings: Settings, *, speedup: float | None) -> int:
+def _run_agent(fleet: Any, settings: Settings, *, speedup: float | None, source: Any = None) -> int:
     from edge_agent.agent import build_agent
     from edge_agent.source import SimulatorSource
 
     console = _stderr_console()
+    if source is None:
+        source = SimulatorSource(fleet, speedup=speedup)
     agent = build_agent(
-        SimulatorSource(fleet, speedup=speedup),
+        source,
         endpoint=settings.mqtt_url,
         config=settings.edge,
         root=settings.topic_root,
     )
+    what = f"{fleet.reading_count:,} readings" if fleet is not None else "device readings"
     console.print(
-        f"publishing {fleet.reading_count:,} readings to {settings.mqtt_url} "
+        f"publishing {what} to {settings.mqtt_url} "
         f"through the {settings.edge.buffer} buffer"
         + (f" at {settings.edge.buffer_path}" if settings.edge.buffer == "sqlite" else "")
     )
@@ -314,6 +328,20 @@ def _run_agent(fleet: Any, settings: Settings, *, speedup: float | None) -> int:
 
 
 def cmd_edge(args: argparse.Namespace, settings: Settings) -> int:
+    devices = bool(settings.edge.meters or settings.edge.machines)
+    if args.source == "devices" or (args.source == "auto" and devices):
+        if not devices:
+            raise ConfigError(
+                "--source devices: no devices configured; add [[edge.meters]] or "
+                "[[edge.machines]] to the configuration file (see docs/sources.md)"
+            )
+        from edge_agent.device_source import DeviceSource
+
+        source = DeviceSource(meters=settings.edge.meters, machines=settings.edge.machines)
+        # A long-running service reports connections and counters.
+        if logging.getLogger().level > logging.INFO:
+            logging.getLogger().setLevel(logging.INFO)
+        return _run_agent(None, settings, speedup=None, source=source)
     return _run_agent(_fleet(args), settings, speedup=args.speedup or None)
 
 

@@ -28,3 +28,26 @@ def test_example_file_documents_every_setting() -> None:
         for inner in getattr(sub, "model_fields", {}):
             assert f"{inner} =" in text, f"{name}.{inner}"
             assert f"FACTORY_{name.upper()}__{inner.upper()}" in doc, f"{name}.{inner}"
+
+
+def test_device_examples_in_the_file_are_valid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in list(os.environ):
+        if key.startswith("FACTORY_"):
+            monkeypatch.delenv(key)
+    text = EXAMPLE.read_text()
+    head, rest = text.split("## Real devices", 1)
+    devices, tail = rest.split("[ingest]", 1)
+    lines = [
+        line[2:] if line.startswith("# ") and not line.startswith("# #") else line
+        for line in devices.splitlines()
+    ]
+    conf = tmp_path / "devices.toml"
+    conf.write_text(head + "## Real devices" + "\n".join(lines) + "\n[ingest]" + tail)
+    settings = load_settings(conf)
+    (meter,) = settings.edge.meters
+    (machine,) = settings.edge.machines
+    assert meter.preset == "sdm630" and meter.register_map
+    assert machine.state_map["3"].value == "DOWN"
+    assert machine.sensor_nodes == {"spindle_temp_c": "ns=2;s=Line1.M01.SpindleTemp"}

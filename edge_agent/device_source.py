@@ -1,0 +1,79 @@
+"""The source of a real plant: Modbus TCP meters and OPC UA machines, merged."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+
+from edge_agent.devices import ModbusMeter, OpcUaMachine
+from edge_agent.modbus import DeviceStats, poll_meter
+from edge_agent.opcua import watch_machine
+from edge_agent.source import Group, Resume
+from telemetry.models import Channel
+from telemetry.topic import MachinePath
+
+
+class DeviceSource:
+    """Runs one poller or subscription per device and yields their readings as they come."""
+
+    def __init__(
+        self, *, meters: Sequence[ModbusMeter] = (), machines: Sequence[OpcUaMachine] = ()
+    ) -> None:
+        if not meters and not machines:
+            raise ValueError("no devices configured: add [[edge.meters]] or [[edge.machines]]")
+        self._meters = list(meters)
+        self._machines = list(machines)
+        self.stats: dict[str, DeviceStats] = {}
+
+    @property
+    def machines(self) -> Sequence[MachinePath]:
+        seen: dict[MachinePath, None] = {}
+        for d in [*self._machines, *self._meters]:
+            seen[d.path] = None
+        return list(seen)
+
+    async def batches(self, resume: Resume) -> AsyncIterator[list[Group]]:
+        queue: asyncio.Queue[Group] = asyncio.Queue(maxsize=10_000)
+
+        def emit(group: Group) -> None:
+            queue.put_nowait(group)
+
+        def first(path: MachinePath, channel: Channel) -> int:
+            mark = resume.get((path, channel))
+            return 0 if mark is None else mark[0] + 1
+
+        tasks = []
+        for meter in self._meters:
+            stats = self.stats.setdefault(f"modbus {meter.path}", DeviceStats())
+            tasks.append(
+                asyncio.create_task(
+                    poll_meter(
+                        meter, emit, first_seq=first(meter.path, Channel.ENERGY), stats=stats
+                    ),
+                    name=f"modbus {meter.path}",
+                )
+            )
+        for m in self._machines:
+            stats = self.stats.setdefault(f"opcua {m.path}", DeviceStats())
+            tasks.append(
+                asyncio.create_task(
+                    watch_machine(m, emit, first_seq=first(m.path, Channel.TELEMETRY), stats=stats),
+                    name=f"opcua {m.path}",
+                )
+            )
+        try:
+            while True:
+                groups = [await queue.get()]
+                while not queue.empty():
+                    groups.append(queue.get_nowait())
+                for t in tasks:
+                    if t.done() and t.exception() is not None:
+                        raise t.exception()  # type: ignore[misc]
+                yield groups
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
