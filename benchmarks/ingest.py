@@ -101,22 +101,27 @@ def peak_rss_mb() -> float:
 
 
 # -- child processes ----------------------------------------------------------------------
-def child_ours(
-    port: int, influx: int, db: str, root: str, client_id: str, total: int
-) -> dict[str, float]:
+def make_service(port: int, influx: int, db: str, root: str, client_id: str, tmp: Path) -> Any:
+    """Our ingest service, as `factory ingest` builds it, into InfluxDB over the v1 API."""
     from ingest.config import IngestConfig
     from ingest.service import IngestService
     from ingest.store import open_store
     from telemetry.urls import parse_mqtt_url, parse_store_url
 
+    return IngestService(
+        endpoint=parse_mqtt_url(f"mqtt://127.0.0.1:{port}"),
+        store=open_store(parse_store_url(f"influxdb://127.0.0.1:{influx}/{db}")),
+        config=IngestConfig(client_id=client_id, deadletter_path=tmp / "dl.db"),
+        root=root,
+    )
+
+
+def child_ours(
+    port: int, influx: int, db: str, root: str, client_id: str, total: int
+) -> dict[str, float]:
     async def run() -> dict[str, float]:
         with tempfile.TemporaryDirectory() as tmp:
-            service = IngestService(
-                endpoint=parse_mqtt_url(f"mqtt://127.0.0.1:{port}"),
-                store=open_store(parse_store_url(f"influxdb://127.0.0.1:{influx}/{db}")),
-                config=IngestConfig(client_id=client_id, deadletter_path=Path(tmp) / "dl.db"),
-                root=root,
-            )
+            service = make_service(port, influx, db, root, client_id, Path(tmp))
             task = asyncio.create_task(service.run())
             started = time.perf_counter()
             while service.stats.written_readings < total:
@@ -193,21 +198,11 @@ def child_lag(
     port: int, influx: int, db: str, root: str, client_id: str, seconds: float
 ) -> dict[str, float]:
     """Steady 10,000 readings/s with fresh timestamps; the lag quantiles from the service."""
-    from ingest.config import IngestConfig
-    from ingest.service import IngestService
-    from ingest.store import open_store
-    from telemetry.urls import parse_mqtt_url, parse_store_url
-
     rate, per_msg, machines = 10_000, BATCH, 50
 
     async def run() -> dict[str, float]:
         with tempfile.TemporaryDirectory() as tmp:
-            service = IngestService(
-                endpoint=parse_mqtt_url(f"mqtt://127.0.0.1:{port}"),
-                store=open_store(parse_store_url(f"influxdb://127.0.0.1:{influx}/{db}")),
-                config=IngestConfig(client_id=client_id, deadletter_path=Path(tmp) / "dl.db"),
-                root=root,
-            )
+            service = make_service(port, influx, db, root, client_id, Path(tmp))
             task = asyncio.create_task(service.run())
             await service.ready.wait()
             pub = mqtt.Client(

@@ -84,12 +84,12 @@ class DeadLetterStore:
             async with self._lock:
                 await asyncio.to_thread(self.add_sync, letters)
 
-    def list_sync(self, *, limit: int = 100) -> list[DeadLetter]:
+    def _select(self, where: str, params: tuple[object, ...] | list[int]) -> list[DeadLetter]:
         assert self._conn is not None, "open() the dead-letter store first"
         rows = self._conn.execute(
             "SELECT id, received_ms, stage, topic, payload, payload_bytes, truncated, error "
-            "FROM dead_letter ORDER BY id DESC LIMIT ?",
-            (limit,),
+            f"FROM dead_letter {where}",
+            params,
         ).fetchall()
         return [
             DeadLetter(
@@ -105,27 +105,13 @@ class DeadLetterStore:
             for r in rows
         ]
 
+    def list_sync(self, *, limit: int = 100) -> list[DeadLetter]:
+        """The newest dead letters first."""
+        return self._select("ORDER BY id DESC LIMIT ?", (limit,))
+
     def get_sync(self, ids: list[int]) -> list[DeadLetter]:
-        assert self._conn is not None, "open() the dead-letter store first"
         marks = ",".join("?" * len(ids))
-        rows = self._conn.execute(
-            "SELECT id, received_ms, stage, topic, payload, payload_bytes, truncated, error "
-            f"FROM dead_letter WHERE id IN ({marks}) ORDER BY id",
-            ids,
-        ).fetchall()
-        return [
-            DeadLetter(
-                id=r[0],
-                received_ms=r[1],
-                stage=r[2],
-                topic=r[3],
-                payload=bytes(r[4]),
-                payload_bytes=r[5],
-                truncated=bool(r[6]),
-                error=r[7],
-            )
-            for r in rows
-        ]
+        return self._select(f"WHERE id IN ({marks}) ORDER BY id", ids)
 
     def all_ids_sync(self) -> list[int]:
         assert self._conn is not None

@@ -73,6 +73,18 @@ async def pipeline(
         await asyncio.wait_for(ingest_task, 15)
 
 
+def opcua_machine(server: OpcUaMachineServer, **kw: Any) -> OpcUaMachine:
+    return OpcUaMachine(
+        **WHERE,
+        url=server.url,
+        state_node=server.node("State"),
+        total_count_node=server.node("TotalCount"),
+        good_count_node=server.node("GoodCount"),
+        state_map=server.state_map,  # type: ignore[arg-type]
+        **kw,
+    )
+
+
 def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(db) as conn:
         return conn.execute(sql).fetchall()
@@ -175,15 +187,10 @@ async def test_opcua_machine_through_the_pipeline_matches_truth(
     truth = fleet.truth()[fleet.paths[0]]
     server = OpcUaMachineServer(free_port())
     await server.start()
-    machine = OpcUaMachine(
-        **WHERE,
-        url=server.url,
-        state_node=server.node("State"),
-        total_count_node=server.node("TotalCount"),
-        good_count_node=server.node("GoodCount"),
+    machine = opcua_machine(
+        server,
         ideal_cycle_node=server.node("IdealCycle"),
         reason_node=server.node("Reason"),
-        state_map=server.state_map,  # type: ignore[arg-type]
         heartbeat_s=3600,
         publishing_interval_ms=50,
     )
@@ -214,17 +221,8 @@ async def test_opcua_machine_away_for_30_s_is_a_gap_not_invented_data(
 ) -> None:
     server = OpcUaMachineServer(free_port())
     await server.start()
-    machine = OpcUaMachine(
-        **WHERE,
-        url=server.url,
-        state_node=server.node("State"),
-        total_count_node=server.node("TotalCount"),
-        good_count_node=server.node("GoodCount"),
-        ideal_cycle_s=10.0,
-        state_map=server.state_map,  # type: ignore[arg-type]
-        heartbeat_s=1.0,
-        reconnect_max_s=2.0,
-        timeout_s=2.0,
+    machine = opcua_machine(
+        server, ideal_cycle_s=10.0, heartbeat_s=1.0, reconnect_max_s=2.0, timeout_s=2.0
     )
     source = DeviceSource(machines=[machine])
     count = 0
