@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -57,6 +58,12 @@ def _positive_float(text: str) -> float:
 
 def _fleet_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("simulated fleet")
+    g.add_argument(
+        "--plant",
+        metavar="FILE",
+        help="plant model (TOML, e.g. deploy/plants/small.toml): its machines and shift "
+        "calendar; --machines and --lines are then ignored",
+    )
     g.add_argument("--machines", type=_positive_int, default=6, help="machines (default 6)")
     g.add_argument("--lines", type=_positive_int, default=2, help="lines (default 2)")
     g.add_argument(
@@ -207,6 +214,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _fleet(args: argparse.Namespace) -> Any:
     from simulators import Fleet, FleetConfig
+    from telemetry.plant import PlantModelError, load_plant
+
+    plant = None
+    if args.plant:
+        try:
+            plant = load_plant(args.plant)
+        except PlantModelError as exc:
+            raise ConfigError(str(exc)) from None
 
     start = args.start
     if start is None:
@@ -221,7 +236,8 @@ def _fleet(args: argparse.Namespace) -> Any:
                 seed=args.seed,
                 start_ms=start,
                 interval_s=args.interval,
-            )
+            ),
+            plant,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
@@ -560,6 +576,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`factory simulate --output - | head`): not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:
         from analytics.reader import ReaderError
         from edge_agent.errors import EdgeError

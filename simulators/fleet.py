@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from simulators.machine import MachineRun, MachineSpec, simulate_machine
+from simulators.machine import MachineRun, MachineSpec, calendar_plan, simulate_machine
 from simulators.truth import MachineTruth, machine_truth
 from telemetry.models import STATES, Channel
+from telemetry.plant import Plant
 from telemetry.topic import MachinePath
 
 WireReading = dict[str, Any]
@@ -92,17 +93,27 @@ class MachineStream:
 
 
 class Fleet:
-    """Simulated machines on lines of one area, with their readings and ground truth."""
+    """Simulated machines with their readings and ground truth.
 
-    def __init__(self, config: FleetConfig) -> None:
+    Without a plant model: ``config.machines`` machines on ``config.lines`` lines of
+    one area, the window being one shift. With one: its machines and its shift
+    calendar (time outside shifts is OFF, breaks are planned stops).
+    """
+
+    def __init__(self, config: FleetConfig, plant: Plant | None = None) -> None:
         self.config = config
+        self.plant = plant
         rng = np.random.default_rng(config.seed)
         duration_s = config.hours * 3600.0
         start, end = config.start_ms, config.start_ms + round(duration_s * 1000)
         grid = np.arange(start, end, round(config.interval_s * 1000), dtype=np.int64)
+        plan = None
+        if plant is not None:
+            plan = calendar_plan(plant.calendar.periods(start, end), start, duration_s)
+        specs = _specs(config, rng) if plant is None else plant_specs(plant)
         self.streams: list[MachineStream] = []
-        for spec in _specs(config, rng):
-            run = simulate_machine(spec, start, duration_s, rng)
+        for spec in specs:
+            run = simulate_machine(spec, start, duration_s, rng, plan=plan)
             times = np.unique(np.concatenate((grid, run.seg_start, [end])))
             self.streams.append(MachineStream(spec.path, run, times))
         self.start_ms = start
@@ -157,6 +168,26 @@ def _specs(config: FleetConfig, rng: np.random.Generator) -> list[MachineSpec]:
             )
         )
     return specs
+
+
+def plant_specs(plant: Plant) -> list[MachineSpec]:
+    """Machine specs from a plant model, in the model's order."""
+    return [
+        MachineSpec(
+            path=path,
+            products=tuple((p.name, p.ideal_cycle_s) for p in m.products),
+            mtbf_s=m.mtbf_s,
+            mttr_s=m.mttr_s,
+            mean_time_between_idle_s=m.mean_time_between_idle_s,
+            mean_idle_s=m.mean_idle_s,
+            setup_s=m.setup_s,
+            speed_range=m.speed_range,
+            scrap_rate=m.scrap_rate,
+            idle_kw=m.idle_kw,
+            load_kw=max(m.rated_kw - m.idle_kw, 0.0),
+        )
+        for path, m in plant.machines()
+    ]
 
 
 def default_fleet(**overrides: Any) -> Fleet:

@@ -133,10 +133,50 @@ def _breaks(spec: MachineSpec, duration_s: float) -> list[tuple[float, float]]:
     return out
 
 
+Stop = tuple[float, float, int, str | None]
+"""A planned non-production period in seconds from the start: (from, to, state, reason)."""
+
+
+def calendar_plan(
+    periods: list[tuple[int, int, str, str]], start_ms: int, duration_s: float
+) -> tuple[list[Stop], list[float]]:
+    """Planned stops (breaks; OFF outside shifts) and changeover times from calendar periods.
+
+    ``periods`` are :meth:`telemetry.plant.Calendar.periods` of the simulated window.
+    One changeover per shift, at its middle.
+    """
+    end_s = duration_s
+    shifts = sorted((a, b) for a, b, kind, _ in periods if kind == "shift")
+    stops: list[Stop] = []
+    t = 0.0
+    for a, b in shifts:
+        s0, s1 = (a - start_ms) / 1000, (b - start_ms) / 1000
+        if s0 > t:
+            stops.append((t, s0, OFF, None))
+        t = max(t, s1)
+    if t < end_s:
+        stops.append((t, end_s, OFF, None))
+    for a, b, kind, _ in periods:
+        if kind == "break":
+            stops.append(((a - start_ms) / 1000, (b - start_ms) / 1000, PLANNED, "break"))
+    changeovers = [((a + b) / 2 - start_ms) / 1000 for a, b in shifts]
+    return sorted(stops), sorted(c for c in changeovers if 0 < c < end_s)
+
+
 def simulate_machine(
-    spec: MachineSpec, start_ms: int, duration_s: float, rng: np.random.Generator
+    spec: MachineSpec,
+    start_ms: int,
+    duration_s: float,
+    rng: np.random.Generator,
+    *,
+    plan: tuple[list[Stop], list[float]] | None = None,
 ) -> MachineRun:
-    """Draw the timeline of one machine over ``duration_s`` seconds of one shift."""
+    """Draw the timeline of one machine over ``duration_s`` seconds.
+
+    Without a ``plan`` the whole window is one shift with breaks every
+    ``break_every_s`` and a changeover at its middle; with one (from
+    :func:`calendar_plan`) the shift calendar decides.
+    """
     segs: list[tuple[float, float, int, str | None, int, float]] = []
 
     def add(
@@ -146,27 +186,34 @@ def simulate_machine(
         if t1_ms > t0_ms:
             segs.append((t0_ms, t1_ms, state, reason, product, speed))
 
-    breaks = _breaks(spec, duration_s)
-    changeover_at = duration_s / 2 if len(spec.products) > 1 else float("inf")
+    if plan is None:
+        stops: list[Stop] = [(a, b, PLANNED, "break") for a, b in _breaks(spec, duration_s)]
+        changeovers = [duration_s / 2]
+    else:
+        stops, changeovers = plan
+    if len(spec.products) < 2:
+        changeovers = []
     product = 0
     t = 0.0
-    b = 0
+    b = c = 0
     while t < duration_s - 1e-9:
-        if b < len(breaks) and t >= breaks[b][0] - 1e-9:
-            add(t, breaks[b][1], PLANNED, "break", product, 0.0)
-            t = breaks[b][1]
+        while b < len(stops) and stops[b][1] <= t + 1e-9:
+            b += 1  # a stop that overlapped the previous one
+        if b < len(stops) and t >= stops[b][0] - 1e-9:
+            add(t, stops[b][1], stops[b][2], stops[b][3], product, 0.0)
+            t = stops[b][1]
             b += 1
             continue
-        if t >= changeover_at and product == 0:
-            end = min(t + spec.setup_s, duration_s)
-            add(t, end, SETUP, "changeover", 1, 0.0)
-            product = 1
+        next_stop = stops[b][0] if b < len(stops) else duration_s
+        if c < len(changeovers) and t >= changeovers[c] - 1e-9:
+            end = min(t + spec.setup_s, next_stop, duration_s)
+            product = (product + 1) % len(spec.products)
+            add(t, end, SETUP, "changeover", product, 0.0)
             t = end
+            c += 1
             continue
         boundary = min(
-            breaks[b][0] if b < len(breaks) else duration_s,
-            changeover_at if product == 0 else duration_s,
-            duration_s,
+            next_stop, changeovers[c] if c < len(changeovers) else duration_s, duration_s
         )
         ttf = rng.exponential(spec.mtbf_s)
         tti = rng.exponential(spec.mean_time_between_idle_s)

@@ -1,0 +1,221 @@
+"""The plant model: sites, areas, lines, machines and the shift calendar.
+
+One TOML file, shared by the simulator (what to simulate) and the analytics
+(planned time, ideal cycle times, the micro-stop threshold). The JSON Schema in
+``docs/plant-model.schema.json`` is generated from these models
+(``python -m telemetry.plant``). Examples: ``deploy/plants/small.toml`` and
+``deploy/plants/large.toml``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from telemetry.models import Name
+from telemetry.topic import MachinePath
+
+Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+ClockTime = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM")]
+
+
+class PlantModelError(ValueError):
+    """A plant model file that cannot be used; the message says where and why."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _minutes(clock: str) -> int:
+    h, m = clock.split(":")
+    return int(h) * 60 + int(m)
+
+
+class Break(_Model):
+    start: ClockTime
+    minutes: int = Field(gt=0, le=480)
+
+
+class Shift(_Model):
+    name: Name
+    start: ClockTime
+    end: ClockTime = Field(description="May be past midnight (e.g. 22:00 to 06:00)")
+    breaks: tuple[Break, ...] = ()
+
+    @property
+    def length_min(self) -> int:
+        return (_minutes(self.end) - _minutes(self.start)) % (24 * 60) or 24 * 60
+
+
+class Calendar(_Model):
+    timezone: str = Field(default="UTC", description="IANA time zone, e.g. Asia/Ho_Chi_Minh")
+    shifts: tuple[Shift, ...] = Field(min_length=1)
+    non_working_days: tuple[Weekday, ...] = Field(
+        default=(), description="Weekdays without shifts (by the shift's start date)"
+    )
+    holidays: tuple[dt.date, ...] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name") from None
+        return value
+
+    def periods(self, start_ms: int, end_ms: int) -> list[tuple[int, int, str, str]]:
+        """Shifts and breaks in [start_ms, end_ms): (start, end, kind, shift name).
+
+        ``kind`` is ``shift`` (planned production) or ``break`` (planned stop); the
+        time outside every shift is not planned (the machine is OFF).
+        """
+        zone = ZoneInfo(self.timezone)
+        first = dt.datetime.fromtimestamp(start_ms / 1000, zone).date() - dt.timedelta(days=1)
+        last = dt.datetime.fromtimestamp(end_ms / 1000, zone).date()
+        out: list[tuple[int, int, str, str]] = []
+        day = first
+        while day <= last:
+            if WEEKDAYS[day.weekday()] not in self.non_working_days and day not in self.holidays:
+                for shift in self.shifts:
+                    s0 = dt.datetime.combine(day, dt.time.fromisoformat(shift.start), zone)
+                    s1 = s0 + dt.timedelta(minutes=shift.length_min)
+                    out.append((_ms(s0), _ms(s1), "shift", shift.name))
+                    for b in shift.breaks:
+                        offset = (_minutes(b.start) - _minutes(shift.start)) % (24 * 60)
+                        b0 = s0 + dt.timedelta(minutes=offset)
+                        out.append(
+                            (
+                                _ms(b0),
+                                _ms(b0 + dt.timedelta(minutes=b.minutes)),
+                                "break",
+                                shift.name,
+                            )
+                        )
+            day += dt.timedelta(days=1)
+        clipped = [(max(a, start_ms), min(b, end_ms), k, n) for a, b, k, n in out]
+        return sorted(p for p in clipped if p[1] > p[0])
+
+    @model_validator(mode="after")
+    def _breaks_inside(self) -> Calendar:
+        for shift in self.shifts:
+            for b in shift.breaks:
+                offset = (_minutes(b.start) - _minutes(shift.start)) % (24 * 60)
+                if offset + b.minutes > shift.length_min:
+                    raise ValueError(
+                        f"shift {shift.name}: the break at {b.start} ends after the shift"
+                    )
+        return self
+
+
+def _ms(when: dt.datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
+class Product(_Model):
+    name: Name
+    ideal_cycle_s: float = Field(gt=0, le=86_400)
+
+
+class Machine(_Model):
+    """One machine, or ``count`` alike ones named ``{name}01``, ``{name}02``, …"""
+
+    name: Name
+    count: int = Field(default=1, ge=1, le=1000)
+    type: Name = "machine"
+    products: tuple[Product, ...] = Field(min_length=1)
+    rated_kw: float = Field(default=22.0, gt=0, description="Power when running at full speed")
+    idle_kw: float = Field(default=4.0, ge=0, description="Base load when idle")
+    mtbf_s: float = Field(default=5400.0, gt=0, description="Mean run time between failures")
+    mttr_s: float = Field(default=600.0, gt=0, description="Mean time to repair")
+    mean_time_between_idle_s: float = Field(default=3600.0, gt=0)
+    mean_idle_s: float = Field(default=240.0, gt=0)
+    setup_s: float = Field(default=900.0, ge=0, description="Changeover time")
+    speed_range: tuple[float, float] = (0.85, 1.0)
+    scrap_rate: float = Field(default=0.02, ge=0, le=1)
+
+    @property
+    def names(self) -> list[str]:
+        if self.count == 1:
+            return [self.name]
+        width = max(2, len(str(self.count)))
+        return [f"{self.name}{i:0{width}d}" for i in range(1, self.count + 1)]
+
+
+class Line(_Model):
+    name: Name
+    machines: tuple[Machine, ...] = Field(min_length=1)
+
+
+class Area(_Model):
+    name: Name
+    lines: tuple[Line, ...] = Field(min_length=1)
+
+
+class Site(_Model):
+    name: Name
+    areas: tuple[Area, ...] = Field(min_length=1)
+
+
+class Plant(_Model):
+    name: str = Field(max_length=200)
+    micro_stop_threshold_s: float = Field(
+        default=120.0, gt=0, description="Stops shorter than this are performance loss"
+    )
+    calendar: Calendar
+    sites: tuple[Site, ...] = Field(min_length=1)
+
+    def machines(self) -> list[tuple[MachinePath, Machine]]:
+        """Every machine with its place, counts expanded; names must be unique per line."""
+        out: list[tuple[MachinePath, Machine]] = []
+        seen: set[MachinePath] = set()
+        for site in self.sites:
+            for area in site.areas:
+                for line in area.lines:
+                    for m in line.machines:
+                        for name in m.names:
+                            path = MachinePath(site.name, area.name, line.name, name)
+                            if path in seen:
+                                raise PlantModelError(f"machine {path} is defined twice")
+                            seen.add(path)
+                            out.append((path, m))
+        return out
+
+
+def load_plant(path: str | Path) -> Plant:
+    """Read and validate a plant model file; :class:`PlantModelError` says what is wrong."""
+    file = Path(path)
+    try:
+        data = tomllib.loads(file.read_text())
+    except FileNotFoundError:
+        raise PlantModelError(f"plant model {file} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PlantModelError(f"{file}: not valid TOML: {exc}") from None
+    try:
+        plant = Plant.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        raise PlantModelError(f"{file}: {problems}") from None
+    plant.machines()  # names unique
+    return plant
+
+
+def json_schema() -> dict[str, object]:
+    schema = Plant.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Smart-factory plant model"
+    return schema
+
+
+if __name__ == "__main__":
+    print(json.dumps(json_schema(), indent=2, sort_keys=True, default=str))
