@@ -118,8 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "simulate",
-        help="generate a fleet's readings: publish them, or write them as JSON lines",
-        description="Generate readings of a simulated fleet and its ground truth.",
+        help="generate a fleet's readings: publish them at a rate, or write them as JSON lines",
+        description=(
+            "Generate the readings of a simulated fleet (or of a plant model) and publish them "
+            "to the broker (FACTORY_MQTT_URL) at an open-loop rate, or write them as JSON lines "
+            "without a broker. Faults can be injected; every one is counted in the summary "
+            "and in the truth file."
+        ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -129,13 +134,27 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help='write {"topic", "payload"} JSON lines to PATH ("-" for stdout) instead of publishing',
     )
-    p.add_argument("--truth", metavar="PATH", help="write the ground truth as JSON to PATH")
+    p.add_argument("--truth", metavar="PATH", help="write the ground truth (and faults) as JSON")
     p.add_argument(
-        "--speedup",
-        type=float,
-        default=0.0,
-        help="when publishing: times faster than real time; 0 = as fast as possible (default)",
+        "--rate",
+        default="max",
+        help="readings per second, open loop (keeps its pace whatever the receiver does), "
+        "or 'max' (default)",
     )
+    p.add_argument("--batch", type=_positive_int, default=100, help="readings per message")
+    p.add_argument("--qos", type=int, choices=(0, 1), default=1)
+    g = p.add_argument_group("fault injection (off by default)")
+    g.add_argument("--malformed", type=float, default=0.0, help="fraction of malformed messages")
+    g.add_argument("--duplicates", type=float, default=0.0, help="fraction sent twice")
+    g.add_argument(
+        "--out-of-order", type=float, default=0.0, help="fraction sent after the next one"
+    )
+    g.add_argument(
+        "--clock-skew", type=float, default=0.0, metavar="SECONDS", help="one device's clock off"
+    )
+    g.add_argument("--counter-resets", type=int, default=0, help="PLC restarts (counters to 0)")
+    g.add_argument("--gaps", type=int, default=0, help="devices falling silent")
+    g.add_argument("--gap-seconds", type=float, default=600.0, help="length of each gap")
 
     p = sub.add_parser(
         "edge",
@@ -283,27 +302,63 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from simulators.faults import Faults, fleet_messages
+
     fleet = _fleet(args)
-    if args.truth:
-        truth = {str(p): t.as_dict() for p, t in fleet.truth().items()}
-        Path(args.truth).write_text(json.dumps(truth, indent=2))
+    try:
+        faults = Faults(
+            malformed=args.malformed,
+            duplicates=args.duplicates,
+            out_of_order=args.out_of_order,
+            clock_skew_s=args.clock_skew,
+            counter_resets=args.counter_resets,
+            gaps=args.gaps,
+            gap_s=args.gap_seconds,
+            seed=args.seed,
+        )
+        rate = None if str(args.rate) == "max" else float(args.rate)
+        if rate is not None and rate <= 0:
+            raise ValueError("--rate must be more than 0, or 'max'")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    messages, injector = fleet_messages(fleet, faults, root=settings.topic_root, batch=args.batch)
+    console = _stderr_console()
     if args.output:
-        from telemetry.topic import Topic
+        import base64
 
         out = sys.stdout if args.output == "-" else open(args.output, "w")  # noqa: SIM115
         try:
-            size = settings.edge.batch_max_readings
-            for _, groups in fleet.chunks(600_000):
-                for path, channel, readings in groups:
-                    topic = str(Topic(path, channel, settings.topic_root))
-                    for i in range(0, len(readings), size):
-                        line = {"topic": topic, "payload": readings[i : i + size]}
-                        out.write(json.dumps(line, separators=(",", ":")) + "\n")
+            for topic, payload in messages:
+                try:
+                    text = payload.decode()
+                    json.loads(text)
+                    out.write(f'{{"topic":{json.dumps(topic)},"payload":{text}}}\n')
+                except ValueError:
+                    encoded = base64.b64encode(payload).decode()
+                    out.write(json.dumps({"topic": topic, "payload_b64": encoded}) + "\n")
         finally:
             if out is not sys.stdout:
                 out.close()
-        return 0
-    return _run_agent(fleet, settings, speedup=args.speedup or None)
+    else:
+        from simulators.load import publish
+
+        console.print(
+            f"publishing {fleet.reading_count:,} readings to {settings.mqtt_url}, "
+            f"rate {args.rate}, {args.batch} per message, QoS {args.qos}"
+        )
+        summary = publish(messages, settings.mqtt_url, rate=rate, qos=args.qos)
+        console.print(
+            f"sent {summary.messages:,} messages ({summary.readings:,} readings), "
+            f"acknowledged {summary.acknowledged_messages:,}, in {summary.seconds:.1f} s: "
+            f"{summary.achieved_readings_per_s:,.0f} readings/s"
+        )
+    report = injector.report.as_dict()
+    if faults.any:
+        console.print(f"faults injected: {json.dumps(report)}")
+    if args.truth:
+        truth = {str(p): t.as_dict() for p, t in fleet.truth().items()}
+        Path(args.truth).write_text(json.dumps({"machines": truth, "faults": report}, indent=2))
+    return 0
 
 
 def _run_agent(fleet: Any, settings: Settings, *, speedup: float | None, source: Any = None) -> int:
