@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from simulators.machine import MachineRun, MachineSpec, calendar_plan, simulate_machine
+from simulators.sensors import SensorSpec, SensorTrack, simulate_sensors
 from simulators.truth import MachineTruth, machine_truth
 from telemetry.models import STATES, Channel
 from telemetry.plant import Plant
@@ -30,6 +31,8 @@ class FleetConfig:
     interval_s: float = 5.0
     site: str = "plant1"
     area: str = "assembly"
+    sensors: bool = True
+    """Process sensors (temperature, vibration) with injected bearing faults."""
 
     def __post_init__(self) -> None:
         if self.machines < 1:
@@ -49,46 +52,53 @@ class MachineStream:
     path: MachinePath
     run: MachineRun
     times_ms: np.ndarray[Any, np.dtype[np.int64]]
+    sensors: SensorTrack | None = None
 
     def telemetry(self, lo: int, hi: int) -> list[WireReading]:
-        """Telemetry readings with index in [lo, hi): the index is the ``seq``."""
+        """Telemetry readings with index in [lo, hi): the index is the ``seq``.
+
+        Arrays become Python lists once (``tolist``), then one dict per reading:
+        this is the simulator's hot path.
+        """
         t = self.times_ms[lo:hi]
-        state = self.run.state_at(t)
         seg = self.run._segment_of(t)
         total, good = self.run.counts(t)
-        cycles = self.run.ideal_cycle[seg]
-        products = self.run.spec.products
+        state_names = [s.value for s in STATES]
+        states = [state_names[c] for c in self.run.seg_state[seg].tolist()]
+        products = [p for p, _ in self.run.spec.products]
+        product = [products[i] for i in self.run.seg_product[seg].tolist()]
+        reasons = [self.run.seg_reason[i] for i in seg.tolist()]
+        cycles = self.run.ideal_cycle[seg].tolist()
+        ts, totals, goods = t.tolist(), total.tolist(), good.tolist()
+        if self.sensors is not None:
+            temps = self.sensors.temperature_c[lo:hi].tolist()
+            vibs = self.sensors.vibration_mm_s[lo:hi].tolist()
         out = []
-        for k in range(len(t)):
-            i = int(seg[k])
+        for k in range(len(ts)):
             reading: WireReading = {
-                "ts": int(t[k]),
+                "ts": ts[k],
                 "seq": lo + k,
-                "state": STATES[int(state[k])].value,
-                "total_count": int(total[k]),
-                "good_count": int(good[k]),
-                "ideal_cycle_s": float(cycles[k]),
-                "product": products[int(self.run.seg_product[i])][0],
+                "state": states[k],
+                "total_count": totals[k],
+                "good_count": goods[k],
+                "ideal_cycle_s": cycles[k],
+                "product": product[k],
             }
-            reason = self.run.seg_reason[i]
-            if reason is not None:
-                reading["reason"] = reason
+            if reasons[k] is not None:
+                reading["reason"] = reasons[k]
+            if self.sensors is not None:
+                reading["sensors"] = {"temperature_c": temps[k], "vibration_mm_s": vibs[k]}
             out.append(reading)
         return out
 
     def energy(self, lo: int, hi: int) -> list[WireReading]:
         t = self.times_ms[lo:hi]
         res = self.run.spec.register_resolution_kwh
-        register = np.floor(self.run.energy_kwh(t) / res + 1e-9) * res
-        power = self.run.seg_power_kw[self.run._segment_of(t)]
+        register = np.round(np.floor(self.run.energy_kwh(t) / res + 1e-9) * res, 6).tolist()
+        power = np.round(self.run.seg_power_kw[self.run._segment_of(t)], 3).tolist()
         return [
-            {
-                "ts": int(t[k]),
-                "seq": lo + k,
-                "power_kw": round(float(power[k]), 3),
-                "energy_kwh": round(float(register[k]), 6),
-            }
-            for k in range(len(t))
+            {"ts": ts, "seq": lo + k, "power_kw": power[k], "energy_kwh": register[k]}
+            for k, ts in enumerate(t.tolist())
         ]
 
 
@@ -112,10 +122,14 @@ class Fleet:
             plan = calendar_plan(plant.calendar.periods(start, end), start, duration_s)
         specs = _specs(config, rng) if plant is None else plant_specs(plant)
         self.streams: list[MachineStream] = []
-        for spec in specs:
+        for index, spec in enumerate(specs):
             run = simulate_machine(spec, start, duration_s, rng, plan=plan)
             times = np.unique(np.concatenate((grid, run.seg_start, [end])))
-            self.streams.append(MachineStream(spec.path, run, times))
+            track = None
+            if config.sensors:
+                sensor_rng = np.random.default_rng([config.seed, index, 7])
+                track = simulate_sensors(run, times, sensor_rng, SensorSpec())
+            self.streams.append(MachineStream(spec.path, run, times, track))
         self.start_ms = start
         self.end_ms = end
 
@@ -130,6 +144,16 @@ class Fleet:
 
     def truth(self) -> dict[MachinePath, MachineTruth]:
         return {s.path: machine_truth(s.run) for s in self.streams}
+
+    def anomalies(self) -> dict[MachinePath, list[dict[str, int]]]:
+        """Injected bearing faults: vibration ramps from ``start_ms`` to the failure."""
+        return {
+            s.path: [
+                {"start_ms": a.start_ms, "failure_ms": a.failure_ms} for a in s.sensors.anomalies
+            ]
+            for s in self.streams
+            if s.sensors is not None
+        }
 
     def chunks(
         self, chunk_ms: int

@@ -150,3 +150,27 @@ def test_failures_repairs_and_scrap_follow_the_parameters() -> None:
     whole = (run.seg_state == DOWN) & (nxt != 4)
     assert dur[whole].mean() == pytest.approx(spec.mttr_s, rel=0.15)
     assert run.scrap_flags.mean() == pytest.approx(spec.scrap_rate, abs=0.006)
+
+
+def test_sensors_follow_the_state_and_bearing_faults_ramp_before_failures() -> None:
+    from simulators.machine import RUN
+
+    with_sensors = Fleet(FleetConfig(machines=6, hours=24, seed=8))
+    without = Fleet(FleetConfig(machines=6, hours=24, seed=8, sensors=False))
+    assert with_sensors.truth() == without.truth(), "sensors never change the timelines"
+    assert without.anomalies() == {}
+    ramps = 0
+    for s in with_sensors.streams:
+        assert s.sensors is not None
+        t, temp, vib = s.times_ms, s.sensors.temperature_c, s.sensors.vibration_mm_s
+        state = s.run.state_at(t)
+        # Hot while running (after warming up), near ambient after a long stop.
+        assert np.median(temp[state == RUN]) > 45
+        assert np.median(temp[state != RUN]) < np.median(temp[state == RUN])
+        for a in with_sensors.anomalies()[s.path]:
+            late = (t >= a["failure_ms"] - 300_000) & (t < a["failure_ms"]) & (state == RUN)
+            early = (t >= a["start_ms"]) & (t < a["start_ms"] + 300_000) & (state == RUN)
+            if late.any() and early.any():
+                assert vib[late].mean() > vib[early].mean() + 1.5
+                ramps += 1
+    assert ramps >= 3, "some failures are announced by a bearing fault"
