@@ -13,10 +13,11 @@ from simulators.machine import OFF, PLANNED, RUN, MachineRun
 class MachineTruth:
     """What really happened on one machine over the simulated window."""
 
-    availability: float
-    performance: float
-    quality: float
-    oee: float
+    availability: float | None
+    """None when nothing was planned (no shift): there is no availability to speak of."""
+    performance: float | None
+    quality: float | None
+    oee: float | None
     total_count: int
     good_count: int
     energy_kwh: float
@@ -40,15 +41,20 @@ def machine_truth(run: MachineRun) -> MachineTruth:
     prod_end = run.prod_at_start + np.where(running, run.seg_speed / run.ideal_cycle * dur_s, 0.0)
     units = np.floor(prod_end + 1e-9) - np.floor(run.prod_at_start + 1e-9)
     ideal_s = float((units * run.ideal_cycle).sum())
-    availability = run_s / planned_s if planned_s > 0 else 0.0
-    performance = ideal_s / run_s if run_s > 0 else 0.0
-    quality = good / total if total else 0.0
+    availability = run_s / planned_s if planned_s > 0 else None
+    performance = ideal_s / run_s if run_s > 0 else None
+    quality = good / total if total else None
+    oee = (
+        availability * performance * quality
+        if availability is not None and performance is not None and quality is not None
+        else None
+    )
     kwh = float(run.energy_kwh(end)[0])
     return MachineTruth(
         availability=availability,
         performance=performance,
         quality=quality,
-        oee=availability * performance * quality,
+        oee=oee,
         total_count=total,
         good_count=good,
         energy_kwh=kwh,

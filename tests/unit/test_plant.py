@@ -103,3 +103,10 @@ def test_simulation_follows_the_calendar() -> None:
     assert all(t.planned_busy_s == pytest.approx(14 * 3600) for t in truth.values())
     sunday = Fleet(FleetConfig(hours=24, start_ms=ms(2026, 1, 4), seed=3), plant)
     assert all(t.planned_busy_s == 0 for t in sunday.truth().values())
+
+
+def test_a_day_without_shifts_has_no_oee_rather_than_zero() -> None:
+    sunday = Fleet(FleetConfig(hours=24, start_ms=ms(2026, 1, 4), seed=3), load_plant(SMALL))
+    for t in sunday.truth().values():
+        assert t.planned_busy_s == 0
+        assert t.availability is None and t.oee is None
