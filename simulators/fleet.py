@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from simulators.machine import MachineRun, MachineSpec, calendar_plan, simulate_machine
+from simulators.machine import RUN, MachineRun, MachineSpec, calendar_plan, simulate_machine
 from simulators.sensors import SensorSpec, SensorTrack, simulate_sensors
 from simulators.truth import MachineTruth, machine_truth
 from telemetry.models import STATES, Channel
@@ -17,6 +17,9 @@ from telemetry.plant import Plant
 from telemetry.topic import MachinePath
 
 WireReading = dict[str, Any]
+
+# Power factor of a meter by state when not running (index: state code).
+_IDLE_PF = np.array([0.9, 0.55, 0.4, 0.6, 0.45, 0.3])
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,14 +95,21 @@ class MachineStream:
         return out
 
     def energy(self, lo: int, hi: int) -> list[WireReading]:
+        """Meter readings: power, the cumulative register (1 Wh), power factor, voltage."""
         t = self.times_ms[lo:hi]
+        seg = self.run._segment_of(t)
         res = self.run.spec.register_resolution_kwh
         register = np.round(np.floor(self.run.energy_kwh(t) / res + 1e-9) * res, 6).tolist()
-        power = np.round(self.run.seg_power_kw[self.run._segment_of(t)], 3).tolist()
+        power = np.round(self.run.seg_power_kw[seg], 3).tolist()
+        state, speed = self.run.seg_state[seg], self.run.seg_speed[seg]
+        pf = np.round(np.where(state == RUN, 0.78 + 0.12 * speed, _IDLE_PF[state]), 3).tolist()
+        # The supply drifts slowly around 400 V (a deterministic daily wave).
+        volts = np.round(400.0 + 4.0 * np.sin(t / 3.6e6 * 2 * np.pi / 24), 1).tolist()
         return [
-            {"ts": ts, "seq": lo + k, "power_kw": power[k], "energy_kwh": register[k]}
+            {"ts": ts, "seq": lo + k, "power_kw": power[k], "energy_kwh": register[k],
+             "power_factor": pf[k], "voltage_v": volts[k]}
             for k, ts in enumerate(t.tolist())
-        ]
+        ]  # fmt: skip
 
 
 class Fleet:
