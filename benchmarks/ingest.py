@@ -14,7 +14,14 @@ simulated fleet, a real Mosquitto and a real InfluxDB started for the run:
 - ``naive_readings_per_s``: a paho ``on_message`` that decodes the JSON and
   makes one synchronous HTTP write per message, acking on arrival (what a quick
   script does: no validation, no ack-after-write);
-- ``lag_p99_s``: from a reading's ``ts`` to stored, at a steady 10,000 readings/s.
+- ``lag_p99_s``: from a reading's ``ts`` to stored, at a steady 10,000 readings/s;
+- ``rich_readings_per_s`` / ``rich_influx_raw_readings_per_s``: ours and InfluxDB's
+  raw rate again with rich readings (two process sensors per telemetry reading,
+  power factor and voltage per meter reading): more fields per point, so both
+  are lower.
+
+The headline figures use basic readings (state, counters, ideal cycle, product;
+power and energy), the payload the targets were set for.
 
 Each ingest variant runs in its own process (its own peak RSS). Last line: JSON.
 """
@@ -41,11 +48,22 @@ from paho.mqtt.enums import CallbackAPIVersion
 BATCH = 100
 
 
-def messages(machines: int, hours: float, root: str) -> list[tuple[str, bytes, int]]:
+def messages(
+    machines: int, hours: float, root: str, *, rich: bool = False
+) -> list[tuple[str, bytes, int]]:
+    """Basic readings (state, counters, power, energy) or rich ones (+ 2 sensors, PF, voltage)."""
     from simulators import Fleet, FleetConfig
     from telemetry.topic import Topic
 
-    fleet = Fleet(FleetConfig(machines=machines, lines=max(1, machines // 10), hours=hours))
+    fleet = Fleet(
+        FleetConfig(
+            machines=machines,
+            lines=max(1, machines // 10),
+            hours=hours,
+            sensors=rich,
+            meter_details=rich,
+        )
+    )
     out = []
     for _, groups in fleet.chunks(600_000):
         for path, channel, readings in groups:
@@ -332,6 +350,27 @@ def main() -> None:
             f"p99 {res['lag']['lag_p99_s']:.3f} s"
         )
 
+        # 6. the same, with rich readings (process sensors, power factor, voltage)
+        rich = messages(args.machines, args.hours, f"r{root}", rich=True)
+        rich_total = sum(n for _, _, n in rich)
+        rich_lines: list[str] = []
+        for t, p, _ in rich:
+            rich_lines.extend(message_lines(decode(t, p, root=f"r{root}")))
+        influx_post(ix.port, "/query", b"", {"q": 'CREATE DATABASE "rawrich"'})
+        started = time.perf_counter()
+        for i in range(0, len(rich_lines), 5000):
+            body = "\n".join(rich_lines[i : i + 5000]).encode()
+            influx_post(ix.port, "/write", body, {"db": "rawrich", "precision": "ms"})
+        res["rich_raw"] = rich_total / (time.perf_counter() - started)
+        cid = f"rich-{uuid.uuid4().hex[:6]}"
+        register_session(mq.port, cid, f"r{root}/v1/+/+/+/+/+")
+        publish_all(mq.port, rich)
+        res["rich"] = run_child("ours", mq.port, ix.port, "rich", f"r{root}", cid, rich_total)
+        print(
+            f"rich readings: our ingest {res['rich']['readings_per_s']:,.0f} readings/s, "
+            f"InfluxDB raw {res['rich_raw']:,.0f} readings/s"
+        )
+
     ours = res["ours"]
     summary = {
         "readings_per_s": round(ours["readings_per_s"]),
@@ -344,6 +383,8 @@ def main() -> None:
         "peak_rss_mb": round(ours["peak_rss_mb"], 1),
         "readings": total,
         "readings_per_message": BATCH,
+        "rich_readings_per_s": round(res["rich"]["readings_per_s"]),
+        "rich_influx_raw_readings_per_s": round(res["rich_raw"]),
     }
     print(json.dumps(summary))
 

@@ -36,6 +36,8 @@ class FleetConfig:
     area: str = "assembly"
     sensors: bool = True
     """Process sensors (temperature, vibration) with injected bearing faults."""
+    meter_details: bool = True
+    """Meters report power factor and voltage besides power and energy."""
 
     def __post_init__(self) -> None:
         if self.machines < 1:
@@ -56,6 +58,7 @@ class MachineStream:
     run: MachineRun
     times_ms: np.ndarray[Any, np.dtype[np.int64]]
     sensors: SensorTrack | None = None
+    meter_details: bool = True
 
     def telemetry(self, lo: int, hi: int) -> list[WireReading]:
         """Telemetry readings with index in [lo, hi): the index is the ``seq``.
@@ -101,6 +104,11 @@ class MachineStream:
         res = self.run.spec.register_resolution_kwh
         register = np.round(np.floor(self.run.energy_kwh(t) / res + 1e-9) * res, 6).tolist()
         power = np.round(self.run.seg_power_kw[seg], 3).tolist()
+        if not self.meter_details:
+            return [
+                {"ts": ts, "seq": lo + k, "power_kw": power[k], "energy_kwh": register[k]}
+                for k, ts in enumerate(t.tolist())
+            ]
         state, speed = self.run.seg_state[seg], self.run.seg_speed[seg]
         pf = np.round(np.where(state == RUN, 0.78 + 0.12 * speed, _IDLE_PF[state]), 3).tolist()
         # The supply drifts slowly around 400 V (a deterministic daily wave).
@@ -139,7 +147,7 @@ class Fleet:
             if config.sensors:
                 sensor_rng = np.random.default_rng([config.seed, index, 7])
                 track = simulate_sensors(run, times, sensor_rng, SensorSpec())
-            self.streams.append(MachineStream(spec.path, run, times, track))
+            self.streams.append(MachineStream(spec.path, run, times, track, config.meter_details))
         self.start_ms = start
         self.end_ms = end
 

@@ -101,6 +101,7 @@ def message_lines(message: Message) -> list[str]:
         f",{escape_key(k)}={escape_key(getattr(path, k))}" for k in sorted(TAGS)
     )
     keys = [(escape_key(fd.name), fd.name, fd.kind) for fd in table.fields]
+    sensor_keys: dict[str, str] = {}
     lines = []
     for reading in message.readings:
         values = reading.__dict__
@@ -118,9 +119,10 @@ def message_lines(message: Message) -> list[str]:
             else:
                 parts.append(f"{key}={'true' if v else 'false'}")
         if isinstance(reading, TelemetryReading) and reading.sensors:
-            parts.extend(
-                f"{escape_key(SENSOR_PREFIX + n)}={format_value(v, 'float')}"
-                for n, v in sorted(reading.sensors.items())
-            )
+            for n, v in sorted(reading.sensors.items()):
+                if n not in sensor_keys:
+                    sensor_keys[n] = escape_key(SENSOR_PREFIX + n)
+                # Finite: the wire model refuses NaN and infinities.
+                parts.append(f"{sensor_keys[n]}={float(v)!r}")
         lines.append(f"{prefix} {','.join(parts)} {reading.ts}")
     return lines
