@@ -6,6 +6,7 @@ look-back before the window so that the state at its start is known.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections import defaultdict
@@ -17,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from telemetry.layout import ENERGY, TAGS, TELEMETRY
-from telemetry.models import STATE_CODES, MachineState
+from telemetry.models import STATE_CODES
 from telemetry.topic import MachinePath
 from telemetry.urls import StoreEndpoint
 
@@ -127,19 +128,7 @@ class SQLiteReader:
         return _assemble(tel, en)
 
     async def read(self, start_ms: int, end_ms: int) -> dict[MachinePath, MachineData]:
-        import asyncio
-
         return await asyncio.to_thread(self._read, start_ms, end_ms)
-
-    def time_range(self) -> tuple[int, int] | None:
-        if not self.path.exists():
-            return None
-        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-        try:
-            lo, hi = conn.execute("SELECT min(ts), max(ts) FROM telemetry").fetchone()
-        finally:
-            conn.close()
-        return None if lo is None else (int(lo), int(hi))
 
 
 class InfluxV1Reader:
@@ -233,7 +222,6 @@ __all__ = [
     "EnergySeries",
     "InfluxV1Reader",
     "MachineData",
-    "MachineState",
     "ReaderError",
     "SQLiteReader",
     "TelemetrySeries",

@@ -50,10 +50,13 @@ BATCH = 100
 
 def messages(
     machines: int, hours: float, root: str, *, rich: bool = False
-) -> list[tuple[str, bytes, int]]:
-    """Basic readings (state, counters, power, energy) or rich ones (+ 2 sensors, PF, voltage)."""
+) -> tuple[list[tuple[str, bytes]], int]:
+    """The fleet's messages as `factory simulate` builds them, and their reading count.
+
+    Basic readings (state, counters, power, energy) or rich ones (+ 2 sensors, PF, voltage).
+    """
     from simulators import Fleet, FleetConfig
-    from telemetry.topic import Topic
+    from simulators.faults import Faults, fleet_messages
 
     fleet = Fleet(
         FleetConfig(
@@ -64,14 +67,8 @@ def messages(
             meter_details=rich,
         )
     )
-    out = []
-    for _, groups in fleet.chunks(600_000):
-        for path, channel, readings in groups:
-            topic = str(Topic(path, channel, root))
-            for i in range(0, len(readings), BATCH):
-                chunk = readings[i : i + BATCH]
-                out.append((topic, json.dumps(chunk, separators=(",", ":")).encode(), len(chunk)))
-    return out
+    stream, _ = fleet_messages(fleet, Faults(), root=root, batch=BATCH)
+    return list(stream), fleet.reading_count
 
 
 def register_session(port: int, client_id: str, topic_filter: str) -> None:
@@ -88,16 +85,13 @@ def register_session(port: int, client_id: str, topic_filter: str) -> None:
     c.loop(0.1)
 
 
-def publish_all(port: int, msgs: list[tuple[str, bytes, int]]) -> None:
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:6]}")
-    c.max_inflight_messages_set(1000)
-    c.connect("127.0.0.1", port)
-    c.loop_start()
-    infos = [c.publish(t, p, qos=1) for t, p, _ in msgs]
-    for info in infos:
-        info.wait_for_publish(60)
-    c.loop_stop()
-    c.disconnect()
+def backlog(port: int, client_id: str, topic_filter: str, msgs: list[tuple[str, bytes]]) -> None:
+    """Messages the broker holds for ``client_id``'s persistent session, ready to drain."""
+    from simulators.load import publish
+    from telemetry.urls import parse_mqtt_url
+
+    register_session(port, client_id, topic_filter)
+    publish(msgs, parse_mqtt_url(f"mqtt://127.0.0.1:{port}"), rate=None, qos=1)
 
 
 def influx_post(port: int, path: str, data: bytes, params: dict[str, str]) -> None:
@@ -108,6 +102,24 @@ def influx_post(port: int, path: str, data: bytes, params: dict[str, str]) -> No
     )
     with urllib.request.urlopen(req, timeout=60) as resp:
         resp.read()
+
+
+def influx_raw_rate(
+    port: int, db: str, msgs: list[tuple[str, bytes]], root: str, total: int
+) -> float:
+    """Readings per second InfluxDB takes for the same lines, posted 5,000 at a time."""
+    from telemetry.codec import decode
+    from telemetry.lineprotocol import message_lines
+
+    lines: list[str] = []
+    for topic, payload in msgs:
+        lines.extend(message_lines(decode(topic, payload, root=root)))
+    influx_post(port, "/query", b"", {"q": f'CREATE DATABASE "{db}"'})
+    started = time.perf_counter()
+    for i in range(0, len(lines), 5000):
+        body = "\n".join(lines[i : i + 5000]).encode()
+        influx_post(port, "/write", body, {"db": db, "precision": "ms"})
+    return total / (time.perf_counter() - started)
 
 
 def peak_rss_mb() -> float:
@@ -290,8 +302,7 @@ def main() -> None:
     from tests.servers import influxd, mosquitto
 
     root = f"bench{uuid.uuid4().hex[:6]}"
-    msgs = messages(args.machines, args.hours, root)
-    total = sum(n for _, _, n in msgs)
+    msgs, total = messages(args.machines, args.hours, root)
     print(f"{len(msgs):,} messages, {total:,} readings, {BATCH} readings per message")
     sub_filter = f"{root}/v1/+/+/+/+/+"
     res: dict[str, Any] = {}
@@ -304,8 +315,7 @@ def main() -> None:
         sub = shutil.which("mosquitto_sub")
         if sub:
             cid = f"sub-{uuid.uuid4().hex[:6]}"
-            register_session(mq.port, cid, sub_filter)
-            publish_all(mq.port, msgs)
+            backlog(mq.port, cid, sub_filter, msgs)
             started = time.perf_counter()
             subprocess.run(
                 [sub, "-h", "127.0.0.1", "-p", str(mq.port), "-i", cid, "-c", "-q", "1",
@@ -316,25 +326,13 @@ def main() -> None:
             print(f"broker ceiling (mosquitto_sub)  {res['broker']:>12,.0f} readings/s")
 
         # 2. InfluxDB's raw write rate for the same lines
-        from telemetry.codec import decode
-        from telemetry.lineprotocol import message_lines
-
-        lines: list[str] = []
-        for t, p, _ in msgs:
-            lines.extend(message_lines(decode(t, p, root=root)))
-        influx_post(ix.port, "/query", b"", {"q": 'CREATE DATABASE "raw"'})
-        started = time.perf_counter()
-        for i in range(0, len(lines), 5000):
-            body = "\n".join(lines[i : i + 5000]).encode()
-            influx_post(ix.port, "/write", body, {"db": "raw", "precision": "ms"})
-        res["raw"] = total / (time.perf_counter() - started)
+        res["raw"] = influx_raw_rate(ix.port, "raw", msgs, root, total)
         print(f"InfluxDB raw /write             {res['raw']:>12,.0f} readings/s")
 
         # 3. ours and 4. naive, each draining the same backlog
         for kind, db in (("ours", "ours"), ("naive", "naive")):
             cid = f"{kind}-{uuid.uuid4().hex[:6]}"
-            register_session(mq.port, cid, sub_filter)
-            publish_all(mq.port, msgs)
+            backlog(mq.port, cid, sub_filter, msgs)
             res[kind] = run_child(kind, mq.port, ix.port, db, root, cid, total)
             r = res[kind]
             print(
@@ -351,20 +349,10 @@ def main() -> None:
         )
 
         # 6. the same, with rich readings (process sensors, power factor, voltage)
-        rich = messages(args.machines, args.hours, f"r{root}", rich=True)
-        rich_total = sum(n for _, _, n in rich)
-        rich_lines: list[str] = []
-        for t, p, _ in rich:
-            rich_lines.extend(message_lines(decode(t, p, root=f"r{root}")))
-        influx_post(ix.port, "/query", b"", {"q": 'CREATE DATABASE "rawrich"'})
-        started = time.perf_counter()
-        for i in range(0, len(rich_lines), 5000):
-            body = "\n".join(rich_lines[i : i + 5000]).encode()
-            influx_post(ix.port, "/write", body, {"db": "rawrich", "precision": "ms"})
-        res["rich_raw"] = rich_total / (time.perf_counter() - started)
+        rich, rich_total = messages(args.machines, args.hours, f"r{root}", rich=True)
+        res["rich_raw"] = influx_raw_rate(ix.port, "rawrich", rich, f"r{root}", rich_total)
         cid = f"rich-{uuid.uuid4().hex[:6]}"
-        register_session(mq.port, cid, f"r{root}/v1/+/+/+/+/+")
-        publish_all(mq.port, rich)
+        backlog(mq.port, cid, f"r{root}/v1/+/+/+/+/+", rich)
         res["rich"] = run_child("ours", mq.port, ix.port, "rich", f"r{root}", cid, rich_total)
         print(
             f"rich readings: our ingest {res['rich']['readings_per_s']:,.0f} readings/s, "

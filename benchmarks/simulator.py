@@ -4,8 +4,8 @@
 
 Builds the fleet of the plant model (500 machines in the large example), then
 generates every reading of the window and serialises it to the JSON payloads
-the edge agent would publish (100 readings per message), as `factory simulate
---output` does. Last line: one JSON object.
+the edge agent would publish (100 readings per message), through the same
+``fleet_messages`` that `factory simulate` uses. Last line: one JSON object.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from simulators import Fleet, FleetConfig
+    from simulators.faults import Faults, fleet_messages
     from telemetry.plant import load_plant
-    from telemetry.topic import Topic
 
     plant = load_plant(args.plant)
     # Monday 2026-01-05 08:00 in the plant's zone for the large example: inside shift A.
@@ -35,17 +35,10 @@ def main() -> None:
     started = time.perf_counter()
     fleet = Fleet(FleetConfig(hours=args.hours, start_ms=start_ms), plant)
     built = time.perf_counter()
-    readings = messages = payload_bytes = 0
-    for _, groups in fleet.chunks(600_000):
-        for path, channel, group in groups:
-            topic = str(Topic(path, channel))
-            for i in range(0, len(group), args.batch):
-                chunk = group[i : i + args.batch]
-                payload = json.dumps(chunk, separators=(",", ":")).encode()
-                readings += len(chunk)
-                messages += 1
-                payload_bytes += len(payload) + len(topic)
+    stream, injector = fleet_messages(fleet, Faults(), root="factory", batch=args.batch)
+    payload_bytes = sum(len(topic) + len(payload) for topic, payload in stream)
     done = time.perf_counter()
+    readings, messages = injector.report.readings, injector.report.messages
     rate = readings / (done - started)
     print(
         f"{len(fleet.paths)} machines, {args.hours:g} h: {readings:,} readings in {messages:,} "

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +25,7 @@ from edge_agent.config import EdgeConfig
 from edge_agent.errors import AuthError, PublishError
 from edge_agent.publisher import Connection, MqttPublisher
 from edge_agent.source import Source
+from telemetry.backoff import Backoff
 from telemetry.metrics import MetricsServer, Sample, render
 from telemetry.models import Channel
 from telemetry.topic import MachinePath
@@ -257,7 +257,7 @@ class EdgeAgent:
 
     # -- buffer -> broker --------------------------------------------------------------
     async def _forward_loop(self) -> None:
-        delay = self._config.reconnect_initial_s
+        backoff = Backoff(self._config.reconnect_initial_s, self._config.reconnect_max_s)
         first = True
         while True:
             try:
@@ -266,13 +266,15 @@ class EdgeAgent:
                         self.stats.reconnects += 1
                     first = False
                     self.stats.connected = True
-                    delay = self._config.reconnect_initial_s
-                    await conn.announce(online=True, client_id=self._config.client_id)
-                    self.stats.status_messages += len(self._publisher.machines) + 1
+                    backoff.reset()
+                    self.stats.status_messages += await conn.announce(
+                        online=True, client_id=self._config.client_id
+                    )
                     log.info("connected to %s", self._publisher.endpoint)
                     await self._forward(conn)
-                    await conn.announce(online=False, client_id=self._config.client_id)
-                    self.stats.status_messages += len(self._publisher.machines) + 1
+                    self.stats.status_messages += await conn.announce(
+                        online=False, client_id=self._config.client_id
+                    )
                     self.stats.connected = False
                     return
             except AuthError:
@@ -280,9 +282,9 @@ class EdgeAgent:
                 raise
             except PublishError as exc:
                 self.stats.connected = False
-                log.warning("%s; reconnecting in %.1f s", exc, delay)
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2, self._config.reconnect_max_s)
+                wait = backoff.next()
+                log.warning("%s; reconnecting in %.1f s", exc, wait)
+                await asyncio.sleep(wait)
 
     async def _forward(self, conn: Connection) -> None:
         """Send until the source is done and the buffer is empty; raise on a lost connection."""

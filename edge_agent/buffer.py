@@ -207,10 +207,11 @@ class SQLiteBuffer:
     def _load_counts(self) -> None:
         """Counters from the file: at start, and after a failed transaction."""
         row = self._db.execute(
-            "SELECT count(*), coalesce(sum(count), 0), coalesce(sum(length(payload)), 0), "
-            "min(created_ms) FROM outbox"
+            "SELECT count(*), coalesce(sum(count), 0), coalesce(sum(length(payload)), 0) "
+            "FROM outbox"
         ).fetchone()
-        self._messages, self._readings, self._bytes, self._oldest = row
+        self._messages, self._readings, self._bytes = row
+        self._oldest = self._oldest_ts()
         self._dropped_readings = self._counter("dropped_readings")
         self._dropped_messages = self._counter("dropped_messages")
 

@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 
-from edge_agent.devices import ModbusMeter, OpcUaMachine
-from edge_agent.modbus import DeviceStats, poll_meter
+from edge_agent.devices import DeviceStats, ModbusMeter, OpcUaMachine
+from edge_agent.modbus import poll_meter
 from edge_agent.opcua import watch_machine
 from edge_agent.source import Group, Resume
 from telemetry.models import Channel

@@ -14,6 +14,26 @@ from telemetry.models import MachineState, Name
 from telemetry.topic import MachinePath
 
 
+class DeviceStats:
+    """What one device poller or subscription has done."""
+
+    def __init__(self) -> None:
+        self.readings = 0
+        self.errors = 0
+        self.rejected = 0
+        self.reconnects = 0
+        self.connected = False
+        self._ever_connected = False
+
+    def came_back(self) -> bool:
+        """Mark the device connected; true when it had been connected before (a reconnect)."""
+        again = self._ever_connected
+        if again:
+            self.reconnects += 1
+        self._ever_connected = self.connected = True
+        return again
+
+
 class _Device(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -11,21 +11,13 @@ import logging
 import time
 from collections.abc import Callable
 
-from edge_agent.devices import ModbusMeter
+from edge_agent.devices import DeviceStats, ModbusMeter
 from edge_agent.registers import RegisterSpec, SanityError, check_energy, decode
 from edge_agent.source import Group
+from telemetry.backoff import Backoff
 from telemetry.models import Channel
 
 log = logging.getLogger(__name__)
-
-
-class DeviceStats:
-    def __init__(self) -> None:
-        self.readings = 0
-        self.errors = 0
-        self.rejected = 0
-        self.reconnects = 0
-        self.connected = False
 
 
 async def read_values(client: object, meter: ModbusMeter) -> dict[str, float]:
@@ -73,23 +65,20 @@ async def poll_meter(
     )
     seq = first_seq
     previous_kwh: float | None = None
-    delay = 0.5
-    was_connected = False
+    backoff = Backoff(0.5, meter.reconnect_max_s)
     next_poll = time.monotonic()
     try:
         while True:
             if not client.connected:
                 if not await client.connect():
                     stats.connected = False
-                    log.warning("%s does not answer; trying again in %.1f s", name, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, meter.reconnect_max_s)
+                    wait = backoff.next()
+                    log.warning("%s does not answer; trying again in %.1f s", name, wait)
+                    await asyncio.sleep(wait)
                     continue
-                if was_connected:
-                    stats.reconnects += 1
+                if stats.came_back():
                     log.warning("%s is back", name)
-                was_connected = stats.connected = True
-                delay = 0.5
+                backoff.reset()
                 next_poll = time.monotonic()
             try:
                 values = await read_values(client, meter)

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from edge_agent.devices import OpcUaMachine
-from edge_agent.modbus import DeviceStats
+from edge_agent.devices import DeviceStats, OpcUaMachine
 from edge_agent.source import Group
+from telemetry.backoff import Backoff
 from telemetry.models import Channel
 
 log = logging.getLogger(__name__)
@@ -113,8 +113,7 @@ async def watch_machine(
         **({"reason": m.reason_node} if m.reason_node else {}),
         **{f"sensor:{k}": n for k, n in m.sensor_nodes.items()},
     }
-    delay = 0.5
-    was_connected = False
+    backoff = Backoff(0.5, m.reconnect_max_s)
     while True:
         client = Client(url=m.url, timeout=m.timeout_s)
         if m.username:
@@ -125,11 +124,9 @@ async def watch_machine(
             if m.security:
                 await client.set_security_string(m.security)
             async with client:
-                if was_connected:
-                    stats.reconnects += 1
+                if stats.came_back():
                     log.warning("OPC UA machine %s is back", m.path)
-                was_connected = stats.connected = True
-                delay = 0.5
+                backoff.reset()
                 handles = {client.get_node(n): f for f, n in nodes.items()}
                 by_id = {node.nodeid.to_string(): f for node, f in handles.items()}
                 sub = await client.create_subscription(
@@ -150,17 +147,17 @@ async def watch_machine(
         except Exception as exc:  # asyncua raises many kinds on a lost link
             stats.connected = False
             stats.errors += 1
+            wait = backoff.next()
             log.warning(
                 "OPC UA machine %s at %s: %s; retrying in %.1f s",
                 m.path,
                 m.url,
                 exc or type(exc).__name__,
-                delay,
+                wait,
             )
             with contextlib.suppress(Exception):
                 await client.disconnect()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, m.reconnect_max_s)
+            await asyncio.sleep(wait)
 
 
 async def _pump(

@@ -157,8 +157,8 @@ class Connection:
         except aiomqtt.MqttError as exc:
             raise PublishError(f"publish to {topic} failed: {exc}") from exc
 
-    async def announce(self, *, online: bool, client_id: str) -> None:
-        """Retained status of the gateway and of each machine it serves."""
+    async def announce(self, *, online: bool, client_id: str) -> int:
+        """Retained status of the gateway and of each machine it serves; how many were sent."""
         p = self._publisher
         payload = status_payload(online, client_id)
         paths = list(p.machines)
@@ -167,3 +167,4 @@ class Connection:
             paths.append(gateway)
         for path in paths:
             await self.publish(p.topic(path, Channel.STATUS), payload, retain=True)
+        return len(paths)

@@ -45,11 +45,6 @@ class SimulatorSource:
         paths: list[MachinePath] = self._fleet.paths
         return paths
 
-    @property
-    def expected_readings(self) -> int:
-        count: int = self._fleet.reading_count
-        return count
-
     async def batches(self, resume: Resume) -> AsyncIterator[list[Group]]:
         if self._speedup is None:
             chunk_ms = 600_000

@@ -85,14 +85,9 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        path = _config_path
-        if path is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
-        return tuple(sources)
-
-
-_config_path: Path | None = None
+        # The TOML file, when there is one, is named by model_config["toml_file"]
+        # (see load_settings); without one this source reads nothing.
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
 
 def _variable(loc: tuple[Any, ...]) -> str:
@@ -101,16 +96,21 @@ def _variable(loc: tuple[Any, ...]) -> str:
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
     """Load and validate; raise :class:`ConfigError` that names each bad setting."""
-    global _config_path
     raw = config_file if config_file is not None else os.environ.get(ENV_PREFIX + "CONFIG")
     path = Path(raw) if raw else None
     if path is not None and not path.is_file():
         raise ConfigError(
             f"configuration file {path} not found (from --config or {ENV_PREFIX}CONFIG)"
         )
-    _config_path = path
+    cls = Settings
+    if path is not None:
+
+        class FromFile(Settings):
+            model_config = SettingsConfigDict(toml_file=path)
+
+        cls = FromFile
     try:
-        return Settings(**overrides)
+        return cls(**overrides)
     except ValidationError as exc:
         lines = []
         for err in exc.errors(include_url=False):
@@ -127,5 +127,3 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
         if path is not None and "toml" in type(exc).__module__.lower():
             raise ConfigError(f"cannot parse {path}: {exc}") from None
         raise
-    finally:
-        _config_path = None

@@ -8,7 +8,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from ingest.store import Store
 
 Stage = Literal["decode", "store"]
 
@@ -150,7 +153,7 @@ class ReingestResult:
 async def reingest(
     store: DeadLetterStore,
     ids: list[int],
-    writer: object,
+    writer: Store,
     *,
     root: str,
     max_payload_bytes: int,
@@ -185,7 +188,7 @@ async def reingest(
             bad.append((letter.id, exc.reason))
             await asyncio.to_thread(store.update_error_sync, letter.id, exc.reason)
             continue
-        n = await writer.write([message])  # type: ignore[attr-defined]
+        n = await writer.write([message])
         readings += n
         await asyncio.to_thread(store.delete_sync, [letter.id])
         stored.append(letter.id)

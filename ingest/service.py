@@ -9,10 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,7 +21,8 @@ from ingest.deadletter import DeadLetter, DeadLetterStore
 from ingest.errors import BrokerError, StoreError
 from ingest.store import Store
 from ingest.subscriber import Delivery, Subscriber
-from telemetry.codec import DecodeError, Message, decode
+from telemetry.backoff import Backoff
+from telemetry.codec import DecodeError, Message, decode, encode
 from telemetry.metrics import MetricsServer, Sample, render
 from telemetry.topic import DEFAULT_ROOT, subscription
 from telemetry.urls import MqttEndpoint
@@ -205,7 +205,7 @@ class IngestService:
             self._store_ok = await self._store.ping()
 
     async def _connection_loop(self) -> None:
-        delay = self._config.retry_initial_s
+        backoff = self._backoff()
         while not self._stopping.is_set():
             # While paused (too much pending), a new connection could not read its
             # CONNACK; connect again once the writer has caught up.
@@ -219,11 +219,11 @@ class IngestService:
             try:
                 await self.subscriber.connect()
             except BrokerError as exc:
-                log.warning("%s; retrying in %.1f s", exc, delay)
-                await self._sleep_or_stop(delay)
-                delay = min(delay * 2, self._config.retry_max_s) * random.uniform(0.8, 1.2)
+                wait = backoff.next()
+                log.warning("%s; retrying in %.1f s", exc, wait)
+                await self._sleep_or_stop(wait)
                 continue
-            delay = self._config.retry_initial_s
+            backoff.reset()
             self.ready.set()
             log.info("subscribed to %s", subscription(self._root, self._config.share_group))
             stop = asyncio.create_task(self._stopping.wait())
@@ -331,8 +331,7 @@ class IngestService:
             letters.extend(await self._write(good))
             stored_ms = time.time() * 1000
             self.stats.batch_seconds_sum += time.monotonic() - started
-            ts = np.fromiter((r.ts for m in good for r in m.readings), dtype=np.float64)
-            self.stats.lags_s.extend(((stored_ms - ts) / 1000).tolist())
+            self.stats.lags_s.extend((stored_ms - r.ts) / 1000 for m in good for r in m.readings)
         if letters:
             await self._retry(lambda: self.deadletters.add(letters), "keep dead letters")
             self.stats.rejected_messages += len(letters)
@@ -345,7 +344,7 @@ class IngestService:
 
     async def _write(self, messages: list[Message]) -> list[DeadLetter]:
         """Write with retries; a batch the store refuses for good becomes dead letters."""
-        delay = self._config.retry_initial_s
+        backoff = self._backoff()
         while True:
             try:
                 written = await self._store.write(messages)
@@ -364,33 +363,27 @@ class IngestService:
                     return [
                         DeadLetter(
                             topic=str(messages[0].topic),
-                            payload=_reencode(messages[0]),
+                            payload=encode(messages[0].readings),
                             error=str(exc),
                             stage="store",
                         )
                     ]
                 self.stats.write_retries += 1
                 self._store_ok = False
-                wait = max(delay, exc.retry_after_s or 0.0)
+                wait = max(backoff.next(), exc.retry_after_s or 0.0)
                 log.warning("store write failed (%s); retrying in %.1f s", exc, wait)
                 await asyncio.sleep(wait)
-                delay = min(delay * 2, self._config.retry_max_s) * random.uniform(0.8, 1.2)
 
-    async def _retry(self, op: Callable[[], object], what: str) -> None:
-        delay = self._config.retry_initial_s
+    def _backoff(self) -> Backoff:
+        return Backoff(self._config.retry_initial_s, self._config.retry_max_s)
+
+    async def _retry(self, op: Callable[[], Awaitable[None]], what: str) -> None:
+        backoff = self._backoff()
         while True:
             try:
-                result = op()
-                if asyncio.iscoroutine(result):
-                    await result
+                await op()
                 return
             except (StoreError, OSError) as exc:
-                log.warning("cannot %s (%s); retrying in %.1f s", what, exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._config.retry_max_s)
-
-
-def _reencode(message: Message) -> bytes:
-    from telemetry.codec import encode
-
-    return encode(message.readings)
+                wait = backoff.next()
+                log.warning("cannot %s (%s); retrying in %.1f s", what, exc, wait)
+                await asyncio.sleep(wait)

@@ -10,7 +10,7 @@ from typing import Any
 
 from ingest.errors import StoreError
 from telemetry.codec import Message
-from telemetry.layout import SENSOR, TABLE_BY_CHANNEL, TAGS, sqlite_ddl
+from telemetry.layout import SENSOR, TABLE_BY_CHANNEL, TAGS, Table, sqlite_ddl
 from telemetry.models import TelemetryReading
 
 
@@ -50,25 +50,25 @@ class SQLiteStore:
 
     def _write(self, messages: Sequence[Message]) -> int:
         assert self._conn is not None, "open() the store first"
-        rows: dict[str, list[tuple[Any, ...]]] = {}
+        rows: dict[Table, list[tuple[Any, ...]]] = {}
         sensors: list[tuple[Any, ...]] = []
         count = 0
         for message in messages:
             table = TABLE_BY_CHANNEL[message.topic.channel]
             tags = tuple(getattr(message.topic.path, t) for t in TAGS)
-            out = rows.setdefault(table.name, [])
+            out = rows.setdefault(table, [])
             for r in message.readings:
                 out.append((*tags, r.ts, *(_value(getattr(r, f)) for f in table.field_names)))
                 if isinstance(r, TelemetryReading) and r.sensors:
                     sensors.extend((*tags, r.ts, k, v) for k, v in r.sensors.items())
             count += len(message.readings)
         with self._conn:
-            for name, values in rows.items():
-                table = next(t for t in TABLE_BY_CHANNEL.values() if t.name == name)
+            for table, values in rows.items():
                 cols = (*TAGS, "ts", *table.field_names)
                 marks = ",".join("?" * len(cols))
                 self._conn.executemany(
-                    f"INSERT OR REPLACE INTO {name} ({','.join(cols)}) VALUES ({marks})", values
+                    f"INSERT OR REPLACE INTO {table.name} ({','.join(cols)}) VALUES ({marks})",
+                    values,
                 )
             if sensors:
                 cols = (*TAGS, "ts", *SENSOR.field_names)

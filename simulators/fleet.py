@@ -9,10 +9,17 @@ from typing import Any
 
 import numpy as np
 
-from simulators.machine import RUN, MachineRun, MachineSpec, calendar_plan, simulate_machine
+from simulators.machine import (
+    RUN,
+    STATE_NAMES,
+    MachineRun,
+    MachineSpec,
+    calendar_plan,
+    simulate_machine,
+)
 from simulators.sensors import SensorSpec, SensorTrack, simulate_sensors
 from simulators.truth import MachineTruth, machine_truth
-from telemetry.models import STATES, Channel
+from telemetry.models import Channel
 from telemetry.plant import Plant
 from telemetry.topic import MachinePath
 
@@ -69,8 +76,7 @@ class MachineStream:
         t = self.times_ms[lo:hi]
         seg = self.run._segment_of(t)
         total, good = self.run.counts(t)
-        state_names = [s.value for s in STATES]
-        states = [state_names[c] for c in self.run.seg_state[seg].tolist()]
+        states = [STATE_NAMES[c] for c in self.run.seg_state[seg].tolist()]
         products = [p for p, _ in self.run.spec.products]
         product = [products[i] for i in self.run.seg_product[seg].tolist()]
         reasons = [self.run.seg_reason[i] for i in seg.tolist()]

@@ -9,19 +9,11 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from telemetry.models import (
-    MODEL_BY_CHANNEL,
-    Channel,
-    EnergyReading,
-    StatusReading,
-    TelemetryReading,
-)
+from telemetry.models import MODEL_BY_CHANNEL, Channel, Reading
 from telemetry.topic import DEFAULT_ROOT, Topic, TopicError
 
 DEFAULT_MAX_PAYLOAD_BYTES = 1_048_576
 DEFAULT_MAX_READINGS = 10_000
-
-AnyReading = TelemetryReading | EnergyReading | StatusReading
 
 
 class DecodeError(ValueError):
@@ -37,7 +29,7 @@ class Message:
     """A validated message: where it comes from and its readings, in payload order."""
 
     topic: Topic
-    readings: tuple[AnyReading, ...]
+    readings: tuple[Reading, ...]
 
 
 _ONE: dict[Channel, TypeAdapter[Any]] = {c: TypeAdapter(m) for c, m in MODEL_BY_CHANNEL.items()}
@@ -111,7 +103,7 @@ def decode(
     return Message(parsed, readings)
 
 
-def encode(readings: Iterable[AnyReading | Mapping[str, Any]]) -> bytes:
+def encode(readings: Iterable[Reading | Mapping[str, Any]]) -> bytes:
     """Encode readings as a JSON array, leaving out fields that are not set."""
     items = [
         r.model_dump(mode="json", exclude_none=True) if not isinstance(r, Mapping) else r

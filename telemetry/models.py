@@ -8,7 +8,7 @@ with a reason, never coerced, so that a misconfigured device is noticed.
 from __future__ import annotations
 
 import enum
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -118,5 +118,3 @@ MODEL_BY_CHANNEL: dict[Channel, type[TelemetryReading | EnergyReading | StatusRe
     Channel.ENERGY: EnergyReading,
     Channel.STATUS: StatusReading,
 }
-
-ChannelName = Literal["telemetry", "energy", "status"]

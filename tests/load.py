@@ -5,26 +5,16 @@ from __future__ import annotations
 import json
 import random
 import threading
-import time
-import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
 from simulators import Fleet, FleetConfig
+from simulators.faults import MALFORMED
+from simulators.load import publish
 from telemetry.models import Channel
 from telemetry.topic import Topic
-
-BAD_PAYLOADS = [
-    b"{not json",
-    b'{"ts": 1767600000000, "seq": 1, "state": "RUNNING", "total_count": "7", "good_count": 1}',
-    b'{"ts": 1767600000000, "seq": 1, "power_kw": NaN, "energy_kwh": 1.0}',
-    b'{"seq": 1, "state": "RUNNING", "total_count": 7, "good_count": 1}',
-    b"\xff\xfe\x00",
-    b"[]",
-]
+from telemetry.urls import parse_mqtt_url
 
 
 @dataclass
@@ -67,46 +57,24 @@ class Load:
         finally:
             self.done.set()
 
-    def _publish(self) -> None:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"load-{uuid.uuid4().hex[:8]}")
-        client.max_inflight_messages_set(200)
-        client.max_queued_messages_set(0)
-        client.connect("127.0.0.1", self.port)
-        client.loop_start()
+    def _messages(self) -> Iterator[tuple[str, bytes]]:
         rng = random.Random(7)
-        started = time.monotonic()
-        sent_readings = 0
-        pending = []
-        try:
-            for _, groups in self.fleet.chunks(600_000):
-                for path, channel, readings in groups:
-                    topic = str(Topic(path, channel, self.root))
-                    for i in range(0, len(readings), self.batch):
-                        chunk = readings[i : i + self.batch]
-                        self.sent_messages += 1
-                        if self.bad_every and self.sent_messages % self.bad_every == 0:
-                            payload = rng.choice(BAD_PAYLOADS)
-                            if payload == b"{not json":
-                                payload += str(self.sent_messages).encode()
-                            self.bad_messages += 1
-                        else:
-                            payload = json.dumps(chunk, separators=(",", ":")).encode()
-                            self.expected[(path.machine, channel.value)] += len(chunk)
-                        pending.append(client.publish(topic, payload, qos=1))
-                        sent_readings += len(chunk)
-                        due = started + sent_readings / self.readings_per_s
-                        delay = due - time.monotonic()
-                        if delay > 0:
-                            time.sleep(delay)
-                        if len(pending) > 500:
-                            for info in pending:
-                                info.wait_for_publish(30)
-                            pending.clear()
-            for info in pending:
-                info.wait_for_publish(30)
-        finally:
-            client.loop_stop()
-            client.disconnect()
+        for _, groups in self.fleet.chunks(600_000):
+            for path, channel, readings in groups:
+                topic = str(Topic(path, channel, self.root))
+                for i in range(0, len(readings), self.batch):
+                    chunk = readings[i : i + self.batch]
+                    self.sent_messages += 1
+                    if self.bad_every and self.sent_messages % self.bad_every == 0:
+                        self.bad_messages += 1
+                        yield topic, rng.choice(MALFORMED)
+                    else:
+                        self.expected[(path.machine, channel.value)] += len(chunk)
+                        yield topic, json.dumps(chunk, separators=(",", ":")).encode()
+
+    def _publish(self) -> None:
+        endpoint = parse_mqtt_url(f"mqtt://127.0.0.1:{self.port}")
+        publish(self._messages(), endpoint, rate=self.readings_per_s, qos=1)
 
     @property
     def expected_readings(self) -> int:

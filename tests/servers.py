@@ -15,12 +15,7 @@ from pathlib import Path
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from factory_cli.demo import free_port
 
 
 def find_binary(name: str, *extra_dirs: str) -> str | None:

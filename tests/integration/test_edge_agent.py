@@ -22,7 +22,7 @@ from edge_agent.source import SimulatorSource
 from simulators import Fleet, FleetConfig
 from telemetry.urls import parse_mqtt_url
 from tests.receiver import Receiver
-from tests.servers import free_port, start_mosquitto
+from tests.servers import start_mosquitto
 
 pytestmark = pytest.mark.integration
 
@@ -314,10 +314,6 @@ async def test_tls_with_an_unknown_ca_is_refused(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-
-
-def test_a_free_port_helper_is_sane() -> None:
-    assert 0 < free_port() < 65536
 
 
 async def test_metrics_endpoint_reports_the_counters(
