@@ -146,7 +146,7 @@ async def run_pipeline(
     scratch.cleanup()
     window = Window(fleet.start_ms, fleet.end_ms)
     kpis = await machine_kpis(open_reader(settings.store_url, token=settings.token_value()), window)
-    truth = {p: t.as_dict() for p, t in fleet.truth().items()}
+    truth = {p: t.summary() for p, t in fleet.truth().items()}
     return DemoResult(
         kpis={p: k for p, k in kpis.items() if p in truth},
         truth=truth,

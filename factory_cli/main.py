@@ -356,8 +356,9 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     if faults.any:
         console.print(f"faults injected: {json.dumps(report)}")
     if args.truth:
-        truth = {str(p): t.as_dict() for p, t in fleet.truth().items()}
-        Path(args.truth).write_text(json.dumps({"machines": truth, "faults": report}, indent=2))
+        truth = fleet.truth_report()
+        truth["faults"] = report
+        Path(args.truth).write_text(json.dumps(truth, indent=2))
     return 0
 
 

@@ -17,9 +17,11 @@ from simulators.machine import (
     calendar_plan,
     simulate_machine,
 )
+from simulators.mainmeter import MainMeterRun, simulate_main_meter
 from simulators.sensors import SensorSpec, SensorTrack, simulate_sensors
-from simulators.truth import MachineTruth, machine_truth
+from simulators.truth import window_truth
 from telemetry.models import Channel
+from telemetry.oee import Oee, total
 from telemetry.plant import Plant
 from telemetry.topic import MachinePath
 
@@ -107,8 +109,7 @@ class MachineStream:
         """Meter readings: power, the cumulative register (1 Wh), power factor, voltage."""
         t = self.times_ms[lo:hi]
         seg = self.run._segment_of(t)
-        res = self.run.spec.register_resolution_kwh
-        register = np.round(np.floor(self.run.energy_kwh(t) / res + 1e-9) * res, 6).tolist()
+        register = self.run.spec.register(self.run.energy_kwh(t)).tolist()
         power = np.round(self.run.seg_power_kw[seg], 3).tolist()
         if not self.meter_details:
             return [
@@ -142,32 +143,97 @@ class Fleet:
         start, end = config.start_ms, config.start_ms + round(duration_s * 1000)
         grid = np.arange(start, end, round(config.interval_s * 1000), dtype=np.int64)
         plan = None
+        self.micro_stop_threshold_s = 120.0
+        self.shifts: list[tuple[int, int, str]] = [(start, end, "window")]
+        """Shift instances in the window: (start, end, shift name)."""
         if plant is not None:
-            plan = calendar_plan(plant.calendar.periods(start, end), start, duration_s)
+            periods = plant.calendar.periods(start, end)
+            plan = calendar_plan(periods, start, duration_s)
+            self.micro_stop_threshold_s = plant.micro_stop_threshold_s
+            self.shifts = [(a, b, name) for a, b, kind, name in periods if kind == "shift"]
+        # Shift boundaries are sampled, so that a shift's figures are exact from telemetry.
+        bounds = np.array([t for a, b, _ in self.shifts for t in (a, b)], dtype=np.int64)
         specs = _specs(config, rng) if plant is None else plant_specs(plant)
         self.streams: list[MachineStream] = []
         for index, spec in enumerate(specs):
             run = simulate_machine(spec, start, duration_s, rng, plan=plan)
-            times = np.unique(np.concatenate((grid, run.seg_start, [end])))
+            times = np.unique(np.concatenate((grid, run.seg_start, bounds, [end])))
             track = None
             if config.sensors:
                 sensor_rng = np.random.default_rng([config.seed, index, 7])
                 track = simulate_sensors(run, times, sensor_rng, SensorSpec())
             self.streams.append(MachineStream(spec.path, run, times, track, config.meter_details))
+        self.meters: list[MainMeterRun] = []
+        if plant is not None:
+            meter_grid = np.append(grid, end)
+            for site in plant.sites:
+                path = site.main_meter_path()
+                if path is None or site.main_meter is None:
+                    continue
+                runs = [s.run for s in self.streams if s.path.site == site.name]
+                meter_rng = np.random.default_rng([config.seed, 99, len(self.meters)])
+                self.meters.append(
+                    simulate_main_meter(path, site.main_meter, runs, meter_grid, periods, meter_rng)
+                )
         self.start_ms = start
         self.end_ms = end
 
     @property
     def paths(self) -> list[MachinePath]:
+        """The machines (each with a telemetry device and an energy meter)."""
         return [s.path for s in self.streams]
 
     @property
     def reading_count(self) -> int:
-        """Readings the fleet sends over the whole window (telemetry and energy)."""
-        return 2 * sum(len(s.times_ms) for s in self.streams)
+        """Readings the fleet sends over the whole window (telemetry, energy, main meters)."""
+        return 2 * sum(len(s.times_ms) for s in self.streams) + sum(
+            len(m.times_ms) for m in self.meters
+        )
 
-    def truth(self) -> dict[MachinePath, MachineTruth]:
-        return {s.path: machine_truth(s.run) for s in self.streams}
+    def truth(self) -> dict[MachinePath, Oee]:
+        """Each machine's exact account over the whole window."""
+        return {
+            s.path: window_truth(s.run, self.start_ms, self.end_ms, self.micro_stop_threshold_s)
+            for s in self.streams
+        }
+
+    def truth_report(self) -> dict[str, Any]:
+        """The ground truth as JSON-ready data: per machine, line, site and plant, over the
+        window and per shift; the main meters; the injected sensor anomalies."""
+
+        def levels(per_machine: dict[MachinePath, Oee]) -> dict[str, Any]:
+            lines: dict[str, list[Oee]] = {}
+            sites: dict[str, list[Oee]] = {}
+            for path, acc in per_machine.items():
+                lines.setdefault(f"{path.site}/{path.area}/{path.line}", []).append(acc)
+                sites.setdefault(path.site, []).append(acc)
+            return {
+                "plant": total(per_machine.values()).summary(),
+                "sites": {k: total(v).summary() for k, v in sites.items()},
+                "lines": {k: total(v).summary() for k, v in lines.items()},
+                "machines": {str(p): a.summary() for p, a in per_machine.items()},
+            }
+
+        out = levels(self.truth())
+        out["window"] = {"start_ms": self.start_ms, "end_ms": self.end_ms}
+        out["micro_stop_threshold_s"] = self.micro_stop_threshold_s
+        out["shifts"] = [
+            {
+                "shift": name,
+                "start_ms": a,
+                "end_ms": b,
+                **levels(
+                    {
+                        s.path: window_truth(s.run, a, b, self.micro_stop_threshold_s)
+                        for s in self.streams
+                    }
+                ),
+            }
+            for a, b, name in self.shifts
+        ]
+        out["main_meters"] = {str(m.path): m.truth(self.start_ms, self.end_ms) for m in self.meters}
+        out["anomalies"] = {str(p): a for p, a in self.anomalies().items() if a}
+        return out
 
     def anomalies(self) -> dict[MachinePath, list[dict[str, int]]]:
         """Injected bearing faults: vibration ramps from ``start_ms`` to the failure."""
@@ -191,6 +257,10 @@ class Fleet:
                 if hi > lo:
                     groups.append((s.path, Channel.TELEMETRY, s.telemetry(int(lo), int(hi))))
                     groups.append((s.path, Channel.ENERGY, s.energy(int(lo), int(hi))))
+            for m in self.meters:
+                lo, hi = np.searchsorted(m.times_ms, [w0, w1], side="left")
+                if hi > lo:
+                    groups.append((m.path, Channel.ENERGY, m.readings(int(lo), int(hi))))
             yield min(w1, self.end_ms), groups
 
 
@@ -233,6 +303,13 @@ def plant_specs(plant: Plant) -> list[MachineSpec]:
             scrap_rate=m.scrap_rate,
             idle_kw=m.idle_kw,
             load_kw=max(m.rated_kw - m.idle_kw, 0.0),
+            startup_scrap_units=m.startup_units,
+            startup_scrap_rate=m.startup_scrap_rate,
+            micro_stops_per_hour=m.micro_stops_per_hour,
+            micro_stop_mean_s=m.micro_stop_mean_s,
+            register_resolution_kwh=m.meter_resolution_kwh,
+            register_rollover_kwh=m.meter_rollover_kwh,
+            register_start_kwh=m.meter_start_kwh,
         )
         for path, m in plant.machines()
     ]

@@ -46,13 +46,31 @@ class MachineSpec:
     idle_kw: float = 4.0
     load_kw: float = 18.0
     register_resolution_kwh: float = 0.001
+    register_rollover_kwh: float | None = None
+    register_start_kwh: float = 0.0
     break_every_s: float = 7200.0
+    micro_stops_per_hour: float = 4.0
+    """Short stops (jams, misfeeds) per running hour; their length is exponential."""
+    micro_stop_mean_s: float = 40.0
+
+    def register(self, energy_kwh: FloatArray) -> FloatArray:
+        """What the meter's register shows for an exact cumulative energy: its resolution,
+        its starting value and its roll-over."""
+        res = self.register_resolution_kwh
+        value = self.register_start_kwh + np.floor(energy_kwh / res + 1e-9) * res
+        if self.register_rollover_kwh is not None:
+            value = np.mod(value, self.register_rollover_kwh)
+        out: FloatArray = np.round(value, 6)
+        return out
 
 
 # Power drawn in each state, as a fraction of idle power (RUNNING adds the load).
 _POWER_FACTOR_BY_STATE = {RUN: 1.0, IDLE: 1.0, DOWN: 0.3, SETUP: 1.2, PLANNED: 0.5, OFF: 0.0}
 _OFF_KW = 0.05
 _REASONS = {IDLE: ("starved", "blocked"), DOWN: ("jam", "motor_fault", "sensor_fault")}
+_MICRO_REASONS = ("misfeed", "minor_jam")
+FAILURE_REASONS: tuple[str, ...] = _REASONS[DOWN]
+"""Reasons of breakdowns (short stops have their own reasons)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,13 +235,22 @@ def simulate_machine(
         )
         ttf = rng.exponential(spec.mtbf_s)
         tti = rng.exponential(spec.mean_time_between_idle_s)
+        ttm = (
+            rng.exponential(3600.0 / spec.micro_stops_per_hour)
+            if spec.micro_stops_per_hour > 0
+            else np.inf
+        )
         speed = float(rng.uniform(*spec.speed_range))
-        run_end = min(t + min(ttf, tti), boundary)
+        run_end = min(t + min(ttf, tti, ttm), boundary)
         add(t, run_end, RUN, None, product, speed)
         t = run_end
         if t >= boundary - 1e-9:
             continue
-        if ttf <= tti:
+        if ttm < min(ttf, tti):
+            stop = rng.exponential(spec.micro_stop_mean_s)
+            end = min(t + stop, boundary)
+            add(t, end, DOWN, str(rng.choice(_MICRO_REASONS)), product, 0.0)
+        elif ttf <= tti:
             stop = rng.lognormal(np.log(spec.mttr_s) - 0.125, 0.5)
             end = min(t + stop, boundary)
             add(t, end, DOWN, str(rng.choice(_REASONS[DOWN])), product, 0.0)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from simulators.machine import DOWN, RUN, SETUP, MachineRun
+from simulators.machine import DOWN, FAILURE_REASONS, RUN, SETUP, MachineRun
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -77,6 +77,8 @@ def simulate_sensors(
 
     anomalies = []
     for i in np.flatnonzero(state == DOWN).tolist():
+        if run.seg_reason[i] not in FAILURE_REASONS:
+            continue  # short stops give no warning
         if rng.random() >= spec.bearing_fault_share:
             continue
         fail = int(run.seg_start[i])

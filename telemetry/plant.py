@@ -141,6 +141,27 @@ class Machine(_Model):
     setup_s: float = Field(default=900.0, ge=0, description="Changeover time")
     speed_range: tuple[float, float] = (0.85, 1.0)
     scrap_rate: float = Field(default=0.02, ge=0, le=1)
+    micro_stops_per_hour: float = Field(
+        default=4.0, ge=0, le=120, description="Short stops (jams, misfeeds) per running hour"
+    )
+    micro_stop_mean_s: float = Field(default=40.0, gt=0, description="Mean length of a short stop")
+    startup_units: int = Field(
+        default=10, ge=0, description="Units after a changeover that count as start-up production"
+    )
+    startup_scrap_rate: float = Field(default=0.3, ge=0, le=1)
+    meter_resolution_kwh: float = Field(
+        default=0.001, gt=0, le=1, description="Resolution of the energy register"
+    )
+    meter_rollover_kwh: float | None = Field(
+        default=None, gt=0, description="The register wraps to 0 at this value (None: never)"
+    )
+    meter_start_kwh: float = Field(default=0.0, ge=0, description="Register value at the start")
+
+    @model_validator(mode="after")
+    def _register(self) -> Machine:
+        if self.meter_rollover_kwh is not None and self.meter_start_kwh >= self.meter_rollover_kwh:
+            raise ValueError("meter_start_kwh must be below meter_rollover_kwh")
+        return self
 
     @property
     def names(self) -> list[str]:
@@ -160,9 +181,30 @@ class Area(_Model):
     lines: tuple[Line, ...] = Field(min_length=1)
 
 
+class MainMeter(_Model):
+    """A site's incoming-supply meter: every machine plus non-production load.
+
+    It reports on the energy channel of ``{site}/{area}/{line}/{name}``.
+    """
+
+    name: Name = "incomer"
+    area: Name = "utilities"
+    line: Name = "main"
+    lighting_kw: float = Field(default=8.0, ge=0, description="During shifts; 10 % outside")
+    hvac_kw: float = Field(default=20.0, ge=0, description="Mean HVAC load, with a daily wave")
+    compressor_kw: float = Field(
+        default=15.0, ge=0, description="Air compressor, loading and unloading in cycles"
+    )
+
+
 class Site(_Model):
     name: Name
     areas: tuple[Area, ...] = Field(min_length=1)
+    main_meter: MainMeter | None = None
+
+    def main_meter_path(self) -> MachinePath | None:
+        m = self.main_meter
+        return None if m is None else MachinePath(self.name, m.area, m.line, m.name)
 
 
 class Plant(_Model):
@@ -187,6 +229,17 @@ class Plant(_Model):
                                 raise PlantModelError(f"machine {path} is defined twice")
                             seen.add(path)
                             out.append((path, m))
+            meter = site.main_meter_path()
+            if meter is not None and meter in seen:
+                raise PlantModelError(f"main meter {meter} has the path of a machine")
+        return out
+
+    def main_meters(self) -> list[tuple[MachinePath, MainMeter]]:
+        out = []
+        for site in self.sites:
+            path = site.main_meter_path()
+            if path is not None and site.main_meter is not None:
+                out.append((path, site.main_meter))
         return out
 
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analytics.kpi import Kpi, Window, aggregate, counter_increments, machine_kpi
+from analytics.kpi import Kpi, Params, Window, aggregate, counter_increments, machine_kpi
 from analytics.reader import SQLiteReader, TelemetrySeries
 from analytics.report import machine_kpis
 from ingest.sqlite_store import SQLiteStore
@@ -142,8 +142,8 @@ def test_counter_reset_counts_what_was_made_since() -> None:
 def test_line_is_time_weighted_not_a_mean_of_percentages() -> None:
     w = Window(T0, T0 + 3_600_000)
     a = Kpi(
-        PATH,
-        w,
+        path=PATH,
+        window=w,
         run_s=100,
         planned_busy_s=1000,
         no_data_s=0,
@@ -153,8 +153,8 @@ def test_line_is_time_weighted_not_a_mean_of_percentages() -> None:
         energy_kwh=1.0,
     )
     b = Kpi(
-        PATH,
-        w,
+        path=PATH,
+        window=w,
         run_s=900,
         planned_busy_s=1000,
         no_data_s=0,
@@ -207,7 +207,9 @@ def test_factors_are_fractions_when_ideal_cycle_is_right(
         total_count=np.array(total),
         good_count=np.array(good),
         ideal_cycle_s=np.full(len(t), cycle),
+        reason=np.zeros(len(t), dtype=np.int64),
+        reasons=("unspecified",),
     )
-    kpi = machine_kpi(PATH, series, None, Window(t[0], t[-1]), max_gap_s=600)
+    kpi = machine_kpi(PATH, series, None, Window(t[0], t[-1]), Params(max_gap_s=600))
     for value in (kpi.availability, kpi.performance, kpi.quality, kpi.oee):
         assert value is None or 0.0 <= value <= 1.0 + 1e-9

@@ -48,23 +48,34 @@ def test_every_reading_is_valid_and_seq_and_ts_increase() -> None:
 
 
 def independent_truth(
-    readings: list[dict[str, object]], energy: list[dict[str, object]]
+    readings: list[dict[str, object]], energy: list[dict[str, object]], threshold_s: float = 120
 ) -> dict[str, float]:
-    """Plain Python, interval by interval, with none of the analytics code."""
-    run = planned = ideal = 0.0
+    """Plain Python, interval by interval, with none of the analytics code.
+
+    Consecutive DOWN/IDLE intervals make one stop; shorter than the threshold it
+    counts as operating time (a small stop), else as downtime.
+    """
+    run = planned = ideal = small = 0.0
+    stop = 0.0
     for a, b in itertools.pairwise(readings):
         dt = (int(b["ts"]) - int(a["ts"])) / 1000  # type: ignore[call-overload]
+        if a["state"] in ("DOWN", "IDLE"):
+            stop += dt
+        else:
+            small += stop if stop < threshold_s else 0.0
+            stop = 0.0
         if a["state"] == "RUNNING":
             run += dt
         if a["state"] not in ("PLANNED_STOP", "OFF"):
             planned += dt
         ideal += float(a["ideal_cycle_s"]) * (int(b["total_count"]) - int(a["total_count"]))  # type: ignore[arg-type, call-overload]
+    small += stop if stop < threshold_s else 0.0
     total = int(readings[-1]["total_count"])  # type: ignore[call-overload]
     good = int(readings[-1]["good_count"])  # type: ignore[call-overload]
     kwh = float(energy[-1]["energy_kwh"]) - float(energy[0]["energy_kwh"])  # type: ignore[arg-type]
     return {
-        "availability": run / planned,
-        "performance": ideal / run,
+        "availability": (run + small) / planned,
+        "performance": ideal / (run + small),
         "quality": good / total,
         "kwh_per_good_unit": kwh / good,
         "total_count": total,
@@ -129,7 +140,7 @@ def test_failures_repairs_and_scrap_follow_the_parameters() -> None:
     else interrupts a run; with about 600 failures the standard error is ~4 %,
     hence the 15 % tolerance (the seed is fixed: the test cannot flake).
     """
-    from simulators.machine import DOWN, RUN, MachineSpec, simulate_machine
+    from simulators.machine import DOWN, FAILURE_REASONS, RUN, MachineSpec, simulate_machine
     from telemetry.topic import MachinePath
 
     spec = MachineSpec(
@@ -141,14 +152,21 @@ def test_failures_repairs_and_scrap_follow_the_parameters() -> None:
     )
     run = simulate_machine(spec, 1_767_600_000_000, 744 * 3600.0, np.random.default_rng(1))
     dur = (run.seg_end - run.seg_start) / 1000.0
-    failures = int((run.seg_state == DOWN).sum())
+    reasons = np.array(run.seg_reason, dtype=object)
+    failure = (run.seg_state == DOWN) & np.isin(reasons, FAILURE_REASONS)
+    failures = int(failure.sum())
     run_s = float(dur[run.seg_state == RUN].sum())
     assert failures > 400
     assert run_s / failures == pytest.approx(spec.mtbf_s, rel=0.15)
     # Repairs cut short by a planned break are left out of the mean.
     nxt = np.append(run.seg_state[1:], -1)
-    whole = (run.seg_state == DOWN) & (nxt != 4)
+    whole = failure & (nxt != 4)
     assert dur[whole].mean() == pytest.approx(spec.mttr_s, rel=0.15)
+    # Short stops: a Poisson process over run time, exponential lengths.
+    short = (run.seg_state == DOWN) & ~failure
+    assert short.sum() > 1500
+    assert short.sum() / (run_s / 3600) == pytest.approx(spec.micro_stops_per_hour, rel=0.1)
+    assert dur[short & (nxt != 4)].mean() == pytest.approx(spec.micro_stop_mean_s, rel=0.1)
     assert run.scrap_flags.mean() == pytest.approx(spec.scrap_rate, abs=0.006)
 
 
