@@ -73,7 +73,7 @@ def _sorted(cols: Columns) -> tuple[np.ndarray, np.ndarray | None]:
     return t, None
 
 
-def _col(values: Sequence[Any], dtype: type, order: np.ndarray | None) -> np.ndarray:
+def _col(values: Sequence[Any] | np.ndarray, dtype: type, order: np.ndarray | None) -> np.ndarray:
     arr: np.ndarray = np.array(values, dtype=dtype)
     return arr if order is None else arr[order]
 
