@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -192,3 +193,19 @@ def test_sensors_follow_the_state_and_bearing_faults_ramp_before_failures() -> N
                 assert vib[late].mean() > vib[early].mean() + 1.5
                 ramps += 1
     assert ramps >= 3, "some failures are announced by a bearing fault"
+
+
+def test_fast_json_text_is_exactly_what_json_dumps_makes() -> None:
+    from telemetry.plant import load_plant
+
+    plant = load_plant(Path(__file__).parents[2] / "deploy" / "plants" / "small.toml")
+    for fleet in (Fleet(FleetConfig(hours=3, seed=2), plant), Fleet(FleetConfig(hours=2))):
+        plain = list(fleet.chunks(900_000))
+        encoded = list(fleet.encoded_chunks(900_000))
+        assert len(plain) == len(encoded)
+        for (_, groups), (_, texts) in zip(plain, encoded, strict=True):
+            for (path, channel, readings), (path2, channel2, text) in zip(
+                groups, texts, strict=True
+            ):
+                assert (path, channel) == (path2, channel2)
+                assert "[" + ",".join(text) + "]" == json.dumps(readings, separators=(",", ":"))
