@@ -155,6 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--counter-resets", type=int, default=0, help="PLC restarts (counters to 0)")
     g.add_argument("--gaps", type=int, default=0, help="devices falling silent")
     g.add_argument("--gap-seconds", type=float, default=600.0, help="length of each gap")
+    g.add_argument(
+        "--bursts",
+        type=int,
+        default=0,
+        help="devices that hold their readings, then send the backlog at once",
+    )
+    g.add_argument("--burst-seconds", type=float, default=300.0, help="readings held by each burst")
 
     p = sub.add_parser(
         "edge",
@@ -314,6 +321,8 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
             counter_resets=args.counter_resets,
             gaps=args.gaps,
             gap_s=args.gap_seconds,
+            bursts=args.bursts,
+            burst_s=args.burst_seconds,
             seed=args.seed,
         )
         rate = None if str(args.rate) == "max" else float(args.rate)

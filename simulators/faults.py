@@ -43,6 +43,10 @@ class Faults:
     gaps: int = 0
     """Devices that fall silent for ``gap_s`` (their readings are never sent)."""
     gap_s: float = 600.0
+    bursts: int = 0
+    """Devices that hold their readings for ``burst_s`` (a network outage at the gateway),
+    then send the whole backlog at once, before their current readings: nothing is lost."""
+    burst_s: float = 300.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -51,12 +55,14 @@ class Faults:
                 raise ValueError(f"{name} must be a fraction between 0 and 1")
         if self.counter_resets < 0 or self.gaps < 0 or self.gap_s <= 0:
             raise ValueError("counter_resets and gaps must be >= 0, gap_s > 0")
+        if self.bursts < 0 or self.burst_s <= 0:
+            raise ValueError("bursts must be >= 0, burst_s > 0")
 
     @property
     def any(self) -> bool:
         return any(
             (self.malformed, self.duplicates, self.out_of_order, self.clock_skew_s,
-             self.counter_resets, self.gaps)
+             self.counter_resets, self.gaps, self.bursts)
         )  # fmt: skip
 
 
@@ -75,6 +81,8 @@ class FaultReport:
     counter_resets: list[dict[str, Any]] = field(default_factory=list)
     gaps: list[dict[str, Any]] = field(default_factory=list)
     gap_readings_dropped: int = 0
+    bursts: list[dict[str, Any]] = field(default_factory=list)
+    """Each burst: device, the held span, and how many readings were held and sent late."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,17 +116,28 @@ class Injector:
             self.report.gaps.append(
                 {"device": str(path), "from_ms": at, "to_ms": at + int(faults.gap_s * 1000)}
             )
+        self._bursts: list[tuple[MachinePath, int, int, dict[str, Any]]] = []
+        for _ in range(faults.bursts):
+            path = rng.choice(paths)
+            at = start_ms + int(rng.random() * max(span - faults.burst_s * 1000, 1))
+            entry = {"device": str(path), "from_ms": at, "to_ms": at + int(faults.burst_s * 1000),
+                     "readings": 0}  # fmt: skip
+            self.report.bursts.append(entry)
+            self._bursts.append((path, at, at + int(faults.burst_s * 1000), entry))
+        self._backlog: dict[tuple[MachinePath, Channel], list[dict[str, Any]]] = {}
         self._held: dict[str, Message] = {}
 
     def readings(
         self, path: MachinePath, channel: Channel, readings: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
-        """Gaps, clock skew and counter resets, on one group of a device's readings."""
+        """Gaps, bursts, clock skew and counter resets, on one group of a device's readings."""
         out = []
+        key = (path, channel)
         for r in readings:
             if any(p == path and a <= r["ts"] < b for p, a, b in self._gaps):
                 self.report.gap_readings_dropped += 1
                 continue
+            burst = next((e for p, a, b, e in self._bursts if p == path and a <= r["ts"] < b), None)
             r = dict(r)
             if channel == Channel.TELEMETRY and path in self._resets:
                 at = self._resets[path]
@@ -139,6 +158,12 @@ class Injector:
             if self._skewed == path:
                 r["ts"] += int(self.faults.clock_skew_s * 1000)
                 self.report.skewed_readings += 1
+            if burst is not None:
+                burst["readings"] += 1
+                self._backlog.setdefault(key, []).append(r)
+                continue
+            if key in self._backlog:
+                out.extend(self._backlog.pop(key))  # the backlog goes first, all at once
             out.append(r)
         return out
 
@@ -176,6 +201,12 @@ class Injector:
             self.report.duplicate_messages += 1
             yield message
 
+    def backlog(self) -> list[tuple[MachinePath, Channel, list[dict[str, Any]]]]:
+        """Readings still held by a burst at the end of the stream."""
+        out = [(path, channel, rs) for (path, channel), rs in self._backlog.items()]
+        self._backlog.clear()
+        return out
+
     def flush(self) -> Iterator[Message]:
         """Messages still held back at the end of the stream."""
         for topic in sorted(self._held):
@@ -198,6 +229,11 @@ def fleet_messages(
                     readings = injector.readings(path, channel, readings)
                 chunks = (readings[i : i + batch] for i in range(0, len(readings), batch))
                 yield from injector.messages(topic, chunks)
+        for path, channel, readings in injector.backlog():
+            topic = str(Topic(path, channel, root))
+            yield from injector.messages(
+                topic, (readings[i : i + batch] for i in range(0, len(readings), batch))
+            )
         yield from injector.flush()
 
     return generate(), injector
