@@ -193,6 +193,36 @@ class Timeline:
     e_state: npt.NDArray[np.int8] | None = None
     _empty: bool = field(default=False)
 
+    def energy_curve(self) -> tuple[IntArray, FloatArray] | None:
+        """(times, cumulative kWh) of the meter: register increments, else power x time."""
+        if self.e_start is None or self.e_end is None or self.e_power is None:
+            return None
+        assert self.e_time is not None
+        times = np.append(self.e_start[:1], self.e_time)
+        if self.d_kwh is not None:
+            steps = self.d_kwh
+        else:
+            steps = self.e_power * (self.e_end - self.e_start) / 3.6e6
+        return times, np.concatenate(([0.0], np.cumsum(steps)))
+
+    def breakdown_starts(self, window: Window) -> list[int]:
+        """When each breakdown (a long stop that began ``DOWN``) started in the window."""
+        first = self.p_stop_first & (self.p_state == DOWN)
+        first &= (self.p_start >= window.start_ms) & (self.p_start < window.end_ms)
+        if not len(self.stop_small):
+            return []
+        long_ = ~self.stop_small[np.maximum(self.p_stop_id, 0)]
+        out: list[int] = self.p_start[first & long_].tolist()
+        return out
+
+    def base_load_kw(self, window: Window) -> float | None:
+        """Median power while idle (powered, not producing) in the window."""
+        if self.e_start is None or self.e_power is None or self.e_state is None:
+            return None
+        inside = (self.e_start >= window.start_ms) & (self.e_start < window.end_ms)
+        idle = self.e_power[inside & (self.e_state == IDLE)]
+        return float(np.median(idle)) if len(idle) else None
+
     def account(self, window: Window, path: MachinePath | None = None) -> Kpi:
         a, b = window.start_ms, window.end_ms
         i, j = np.searchsorted(self.p_end, a, side="right"), np.searchsorted(self.p_start, b)

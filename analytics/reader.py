@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from telemetry.layout import ENERGY, TAGS, TELEMETRY
+from telemetry.layout import ENERGY, SENSOR, SENSOR_PREFIX, TAGS, TELEMETRY
 from telemetry.models import STATE_CODES
 from telemetry.oee import UNSPECIFIED
 from telemetry.topic import MachinePath
@@ -152,8 +152,21 @@ def _sqlite_columns(
     return out
 
 
+SensorSeries = tuple[np.ndarray, np.ndarray]
+"""(times in ms, values) of one process sensor of one machine."""
+
+
+def _sensor(cols: Columns) -> SensorSeries:
+    t, order = _sorted(cols)
+    return t, _col(cols[1], np.float64, order)
+
+
 class Reader(Protocol):
     async def read(self, start_ms: int, end_ms: int) -> dict[MachinePath, MachineData]: ...
+
+    async def read_sensor(
+        self, name: str, start_ms: int, end_ms: int
+    ) -> dict[MachinePath, SensorSeries]: ...
 
 
 class SQLiteReader:
@@ -178,6 +191,37 @@ class SQLiteReader:
 
     async def read(self, start_ms: int, end_ms: int) -> dict[MachinePath, MachineData]:
         return await asyncio.to_thread(self._read, start_ms, end_ms)
+
+    def _read_sensor(
+        self, name: str, start_ms: int, end_ms: int
+    ) -> dict[MachinePath, SensorSeries]:
+        if not self.path.exists():
+            return {}
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        key = " || '/' || ".join(TAGS)
+        try:
+            rows = conn.execute(
+                f"SELECT {key}, count(*), group_concat(ts), group_concat(value) FROM "
+                f"{SENSOR.name} WHERE name = ? AND ts >= ? AND ts <= ? GROUP BY {', '.join(TAGS)}",
+                (name, start_ms, end_ms),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise ReaderError(f"cannot read {self.path}: {exc}") from exc
+        finally:
+            conn.close()
+        out = {}
+        for row in rows:
+            t = np.fromstring(row[2], sep=",", dtype=np.int64)
+            v = np.fromstring(row[3], sep=",", dtype=np.float64)
+            if len(t) != row[1] or len(v) != row[1]:
+                raise ReaderError(f"{SENSOR.name}: unreadable values for {row[0]}")
+            out[MachinePath(*row[0].split("/"))] = _sensor([t, v])
+        return out
+
+    async def read_sensor(
+        self, name: str, start_ms: int, end_ms: int
+    ) -> dict[MachinePath, SensorSeries]:
+        return await asyncio.to_thread(self._read_sensor, name, start_ms, end_ms)
 
 
 class InfluxV1Reader:
@@ -256,6 +300,19 @@ class InfluxV1Reader:
         tel = await self._select(TELEMETRY.name, TEL_FIELDS, start_ms, end_ms)
         en = await self._select(ENERGY.name, EN_FIELDS, start_ms, end_ms)
         return _assemble(tel, en)
+
+    async def read_sensor(
+        self, name: str, start_ms: int, end_ms: int
+    ) -> dict[MachinePath, SensorSeries]:
+        field = SENSOR_PREFIX + name
+        cols = await self._select(TELEMETRY.name, (field,), start_ms, end_ms)
+        out = {}
+        for path, c in cols.items():
+            t, v = _sensor(c)
+            keep = ~np.isnan(v)
+            if keep.any():
+                out[path] = (t[keep], v[keep])
+        return out
 
 
 def open_reader(

@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from analytics.kpi import Kpi, Params, Timeline, Window, aggregate, build_timeline
+import numpy as np
+
+from analytics.anomaly import HISTORY_MS, SIGNAL, Detector, Event
+from analytics.kpi import RUN, Kpi, Params, Timeline, Window, aggregate, build_timeline
 from analytics.reader import MachineData, Reader
 from telemetry.plant import Plant
 from telemetry.topic import MachinePath
@@ -34,6 +37,30 @@ class Analysis:
     data: dict[MachinePath, MachineData] = field(default_factory=dict, repr=False)
     meters: dict[MachinePath, MachineData] = field(default_factory=dict, repr=False)
     """Energy-only devices (main meters): no telemetry."""
+    timelines: dict[MachinePath, Timeline] = field(default_factory=dict, repr=False)
+    events: list[Event] | None = None
+    """Anomaly events that started in the window (None: not looked for)."""
+    sensor_machines: int = 0
+    """Machines that report the vibration sensor."""
+
+    def narrow(self, **only: str | None) -> None:
+        """Keep only the machines (and main meters) of a site, area, line or machine."""
+
+        def keep(path: MachinePath) -> bool:
+            return all(v is None or getattr(path, k) == v for k, v in only.items())
+
+        self.machines = {p: k for p, k in self.machines.items() if keep(p)}
+        self.timelines = {p: t for p, t in self.timelines.items() if keep(p)}
+        self.periods = [(p, {m: k for m, k in ks.items() if keep(m)}) for p, ks in self.periods]
+        # A main meter measures a whole site: it stays only when whole sites are kept.
+        site, finer = only.get("site"), any(only.get(k) for k in ("area", "line", "machine"))
+        self.meters = {p: d for p, d in self.meters.items() if not finer and site in (None, p.site)}
+        if self.events is not None:
+            self.events = [e for e in self.events if keep(e.path)]
+
+    def accounts(self, window: Window) -> dict[MachinePath, Kpi]:
+        """Every machine's account over another window (inside the one read)."""
+        return {path: t.account(window, path) for path, t in self.timelines.items()}
 
 
 def machine_params(plant: Plant | None, max_gap_s: float) -> Callable[[MachinePath], Params]:
@@ -103,11 +130,16 @@ async def analyse(
     plant: Plant | None = None,
     by: By | None = None,
     max_gap_s: float = DEFAULT_MAX_GAP_S,
+    detector: Detector | None = None,
 ) -> Analysis:
-    """Read the window (with a margin on both sides) once, then account for each period."""
+    """Read the window (with a margin on both sides) once, then account for each period.
+
+    With a ``detector``, vibration is read too (with hours of history before the window,
+    the machine's normal) and the anomaly events that start in the window are kept."""
     params_of = machine_params(plant, max_gap_s)
     margin = params_of(MachinePath("_", "_", "_", "_")).lookback_ms
-    data = await reader.read(window.start_ms - margin, window.end_ms + margin)
+    before = max(margin, HISTORY_MS) if detector is not None else margin
+    data = await reader.read(window.start_ms - before, window.end_ms + margin)
     split = periods(window, by, plant)
     result = Analysis(window=window, machines={}, periods=[(p, {}) for p in split], data=data)
     for path, d in data.items():
@@ -116,9 +148,24 @@ async def analyse(
                 result.meters[path] = d
             continue
         timeline: Timeline = build_timeline(d.telemetry, d.energy, params_of(path))
+        result.timelines[path] = timeline
         result.machines[path] = timeline.account(window, path)
         for period, kpis in result.periods:
             kpis[path] = timeline.account(period.window, path)
+    if detector is not None:
+        result.events = []
+        sensors = await reader.read_sensor(SIGNAL, window.start_ms - before, window.end_ms)
+        result.sensor_machines = len(sensors)
+        for path, (t, v) in sorted(sensors.items()):
+            md = data.get(path)
+            if md is None or md.telemetry is None or len(md.telemetry.t_ms) == 0:
+                continue
+            k = np.searchsorted(md.telemetry.t_ms, t, side="right") - 1
+            running = (k >= 0) & (md.telemetry.state[np.maximum(k, 0)] == RUN)
+            result.events += [
+                e for e in detector.detect(path, t, v, running)
+                if window.start_ms <= e.start_ms < window.end_ms
+            ]  # fmt: skip
     return result
 
 
@@ -144,3 +191,34 @@ def group(kpis: Mapping[MachinePath, Kpi], level: Level) -> dict[str, Kpi]:
         key = "/".join((path.site, path.area, path.line)[:depth])
         groups.setdefault(key, []).append(kpis[path])
     return {k: aggregate(v) for k, v in groups.items()}
+
+
+def pareto(reasons: Mapping[str, float]) -> list[dict[str, float | str]]:
+    """Downtime by reason, largest first, with each reason's share and the running share."""
+    total = sum(reasons.values())
+    out: list[dict[str, float | str]] = []
+    running = 0.0
+    for reason, seconds in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])):
+        running += seconds
+        out.append({"reason": reason, "minutes": seconds / 60,
+                    "share": seconds / total if total else 0.0,
+                    "cumulative_share": running / total if total else 0.0})  # fmt: skip
+    return out
+
+
+def flags(kpis: Mapping[MachinePath, Kpi]) -> list[str]:
+    """What a person should check: impossible performance, missing data, missing meters."""
+    out = []
+    for path, k in sorted(kpis.items()):
+        p = k.performance
+        if k.performance_suspect and p is not None:
+            out.append(
+                f"{path}: performance {p * 100:.1f} % is above 100 %: its ideal cycle time "
+                "is too long (reported as measured, not capped)"
+            )
+        window_s = k.window.seconds if k.window else 0.0
+        if window_s and k.no_data_s > 0.05 * window_s:
+            out.append(f"{path}: no data for {k.no_data_s / 60:.0f} min of the window")
+        if k.energy_kwh is None:
+            out.append(f"{path}: no energy meter readings")
+    return out

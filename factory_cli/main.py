@@ -203,19 +203,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "report",
-        help="OEE and energy per machine and line from the store",
-        description="Compute OEE (ISO 22400-2) and energy intensity from stored telemetry.",
+        help="OEE with its losses, energy, anomalies and maturity from the store",
+        description=(
+            "Compute OEE after ISO 22400-2 with the six big losses, per site, area, line and "
+            "machine (and per shift, day or hour with --by), energy performance indicators, "
+            "anomaly events on process sensors and the Smart Factory 3.0-4.0 maturity, from "
+            "the stored telemetry. With a plant model (--plant or FACTORY_PLANT) planned time "
+            "comes from its shift calendar."
+        ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--from", dest="start", type=_iso_ms, help="window start (default: 24 h ago)")
     p.add_argument("--to", dest="end", type=_iso_ms, help="window end (default: now)")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--plant", metavar="FILE", help="plant model (default: FACTORY_PLANT)")
+    p.add_argument("--by", choices=("shift", "day", "hour"), help="also per period")
+    for level in ("site", "area", "line", "machine"):
+        p.add_argument(f"--{level}", help=f"only this {level}")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
     p.add_argument(
         "--max-gap",
         type=_positive_float,
-        default=60.0,
-        help="seconds a reading stays valid; longer silences are 'no data' (default 60)",
+        default=None,
+        help="seconds a reading stays valid; longer silences are 'no data' "
+        "(default FACTORY_ANALYTICS__MAX_GAP_S, 60)",
+    )
+    p.add_argument(
+        "--no-anomalies", action="store_true", help="skip reading sensors and anomaly detection"
     )
 
     p = sub.add_parser(
@@ -275,12 +290,12 @@ def _stderr_console() -> Any:
     return Console(stderr=True)
 
 
-def _stdout_console() -> Any:
+def _stdout_console(width: int = 110) -> Any:
     from rich.console import Console
 
     console = Console()
     if not console.is_terminal:
-        console = Console(width=110)
+        console = Console(width=width)
     return console
 
 
@@ -473,11 +488,50 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _plant(path: str | None) -> Any:
+    from telemetry.plant import PlantModelError, load_plant
+
+    if not path:
+        return None
+    try:
+        return load_plant(path)
+    except PlantModelError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+async def compute_report(
+    settings: Settings,
+    window: Any,
+    *,
+    plant: Any = None,
+    by: str | None = None,
+    max_gap_s: float | None = None,
+    anomalies: bool = True,
+    only: dict[str, str | None] | None = None,
+) -> dict[str, Any]:
+    """The report's data from the configured store (also used by the dashboard)."""
+    from analytics import summary
+    from analytics.anomaly import Detector
+    from analytics.reader import open_reader
+    from analytics.report import analyse
+
+    cfg = settings.analytics
+    analysis = await analyse(
+        open_reader(settings.store_url, token=settings.token_value()),
+        window,
+        plant=plant,
+        by=by,  # type: ignore[arg-type]
+        max_gap_s=max_gap_s or cfg.max_gap_s,
+        detector=Detector(z=cfg.anomaly_z) if anomalies else None,
+    )
+    if only:
+        analysis.narrow(**only)
+    return summary.build(analysis, plant=plant, grid_factor=cfg.grid_emission_factor)
+
+
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from analytics.kpi import Window
-    from analytics.reader import open_reader
-    from analytics.report import machine_kpis
-    from factory_cli.render import print_table, to_json
+    from factory_cli.render import print_report, report_csv
 
     end = args.end if args.end is not None else int(time.time() * 1000)
     start = args.start if args.start is not None else end - 24 * 3600 * 1000
@@ -485,26 +539,50 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         window = Window(start, end)
     except ValueError as exc:
         raise ConfigError(f"--from/--to: {exc}") from None
-    kpis = asyncio.run(
-        machine_kpis(
-            open_reader(settings.store_url, token=settings.token_value()),
+    plant = _plant(args.plant or settings.plant)
+    if args.by == "shift" and plant is None:
+        raise ConfigError("--by shift needs the plant model: --plant FILE or FACTORY_PLANT")
+    only = {k: getattr(args, k) for k in ("site", "area", "line", "machine")}
+    report = asyncio.run(
+        compute_report(
+            settings,
             window,
+            plant=plant,
+            by=args.by,
             max_gap_s=args.max_gap,
+            anomalies=not args.no_anomalies,
+            only=only,
         )
     )
-    if args.format == "json":
-        print(to_json(kpis, window={"from_ms": start, "to_ms": end}))
-        return 0
-    console = _stdout_console()
-    if not kpis:
-        console.print(
+    if not report["oee"]["machines"]:
+        print(
             f"no telemetry in {settings.store_url} between "
             f"{datetime.fromtimestamp(start / 1000, UTC):%Y-%m-%d %H:%M} and "
-            f"{datetime.fromtimestamp(end / 1000, UTC):%Y-%m-%d %H:%M} UTC; "
-            "choose another window with --from/--to"
+            f"{datetime.fromtimestamp(end / 1000, UTC):%Y-%m-%d %H:%M} UTC"
+            + (" for the chosen site/area/line/machine" if any(only.values()) else "")
+            + "; choose another window with --from/--to",
+            file=sys.stderr,
         )
         return 1
-    print_table(console, kpis)
+    if args.format == "json":
+        text = json.dumps(report, indent=2)
+    elif args.format == "csv":
+        text = report_csv(report)
+    else:
+        text = ""
+    if args.output:
+        if args.format == "table":
+            from rich.console import Console
+
+            with open(args.output, "w") as fh:
+                print_report(Console(file=fh, width=160, no_color=True), report)
+        else:
+            Path(args.output).write_text(text)
+        print(f"report written to {args.output}", file=sys.stderr)
+    elif args.format == "table":
+        print_report(_stdout_console(width=160), report)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
@@ -123,3 +126,169 @@ def print_table(
         "[dim]A, P, Q, OEE after ISO 22400-2; line figures are time-weighted "
         "(sums of times and counts), not means of percentages.[/]"
     )
+
+
+# ---- The full report (``factory report``), drawn from the report's data -------------------
+
+LOSS_LABELS = {
+    "breakdowns": "breakdown",
+    "setup": "setup",
+    "small_stops": "small",
+    "reduced_speed": "speed",
+    "startup_rejects": "start rej",
+    "production_rejects": "prod rej",
+}
+
+
+def _oee_cells(s: Mapping[str, Any]) -> list[str]:
+    p = s["performance"]
+    perf = _pct(p)
+    if s.get("performance_suspect"):
+        perf = f"[magenta]{perf}![/]"
+    return [
+        f"[{_colour(s['availability'], 0.90, 0.75)}]{_pct(s['availability'])}[/]",
+        f"[{_colour(p, 0.95, 0.80)}]{perf}[/]",
+        f"[{_colour(s['quality'], 0.99, 0.95)}]{_pct(s['quality'])}[/]",
+        f"[{_colour(s['oee'], 0.85, 0.60)}]{_pct(s['oee'])}[/]",
+    ]
+
+
+def print_report(console: Console, report: Mapping[str, Any]) -> None:
+    """OEE tree (site, line, machine) with losses, energy, Pareto, anomalies, maturity."""
+    oee, energy = report["oee"], report["energy"]
+    w = report["window"]
+    table = Table(
+        title=f"OEE and losses, {w['from']} to {w['to']}", title_justify="left", show_lines=False
+    )
+    for col in ("", "A", "P", "Q", "OEE", *LOSS_LABELS.values(), "good", "kWh/good"):
+        table.add_column(col, justify="left" if not col else "right", no_wrap=True)
+
+    def row(label: str, s: Mapping[str, Any], e: Mapping[str, Any] | None, style: str = "") -> None:
+        losses = [_num(s["losses_min"][k], "{:,.0f}") for k in LOSS_LABELS]
+        table.add_row(
+            label,
+            *_oee_cells(s),
+            *losses,
+            _num(s["good_count"]),
+            _num(e["kwh_per_good_unit"] if e else None, "{:.4f}"),
+            style=style,
+        )
+
+    for site, s in oee["sites"].items():
+        row(site, s, energy["sites"].get(site), "bold")
+        for line, ls in oee["lines"].items():
+            if not line.startswith(site + "/"):
+                continue
+            row(f"  {line.split('/', 1)[1]}", ls, energy["lines"].get(line), "bold")
+            for machine, ms in oee["machines"].items():
+                if machine.rsplit("/", 1)[0] == line:
+                    row(f"    {machine.rsplit('/', 1)[1]}", ms, energy["machines"].get(machine))
+        table.add_section()
+    if oee["plant"] is not None and len(oee["sites"]) > 1:
+        row("plant", oee["plant"], energy["plant"], "bold")
+    console.print(table)
+    console.print(
+        "[dim]Losses in minutes of planned busy time (ISO 22400-2, six big losses); groups are "
+        "sums of machine times and counts, never means of percentages. ! = performance above "
+        "100 %: the ideal cycle time is wrong.[/]"
+    )
+
+    if report["periods"]:
+        t = Table(title="By period", title_justify="left")
+        for col in ("period", "A", "P", "Q", "OEE", "good", "no data min"):
+            t.add_column(col, justify="left" if col == "period" else "right")
+        for p in report["periods"]:
+            if p["plant"] is None:
+                continue
+            t.add_row(p["period"], *_oee_cells(p["plant"]), _num(p["plant"]["good_count"]),
+                      _num(p["plant"]["no_data_min"]))  # fmt: skip
+        console.print(t)
+
+    if report["pareto"]:
+        t = Table(title="Downtime by reason (Pareto)", title_justify="left")
+        for col in ("reason", "minutes", "share", "cumulative"):
+            t.add_column(col, justify="left" if col == "reason" else "right")
+        for p in report["pareto"][:10]:
+            t.add_row(p["reason"], f"{p['minutes']:,.1f}", _pct(p["share"]),
+                      _pct(p["cumulative_share"]))  # fmt: skip
+        console.print(t)
+
+    pe = energy["plant"]
+    if pe is not None:
+        peak = pe["peak_15min"]
+        console.print(
+            f"[bold]Energy[/]: {_num(pe['energy_kwh'], '{:,.1f}')} kWh by the machines, "
+            f"{_num(pe['kwh_per_good_unit'], '{:.4f}')} kWh per good unit, "
+            f"{_pct(pe['idle_share'])} while not running, peak 15-min demand "
+            f"{_num(peak['kw'] if peak else None, '{:,.1f}')} kW, "
+            f"{_num(pe['co2e_kg'], '{:,.0f}')} kg CO2e "
+            f"(grid factor {energy['grid_emission_factor_kg_per_kwh']} kg/kWh)."
+        )
+    for path, m in energy["main_meters"].items():
+        console.print(
+            f"  main meter {path}: {_num(m['energy_kwh'], '{:,.1f}')} kWh, of which "
+            f"non-production {_num(m['non_production_kwh'], '{:,.1f}')} kWh; sub-metered "
+            f"{_pct(m['sub_metered_share'])}"
+        )
+    b = energy["baseline"]
+    if b is not None:
+        console.print(
+            f"  baseline: kWh = {b['intercept_kwh_per_period']:.1f} + "
+            f"{b['slope_kwh_per_unit']:.4f} x units per hour (R² {_num(b['r2'], '{:.2f}')}); "
+            f"{len(b['deviations'])} hour(s) off the baseline; EnPI last quarter "
+            f"{_num(b['enpi_last_quarter'], '{:.3f}')}"
+        )
+
+    an = report.get("anomalies")
+    if an is not None:
+        events = an["events"]
+        console.print(
+            f"[bold]Anomalies[/]: {len(events)} event(s) on {an['machines_with_sensor']} "
+            "machine(s) with a vibration sensor"
+        )
+        for e in events[:10]:
+            when = datetime.fromtimestamp(e["start_ms"] / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+            console.print(f"  {when} UTC {e['machine']}: vibration z={e['peak_z']}")
+
+    m = report["maturity"]
+    dims = ", ".join(f"{d} {'-' if v is None else f'{v:.2f}'}" for d, v in m["dimensions"].items())
+    console.print(f"[bold]Smart Factory maturity: {m['label']}[/] ({dims})")
+    for step in m["next_steps"]:
+        console.print(f"  next: {step['step']} [dim]({step['criterion']})[/]")
+    for flag in report["flags"][:20]:
+        console.print(f"[yellow]check[/]: {flag}")
+
+
+CSV_COLUMNS = (
+    "period", "level", "name", "availability", "performance", "quality", "oee",
+    "planned_busy_min", "breakdowns_min", "setup_min", "small_stops_min", "reduced_speed_min",
+    "startup_rejects_min", "production_rejects_min", "total_count", "good_count",
+    "energy_kwh", "kwh_per_good_unit", "no_data_min",
+)  # fmt: skip
+
+
+def report_csv(report: Mapping[str, Any]) -> str:
+    """One row per period (``window`` for the whole), level and name."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+
+    def rows(period: str, levels: Mapping[str, Any]) -> None:
+        items = [("plant", "plant", levels["plant"])]
+        for level in ("sites", "areas", "lines", "machines"):
+            items += [(level[:-1], k, v) for k, v in levels[level].items()]
+        for level, name, s in items:
+            if s is None:
+                continue
+            losses = s["losses_min"]
+            writer.writerow([
+                period, level, name, s["availability"], s["performance"], s["quality"],
+                s["oee"], s["planned_busy_min"], *(losses[k] for k in LOSS_LABELS),
+                s["total_count"], s["good_count"], s["energy_kwh"], s["kwh_per_good_unit"],
+                s["no_data_min"],
+            ])  # fmt: skip
+
+    rows("window", report["oee"])
+    for p in report["periods"]:
+        rows(p["period"], p)
+    return out.getvalue()

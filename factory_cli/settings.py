@@ -21,6 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from analytics.config import AnalyticsConfig
 from edge_agent.config import EdgeConfig
 from ingest.config import IngestConfig
 from telemetry.topic import DEFAULT_ROOT, TopicError, check_root
@@ -61,8 +62,12 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(
         default="text", description="json: one JSON object per line, for log collectors"
     )
+    plant: str | None = Field(
+        default=None, description="Plant model file (TOML): calendar, machines, main meters"
+    )
     edge: EdgeConfig = EdgeConfig()
     ingest: IngestConfig = IngestConfig()
+    analytics: AnalyticsConfig = AnalyticsConfig()
 
     def token_value(self) -> str | None:
         """The InfluxDB token in clear, for the client that sends it; never log it."""

@@ -1,0 +1,32 @@
+"""Settings of the analytics (section ``[analytics]``, variables ``FACTORY_ANALYTICS__*``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from analytics.energy import GRID_FACTOR_VN_2023
+
+
+class AnalyticsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    grid_emission_factor: float = Field(
+        default=GRID_FACTOR_VN_2023,
+        gt=0,
+        le=2,
+        description="kg CO2e per kWh (= t CO2e per MWh); default Viet Nam 2023, 0.6592",
+    )
+    max_gap_s: float = Field(
+        default=60.0, gt=0, description="Seconds a reading stays valid; longer is 'no data'"
+    )
+    kpi_every_s: float = Field(
+        default=900.0, ge=10, description="How often `factory kpi` writes KPIs to the store"
+    )
+    kpi_period: Literal["hour", "shift", "day"] = Field(
+        default="hour", description="The periods `factory kpi` writes (shift needs the plant)"
+    )
+    anomaly_z: float = Field(
+        default=8.0, gt=0, description="Robust z-score of smoothed vibration that raises an event"
+    )

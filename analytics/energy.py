@@ -1,0 +1,173 @@
+"""Energy performance indicators (after ISO 50006): intensity, idle share, base load, peak
+demand, CO2e, non-production load and an energy baseline that flags deviations.
+
+- kWh come from register increments (resets and known roll-overs handled), or from
+  power x time where a meter has no register; energy by state from power x time.
+- Peak demand is the highest mean power over 15-minute blocks aligned to the clock
+  and wholly inside the window; for a group, machines are summed block by block
+  (the group's own peak, not the sum of each machine's peak).
+- CO2e = kWh x the grid emission factor (kg CO2e per kWh = t CO2e per MWh).
+- Baseline: a least-squares line ``kWh = a + b x units`` over the periods of the
+  window (hours by default); a period is flagged when it lies more than 3 robust
+  standard deviations from the line. ``a`` is the base energy per period (what the
+  plant uses producing nothing), ``b`` the energy per unit. The energy performance
+  indicator (EnPI) compares the last quarter of the periods with a line fitted on
+  the first three quarters: actual / expected; below 1 is better.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from analytics.kpi import Window, counter_increments
+from analytics.reader import EnergySeries
+
+GRID_FACTOR_VN_2023 = 0.6592
+"""Viet Nam's 2023 grid emission factor, t CO2e per MWh (kg per kWh), as announced by the
+Department of Climate Change (Ministry of Agriculture and Environment), 2024."""
+DEMAND_BLOCK_MS = 900_000
+
+
+def cumulative(
+    series: EnergySeries, rollover_kwh: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(times, cumulative kWh from the first reading): register increments, else power x time."""
+    t = series.t_ms.astype(np.int64)
+    if len(t) == 0:
+        return t, np.zeros(0)
+    if not np.isnan(series.energy_kwh).all():
+        inc = counter_increments(np.nan_to_num(series.energy_kwh), rollover_kwh)
+    else:
+        inc = np.nan_to_num(series.power_kw[:-1]) * np.diff(t) / 3.6e6
+    return t, np.concatenate(([0.0], np.cumsum(inc)))
+
+
+def demand_edges(window: Window) -> np.ndarray:
+    """Edges of the 15-minute blocks wholly inside the window."""
+    first = -(-window.start_ms // DEMAND_BLOCK_MS) * DEMAND_BLOCK_MS
+    return np.arange(first, window.end_ms + 1, DEMAND_BLOCK_MS, dtype=np.int64)
+
+
+def block_kwh(t: np.ndarray, cum: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Energy in each block between ``edges``; NaN where the data does not cover the block."""
+    if len(edges) < 2:
+        return np.zeros(0)
+    if len(t) < 2:
+        return np.full(len(edges) - 1, np.nan)
+    at = np.interp(edges, t, cum)
+    out = np.diff(at)
+    covered = (edges[:-1] >= t[0]) & (edges[1:] <= t[-1])
+    return np.where(covered, out, np.nan)
+
+
+@dataclass(frozen=True, slots=True)
+class Peak:
+    kw: float
+    block_start_ms: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kw": self.kw, "block_start_ms": self.block_start_ms}
+
+
+def peak(blocks: np.ndarray, edges: np.ndarray) -> Peak | None:
+    if len(blocks) == 0 or np.isnan(blocks).all():
+        return None
+    i = int(np.nanargmax(blocks))
+    return Peak(float(blocks[i]) / (DEMAND_BLOCK_MS / 3.6e6), int(edges[i]))
+
+
+def group_blocks(per_machine: Iterable[np.ndarray], n: int) -> np.ndarray:
+    """Sum machines block by block (a machine without data in a block adds nothing)."""
+    out = np.zeros(n)
+    for b in per_machine:
+        out += np.nan_to_num(b)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    intercept_kwh: float
+    slope_kwh_per_unit: float
+    r2: float | None
+    sigma_kwh: float
+    enpi: float | None
+    periods: list[dict[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": "kWh = a + b x units, least squares over the periods",
+            "intercept_kwh_per_period": self.intercept_kwh,
+            "slope_kwh_per_unit": self.slope_kwh_per_unit,
+            "r2": self.r2,
+            "robust_sigma_kwh": self.sigma_kwh,
+            "enpi_last_quarter": self.enpi,
+            "deviations": [p for p in self.periods if p["flagged"]],
+            "periods": len(self.periods),
+        }
+
+
+def _fit(units: np.ndarray, kwh: np.ndarray) -> tuple[float, float]:
+    if np.ptp(units) == 0:
+        return float(kwh.mean()), 0.0
+    b, a = np.polyfit(units, kwh, 1)
+    return float(a), float(b)
+
+
+def fit_baseline(rows: Sequence[tuple[str, float, float]], *, k: float = 3.0) -> Baseline | None:
+    """``rows``: (period label, units made, kWh) for each period with data."""
+    if len(rows) < 4:
+        return None
+    units = np.array([r[1] for r in rows], dtype=np.float64)
+    kwh = np.array([r[2] for r in rows], dtype=np.float64)
+    a, b = _fit(units, kwh)
+    expected = a + b * units
+    resid = kwh - expected
+    sigma = float(1.4826 * np.median(np.abs(resid - np.median(resid))))
+    total = float(((kwh - kwh.mean()) ** 2).sum())
+    r2 = 1 - float((resid**2).sum()) / total if total > 0 else None
+    flagged = np.abs(resid) > k * max(sigma, 1e-9)
+    enpi = None
+    if len(rows) >= 8:
+        cut = len(rows) * 3 // 4
+        a0, b0 = _fit(units[:cut], kwh[:cut])
+        predicted = float((a0 + b0 * units[cut:]).sum())
+        enpi = float(kwh[cut:].sum()) / predicted if predicted > 0 else None
+    periods = [
+        {"period": r[0], "units": r[1], "kwh": r[2], "expected_kwh": float(e),
+         "deviation_kwh": float(d), "flagged": bool(f)}
+        for r, e, d, f in zip(rows, expected, resid, flagged, strict=True)
+    ]  # fmt: skip
+    return Baseline(a, b, r2, sigma, enpi, periods)
+
+
+def co2e_kg(kwh: float | None, factor: float) -> float | None:
+    return None if kwh is None else kwh * factor
+
+
+def site_energy(
+    meter: EnergySeries, machines_kwh: float, window: Window, factor: float
+) -> dict[str, Any]:
+    """A site's main meter over the window: total, machines, non-production, peak demand."""
+    t, cum = cumulative(meter)
+    edges = np.array([window.start_ms, window.end_ms])
+    inside = (t >= window.start_ms) & (t <= window.end_ms)
+    total = float(np.diff(np.interp(edges, t, cum))[0]) if inside.sum() >= 2 else None
+    demand = demand_edges(window)
+    p = peak(block_kwh(t, cum, demand), demand)
+    return {
+        "energy_kwh": total,
+        "machines_kwh": machines_kwh,
+        "non_production_kwh": None if total is None else total - machines_kwh,
+        "sub_metered_share": None if not total else machines_kwh / total,
+        "peak_15min": None if p is None else p.as_dict(),
+        "co2e_kg": co2e_kg(total, factor),
+    }
+
+
+def summary_by_state(by_state: Mapping[str, float]) -> dict[str, float]:
+    total = sum(by_state.values())
+    return {k: v / total for k, v in by_state.items()} if total > 0 else {}

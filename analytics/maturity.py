@@ -1,0 +1,189 @@
+"""Smart Factory 3.0-4.0 maturity, measured from telemetry and the plant model.
+
+The rubric is in ``docs/maturity.md``. Each criterion turns one measured value
+into a score in [0, 1] by a straight line between the value that scores 0
+(``zero``) and the value that scores 1 (``full``); a dimension scores the mean
+of its measured criteria. Connectivity is the gate to 3.0 (machines automated,
+computerised and connected); above it, the level is 3.0 plus the mean of the
+other five dimensions (visibility, transparency, performance, energy management,
+predictive capability), so 4.0 means every criterion at its full value. A
+criterion that cannot be measured from the data says so and does not count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from analytics.kpi import aggregate
+from analytics.report import Analysis
+from telemetry.oee import UNSPECIFIED
+from telemetry.plant import Plant
+
+
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    dimension: str
+    key: str
+    what: str
+    zero: float
+    full: float
+    source: str
+    advice: str
+
+    def score(self, value: float | None) -> float | None:
+        if value is None:
+            return None
+        x = (value - self.zero) / (self.full - self.zero)
+        return min(max(x, 0.0), 1.0)
+
+
+RUBRIC: tuple[Criterion, ...] = (
+    Criterion("connectivity", "machines_reporting", "share of the plant model's machines that "
+              "sent telemetry in the window", 0.5, 1.0, "acatech stage 2 (connectivity)",
+              "connect the machines that send nothing (edge agent: OPC UA or Modbus sources)"),
+    Criterion("connectivity", "machines_metered", "share of reporting machines with their own "
+              "energy meter", 0.0, 1.0, "acatech stage 2; ISO 50006 sub-metering",
+              "fit an energy meter (Modbus, e.g. SDM630) to each machine without one"),
+    Criterion("visibility", "data_completeness", "share of the window with data, over all "
+              "machines", 0.8, 0.99, "acatech stage 3 (visibility: a digital shadow)",
+              "find why machines go silent (network, gateway buffer, device) and close the gaps"),
+    Criterion("visibility", "freshness_s", "seconds since the newest reading (windows ending "
+              "now only)", 300.0, 10.0, "acatech stage 3 (real-time visibility)",
+              "shorten the path from device to store (edge batching, ingest lag)"),
+    Criterion("transparency", "downtime_with_reason", "share of downtime (stops and setups) "
+              "with a reason code", 0.5, 0.95, "acatech stage 4 (transparency: why it happens)",
+              "make machines or operators give a reason for every stop"),
+    Criterion("transparency", "ideal_cycle_known", "share of machines whose units all carry "
+              "an ideal cycle time (speed loss measurable)", 0.5, 1.0,
+              "ISO 22400-2 performance; six big losses",
+              "send the ideal cycle time of the running product with every reading"),
+    Criterion("transparency", "energy_by_state", "share of metered energy attributed to a "
+              "machine state", 0.5, 0.95, "ISO 50006 energy by operating state",
+              "meter machines that also report their state, on the same clock"),
+    Criterion("performance", "oee", "OEE of the plant (time-weighted)", 0.60, 0.85,
+              "OEE benchmarks: 60 % typical, 85 % world class (Nakajima)",
+              "attack the largest loss of the Pareto (see the six big losses)"),
+    Criterion("energy_management", "sub_metered_share", "share of the main meter's energy "
+              "measured by machine meters", 0.5, 0.9, "ISO 50006 energy performance indicators",
+              "add a main meter, then sub-meter the largest unmetered loads (compressors, HVAC)"),
+    Criterion("energy_management", "baseline_r2", "how much of hourly energy production "
+              "explains (R² of the baseline)", 0.3, 0.8, "ISO 50006 energy baseline",
+              "cut base load when idle (switch off at breaks) so energy follows production"),
+    Criterion("predictive", "sensor_coverage", "share of machines with a vibration sensor",
+              0.0, 0.8, "acatech stage 5 (predictive capacity)",
+              "add vibration and temperature sensors to critical machines"),
+    Criterion("predictive", "breakdowns_forewarned", "share of breakdowns with an anomaly "
+              "event in the hour before", 0.1, 0.5, "acatech stage 5 (predictive capacity)",
+              "act on anomaly events: plan maintenance before the breakdown"),
+)  # fmt: skip
+DIMENSIONS = ("connectivity", "visibility", "transparency", "performance",
+              "energy_management", "predictive")  # fmt: skip
+
+
+def measure(
+    analysis: Analysis,
+    plant: Plant | None,
+    energy: dict[str, Any],
+    *,
+    now_ms: int,
+    breakdown_starts: dict[str, list[int]] | None = None,
+) -> dict[str, float | None]:
+    """The measured value of every criterion (None: cannot be measured from this data)."""
+    kpis = analysis.machines
+    total = aggregate(kpis.values()) if kpis else None
+    expected = len(plant.machines()) if plant else None
+    window_s = analysis.window.seconds
+    values: dict[str, float | None] = {}
+    values["machines_reporting"] = len(kpis) / expected if expected else (1.0 if kpis else 0.0)
+    values["machines_metered"] = (
+        sum(k.energy_kwh is not None for k in kpis.values()) / len(kpis) if kpis else None
+    )
+    values["data_completeness"] = (
+        1 - sum(k.no_data_s for k in kpis.values()) / (window_s * len(kpis)) if kpis else None
+    )
+    newest = max((int(t.c_time[-1]) for t in analysis.timelines.values() if len(t.c_time)),
+                 default=None)  # fmt: skip
+    recent = now_ms - analysis.window.end_ms < 300_000
+    values["freshness_s"] = (now_ms - newest) / 1000 if recent and newest is not None else None
+    if total is not None:
+        down = total.downtime_by_reason_s
+        all_down = sum(down.values())
+        values["downtime_with_reason"] = (
+            1 - down.get(UNSPECIFIED, 0.0) / all_down if all_down > 0 else None
+        )
+        values["ideal_cycle_known"] = sum(k.ideal_s is not None for k in kpis.values()) / len(kpis)
+        by_state = sum(v for s, v in total.energy_by_state_kwh.items() if s != "unknown")
+        values["energy_by_state"] = (
+            min(by_state / total.energy_kwh, 1.0) if total.energy_kwh else None
+        )
+        values["oee"] = total.oee
+    mains = [m for m in energy.get("main_meters", {}).values() if m.get("energy_kwh")]
+    values["sub_metered_share"] = (
+        sum(m["machines_kwh"] for m in mains) / sum(m["energy_kwh"] for m in mains)
+        if mains
+        else None
+    )
+    baseline = energy.get("baseline")
+    values["baseline_r2"] = baseline.get("r2") if baseline else None
+    values["sensor_coverage"] = analysis.sensor_machines / len(kpis) if kpis else None
+    values["breakdowns_forewarned"] = None
+    if analysis.events is not None and breakdown_starts:
+        starts = [(m, t) for m, ts in breakdown_starts.items() for t in ts]
+        if starts:
+            warned = sum(
+                any(str(e.path) == m and t - 3_600_000 <= e.start_ms <= t for e in analysis.events)
+                for m, t in starts
+            )
+            values["breakdowns_forewarned"] = warned / len(starts)
+    return values
+
+
+def assess(values: dict[str, float | None]) -> dict[str, Any]:
+    """Scores, the level and the next steps from measured values."""
+    criteria: list[dict[str, Any]] = []
+    for c in RUBRIC:
+        v = values.get(c.key)
+        criteria.append({"dimension": c.dimension, "criterion": c.key, "what": c.what,
+                         "value": v, "scores_0_at": c.zero, "scores_1_at": c.full,
+                         "score": c.score(v), "source": c.source})  # fmt: skip
+    dims: dict[str, float | None] = {}
+    for d in DIMENSIONS:
+        scores = [x["score"] for x in criteria if x["dimension"] == d and x["score"] is not None]
+        dims[d] = sum(scores) / len(scores) if scores else None
+    gate = dims["connectivity"]
+    rest = [dims[d] or 0.0 for d in DIMENSIONS if d != "connectivity"]
+    if gate is None or gate < 0.6:
+        level: float | None = None
+        label = "pre-3.0"
+    else:
+        level = round(3.0 + sum(rest) / len(rest), 2)
+        label = f"{level:.1f}"
+    # Next steps: the criteria whose full score would raise the level most.
+    gains = []
+    for c, x in zip(RUBRIC, criteria, strict=True):
+        if x["score"] is None:
+            continue  # not measurable from this data: no step can be judged by it
+        missing = 1.0 - x["score"]
+        if missing <= 0:
+            continue
+        n = sum(1 for k in RUBRIC if k.dimension == c.dimension)
+        weight = 1.0 if c.dimension == "connectivity" and label == "pre-3.0" else 1 / (5 * n)
+        gains.append((weight * missing, c))
+    gains.sort(key=lambda g: -g[0])
+    return {
+        "level": level,
+        "label": label,
+        "scale": "3.0 (connected) to 4.0 (transparent, predictive, efficient); below: pre-3.0",
+        "dimensions": dims,
+        "criteria": criteria,
+        "next_steps": [
+            {
+                "criterion": c.key,
+                "dimension": c.dimension,
+                "step": c.advice,
+                "level_gain": round(g, 3),
+            }
+            for g, c in gains[:3]
+        ],
+    }
