@@ -8,8 +8,9 @@ demand, CO2e, non-production load and an energy baseline that flags deviations.
   (the group's own peak, not the sum of each machine's peak).
 - CO2e = kWh x the grid emission factor (kg CO2e per kWh = t CO2e per MWh).
 - Baseline: a least-squares line ``kWh = a + b x units`` over the periods of the
-  window (hours by default); a period is flagged when it lies more than 3 robust
-  standard deviations from the line. ``a`` is the base energy per period (what the
+  window (hours by default), fitted again without the periods far off it; a period
+  is flagged when it lies more than 3 robust standard deviations (at least 1 % of
+  the mean period's energy) from the line. ``a`` is the base energy per period (what the
   plant uses producing nothing), ``b`` the energy per unit. The energy performance
   indicator (EnPI) compares the last quarter of the periods with a line fitted on
   the first three quarters: actual / expected; below 1 is better.
@@ -123,13 +124,21 @@ def fit_baseline(rows: Sequence[tuple[str, float, float]], *, k: float = 3.0) ->
         return None
     units = np.array([r[1] for r in rows], dtype=np.float64)
     kwh = np.array([r[2] for r in rows], dtype=np.float64)
-    a, b = _fit(units, kwh)
-    expected = a + b * units
-    resid = kwh - expected
-    sigma = float(1.4826 * np.median(np.abs(resid - np.median(resid))))
+    # Fit, set aside what lies far off, fit again: one bad hour must not bend the line.
+    # The spread has a floor of 1 % of the mean, so that a nearly perfect fit does not
+    # flag rounding.
+    flagged = np.zeros(len(rows), dtype=bool)
+    for _ in range(2):
+        a, b = _fit(units[~flagged], kwh[~flagged])
+        expected = a + b * units
+        resid = kwh - expected
+        kept = resid[~flagged]
+        sigma = max(
+            float(1.4826 * np.median(np.abs(kept - np.median(kept)))), 0.01 * float(kwh.mean())
+        )
+        flagged = np.abs(resid) > k * sigma
     total = float(((kwh - kwh.mean()) ** 2).sum())
     r2 = 1 - float((resid**2).sum()) / total if total > 0 else None
-    flagged = np.abs(resid) > k * max(sigma, 1e-9)
     enpi = None
     if len(rows) >= 8:
         cut = len(rows) * 3 // 4
