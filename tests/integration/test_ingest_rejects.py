@@ -79,8 +79,10 @@ async def test_bad_messages_are_dead_lettered_and_good_ones_stored(
 
     # A rejected message is counted once its dead letter is stored, a moment after receipt.
     await _wait(
-        lambda: service.stats.received_messages >= len(sends)
-        and service.stats.rejected_messages + service.stats.written_readings >= 5 + 3
+        lambda: (
+            service.stats.received_messages >= len(sends)
+            and service.stats.rejected_messages + service.stats.written_readings >= 5 + 3
+        )
     )
     assert not task.done(), "the service must keep running after bad messages"
     assert service.stats.written_readings == 3
