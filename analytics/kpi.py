@@ -29,7 +29,7 @@ telemetry maps onto them:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -162,117 +162,152 @@ def _startup_coverage(units: FloatArray, setup_ends: FloatArray, n: int) -> Floa
     return out
 
 
+_CAT_RUN, _CAT_SMALL, _CAT_LONG, _CAT_SETUP, _CAT_UNPLANNED = range(5)
+_NCAT = 5
+# Indexed by state code + 1 (so that UNKNOWN, -1, comes first):
+# UNKNOWN, RUNNING, IDLE, DOWN, SETUP, PLANNED_STOP, OFF.
+_PLANNED_CATEGORY = np.array(
+    [_CAT_LONG, _CAT_RUN, _CAT_LONG, _CAT_LONG, _CAT_SETUP, _CAT_UNPLANNED, _CAT_LONG],
+    dtype=np.int8,
+)
+"""The category of a planned piece by its state; stops start as breakdowns (LONG)."""
+_CATEGORY_WITHOUT_CALENDAR = np.array(
+    [_CAT_LONG, _CAT_RUN, _CAT_LONG, _CAT_LONG, _CAT_SETUP, _CAT_UNPLANNED, _CAT_UNPLANNED],
+    dtype=np.intp,
+)
+"""Without a calendar, every state but PLANNED_STOP and OFF is planned."""
+
+
+def _window_slice(starts: IntArray, ends: IntArray, a: int, b: int) -> tuple[int, int]:
+    """Pieces [i, j) that overlap [a, b) (``starts`` and ``ends`` both sorted)."""
+    i = int(np.searchsorted(ends, a, side="right"))
+    j = int(np.searchsorted(starts, b, side="left"))
+    return i, max(i, j)
+
+
+def _clipped_bincount(
+    idx: npt.NDArray[np.intp], values: FloatArray, starts: IntArray, ends: IntArray,
+    span: tuple[int, int], window: tuple[int, int], size: int,
+    per_ms: FloatArray | float, *, scale: float = 1.0,
+) -> FloatArray:  # fmt: skip
+    """Sums of ``values`` by ``idx`` over the pieces ``span``, the two edge pieces cut to
+    ``window``; a piece loses ``per_ms`` (its rate, or one for all) per millisecond cut."""
+    i, j = span
+    a, b = window
+    out: FloatArray = np.bincount(idx[i:j], weights=values[i:j], minlength=size).astype(
+        np.float64, copy=False
+    )
+    if j > i:
+        for k, cut in ((i, a - int(starts[i])), (j - 1, int(ends[j - 1]) - b)):
+            if cut > 0:
+                rate = per_ms[k] if isinstance(per_ms, np.ndarray) else per_ms
+                out[idx[k]] -= cut * float(rate) * scale
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Timeline:
-    """One machine's readings, classified once; :meth:`account` sums any window."""
+    """One machine's readings, classified once; :meth:`account` sums any window.
 
-    # Pieces of time: [p_start, p_end) with the state of the reading that opened them,
-    # cut at calendar edges and at max_gap after each reading (then no data follows).
+    Built with as few passes over the readings as possible (each pass over a week at
+    1 Hz costs milliseconds, most of it in fresh memory); a window then costs a
+    ``bincount`` and a few sums or dot products over its own slice."""
+
+    # Pieces of time [p_start, p_end): the state of the reading that opened them, cut at
+    # calendar edges and at max_gap after each reading (then no data follows).
     p_start: IntArray
     p_end: IntArray
-    p_state: npt.NDArray[np.int8]
-    p_reason: IntArray
-    p_planned: BoolArray
-    p_category: npt.NDArray[np.int8]
-    p_stop_id: IntArray
-    p_stop_first: BoolArray
+    p_category: npt.NDArray[np.intp]
+    p_dur_s: FloatArray
+    # Stops: where each starts, whether it is small, the state it started in.
+    stop_start: IntArray
     stop_small: BoolArray
+    stop_state: npt.NDArray[np.int8]
+    # Downtime pieces (stops and setups), for the Pareto by reason.
+    d_start: IntArray
+    d_end: IntArray
+    d_reason: IntArray
     reasons: tuple[str, ...]
-    # Count intervals ending at each reading after the first.
+    # Count increments ending at each reading after the first.
     c_time: IntArray
     d_total: FloatArray
     d_good: FloatArray
-    d_startup_reject: FloatArray
     cycle: FloatArray
-    # Energy: register increments ending at each meter reading, and power pieces.
+    unknown_cycle: BoolArray | None
+    # Start-up rejects (sparse): when, how many, their ideal time.
+    su_time: IntArray
+    su_count: FloatArray
+    su_s: FloatArray
+    # Energy: increments ending at each meter reading after the first; pieces of power.
     e_time: IntArray | None = None
     d_kwh: FloatArray | None = None
     e_start: IntArray | None = None
     e_end: IntArray | None = None
     e_power: FloatArray | None = None
-    e_state: npt.NDArray[np.int8] | None = None
-    _empty: bool = field(default=False)
+    e_kwh: FloatArray | None = None
+    e_state_idx: npt.NDArray[np.intp] | None = None
 
     def energy_curve(self) -> tuple[IntArray, FloatArray] | None:
-        """(times, cumulative kWh) of the meter: register increments, else power x time."""
-        if self.e_start is None or self.e_end is None or self.e_power is None:
+        """(times, cumulative kWh from the first reading) of the meter."""
+        if self.e_time is None or self.d_kwh is None:
             return None
-        assert self.e_time is not None
-        times = np.append(self.e_start[:1], self.e_time)
-        if self.d_kwh is not None:
-            steps = self.d_kwh
-        else:
-            steps = self.e_power * (self.e_end - self.e_start) / 3.6e6
-        return times, np.concatenate(([0.0], np.cumsum(steps)))
+        return self.e_time, np.concatenate(([0.0], np.cumsum(self.d_kwh)))
 
     def breakdown_starts(self, window: Window) -> list[int]:
         """When each breakdown (a long stop that began ``DOWN``) started in the window."""
-        first = self.p_stop_first & (self.p_state == DOWN)
-        first &= (self.p_start >= window.start_ms) & (self.p_start < window.end_ms)
-        if not len(self.stop_small):
-            return []
-        long_ = ~self.stop_small[np.maximum(self.p_stop_id, 0)]
-        out: list[int] = self.p_start[first & long_].tolist()
+        pick = ~self.stop_small & (self.stop_state == DOWN)
+        pick &= (self.stop_start >= window.start_ms) & (self.stop_start < window.end_ms)
+        out: list[int] = self.stop_start[pick].tolist()
         return out
 
     def base_load_kw(self, window: Window) -> float | None:
         """Median power while idle (powered, not producing) in the window."""
-        if self.e_start is None or self.e_power is None or self.e_state is None:
+        if self.e_start is None or self.e_power is None or self.e_state_idx is None:
             return None
-        inside = (self.e_start >= window.start_ms) & (self.e_start < window.end_ms)
-        idle = self.e_power[inside & (self.e_state == IDLE)]
+        i, j = np.searchsorted(self.e_start, [window.start_ms, window.end_ms])
+        idle = self.e_power[i:j][self.e_state_idx[i:j] == IDLE + 1]
         return float(np.median(idle)) if len(idle) else None
 
     def account(self, window: Window, path: MachinePath | None = None) -> Kpi:
         a, b = window.start_ms, window.end_ms
-        i, j = np.searchsorted(self.p_end, a, side="right"), np.searchsorted(self.p_start, b)
-        s = slice(int(i), int(j))
-        d = (np.minimum(self.p_end[s], b) - np.maximum(self.p_start[s], a)) / 1000.0
-        d = np.maximum(d, 0.0)
-        cat = self.p_category[s]
-        covered = float(d.sum())
-        sums = np.bincount(cat, weights=d, minlength=_NCAT)
-        stop_id = self.p_stop_id[s]
-        first_piece = self.p_stop_first[s] & (self.p_start[s] >= a)
-        stops = int(first_piece.sum())
-        small_stops = 0
-        if len(self.stop_small):
-            small_stops = int((first_piece & self.stop_small[np.maximum(stop_id, 0)]).sum())
-        down = (cat == _CAT_SMALL) | (cat == _CAT_LONG) | (cat == _CAT_SETUP)
-        reason_s = np.bincount(self.p_reason[s][down], weights=d[down], minlength=len(self.reasons))
-        by_reason = {self.reasons[k]: float(v) for k, v in enumerate(reason_s.tolist()) if v > 0}
+        span = _window_slice(self.p_start, self.p_end, a, b)
+        sums = _clipped_bincount(
+            self.p_category, self.p_dur_s, self.p_start, self.p_end, span, (a, b), _NCAT, 1e-3
+        )
+        si, sj = np.searchsorted(self.stop_start, [a, b])
+        small_stops = int(self.stop_small[si:sj].sum())
 
-        ci, cj = np.searchsorted(self.c_time, [a, b], side="right")
-        cs = slice(int(ci), int(cj))  # readings in (a, b]
-        d_total, d_good, cycle = self.d_total[cs], self.d_good[cs], self.cycle[cs]
-        made = d_total > 0
-        ideal: float | None = None
-        if not np.isnan(cycle[made]).any():
-            ideal = float((np.nan_to_num(cycle) * d_total).sum())
-        rejects = d_total - d_good
-        startup = self.d_startup_reject[cs]
-        cyc = np.nan_to_num(cycle)
+        di, dj = _window_slice(self.d_start, self.d_end, a, b)
+        d = (np.minimum(self.d_end[di:dj], b) - np.maximum(self.d_start[di:dj], a)) / 1000.0
+        per_reason = np.bincount(self.d_reason[di:dj], weights=d, minlength=len(self.reasons))
+        by_reason = {self.reasons[k]: float(v) for k, v in enumerate(per_reason.tolist()) if v > 0}
+
+        ci, cj = (int(x) for x in np.searchsorted(self.c_time, [a, b], side="right"))
+        total = float(self.d_total[ci:cj].sum())
+        good = float(self.d_good[ci:cj].sum())
+        cycle = self.cycle[ci:cj]
+        made_ideal = float(np.dot(cycle, self.d_total[ci:cj]))
+        ideal: float | None = made_ideal
+        if self.unknown_cycle is not None and self.unknown_cycle[ci:cj].any():
+            ideal = None
+        reject_s = made_ideal - float(np.dot(cycle, self.d_good[ci:cj]))
+        ui, uj = (int(x) for x in np.searchsorted(self.su_time, [a, b], side="right"))
 
         energy: float | None = None
         by_state: dict[str, float] = {}
         if self.e_time is not None and self.d_kwh is not None:
-            ei, ej = np.searchsorted(self.e_time, [a, b], side="right")
+            ei, ej = np.searchsorted(self.e_time[1:], [a, b], side="right")
             energy = float(self.d_kwh[int(ei) : int(ej)].sum())
         if self.e_start is not None and self.e_end is not None:
-            assert self.e_power is not None and self.e_state is not None
-            pi = np.searchsorted(self.e_end, a, side="right")
-            pj = np.searchsorted(self.e_start, b)
-            ps = slice(int(pi), int(pj))
-            ed = np.maximum(np.minimum(self.e_end[ps], b) - np.maximum(self.e_start[ps], a), 0)
-            kwh = self.e_power[ps] * ed / 3.6e6
-            st = self.e_state[ps].astype(np.int64)
-            known = st >= 0
-            per = np.bincount(st[known], weights=kwh[known], minlength=len(STATE_NAMES))
-            by_state = {STATE_NAMES[k]: float(v) for k, v in enumerate(per.tolist()) if v > 0}
-            if (~known).any():
-                by_state["unknown"] = float(kwh[~known].sum())
-            if energy is None:
-                energy = float(kwh.sum())
+            assert self.e_kwh is not None and self.e_state_idx is not None
+            assert self.e_power is not None
+            espan = _window_slice(self.e_start, self.e_end, a, b)
+            per = _clipped_bincount(
+                self.e_state_idx, self.e_kwh, self.e_start, self.e_end, espan, (a, b),
+                len(STATE_NAMES) + 1, self.e_power, scale=1 / 3.6e6,
+            )  # fmt: skip
+            names = ("unknown", *STATE_NAMES)
+            by_state = {names[k]: float(v) for k, v in enumerate(per.tolist()) if v > 1e-12}
 
         return Kpi(
             path=path,
@@ -282,14 +317,14 @@ class Timeline:
             small_stop_s=float(sums[_CAT_SMALL]),
             breakdown_s=float(sums[_CAT_LONG]),
             setup_s=float(sums[_CAT_SETUP]),
-            no_data_s=window.seconds - covered,
+            no_data_s=window.seconds - float(sums.sum()),
             ideal_s=ideal,
-            total_count=round(float(d_total.sum())),
-            good_count=round(float(d_good.sum())),
-            startup_reject_count=round(float(startup.sum())),
-            startup_reject_s=float((cyc * startup).sum()),
-            reject_s=float((cyc * rejects).sum()),
-            stops=stops,
+            total_count=round(total),
+            good_count=round(good),
+            startup_reject_count=round(float(self.su_count[ui:uj].sum())),
+            startup_reject_s=float(self.su_s[ui:uj].sum()),
+            reject_s=reject_s,
+            stops=int(sj - si),
             small_stops=small_stops,
             energy_kwh=energy,
             energy_by_state_kwh=by_state,
@@ -297,9 +332,12 @@ class Timeline:
         )
 
 
-_CAT_RUN, _CAT_SMALL, _CAT_LONG, _CAT_SETUP, _CAT_UNPLANNED = range(5)
-_NCAT = 5
-_STOP_STATES = (DOWN, IDLE, OFF, UNKNOWN)
+def _increments(values: npt.NDArray[np.generic], rollover: float | None = None) -> FloatArray:
+    """:func:`counter_increments`, in one pass when nothing decreases (the usual case)."""
+    d: FloatArray = np.subtract(values[1:], values[:-1], dtype=np.float64)
+    if (d < 0).any():
+        return counter_increments(values, rollover)
+    return d
 
 
 def build_timeline(
@@ -309,87 +347,137 @@ def build_timeline(
     t = telemetry.t_ms.astype(np.int64, copy=False)
     n = len(t)
     gap = int(params.max_gap_s * 1000)
-    # Pieces: each reading opens one, cut at calendar edges.
     data_end = np.empty(n, dtype=np.int64)
-    data_end[:-1] = np.minimum(t[1:], t[:-1] + gap)
+    data_end[:-1] = t[1:]
     data_end[-1] = t[-1]  # the last reading marks an instant; what follows is unknown
+    step = np.diff(t)
+    if len(step) and int(step.max()) > gap:
+        np.minimum(data_end[:-1], t[:-1] + gap, out=data_end[:-1])
+    state, reason = telemetry.state, telemetry.reason
     edges = _calendar_edges(params.calendar, int(t[0]), int(t[-1]))
-    owner = np.arange(n)
-    p_start = t
-    if len(edges):
-        owner_of_edge = np.searchsorted(t, edges, side="right") - 1
+    if len(edges):  # cut pieces at shift and break edges
         at = np.searchsorted(t, edges, side="right")
+        owner = np.insert(np.arange(n), at, at - 1)
         p_start = np.insert(t, at, edges)
-        owner = np.insert(owner, at, owner_of_edge)
         keep = np.concatenate((p_start[1:] != p_start[:-1], [True]))  # edge on a reading
         p_start, owner = p_start[keep], owner[keep]
-    p_next = np.append(p_start[1:], t[-1])
-    p_end = np.minimum(p_next, data_end[owner])
-    p_start = np.minimum(p_start, p_end)
-    state = telemetry.state[owner]
-    planned = _planned_mask(p_start, state, params.calendar)
+        p_end = np.minimum(np.append(p_start[1:], t[-1]), data_end[owner])
+        p_start = np.minimum(p_start, p_end)
+        state, reason = state[owner], reason[owner]
+    else:
+        p_start, p_end = t, data_end
+    sidx = np.add(state, 1, dtype=np.intp)
+    if params.calendar is None:
+        category = _CATEGORY_WITHOUT_CALENDAR[sidx]
+    else:
+        planned = _planned_mask(p_start, state, params.calendar)
+        category = np.where(planned, _PLANNED_CATEGORY[sidx], _CAT_UNPLANNED).astype(np.intp)
+    dur = np.subtract(p_end, p_start, dtype=np.float64)
+    dur /= 1000.0
 
-    is_stop = planned & np.isin(state, _STOP_STATES)
-    # A stop continues while pieces are stops and touch each other.
-    touching = np.concatenate(([False], p_start[1:] == p_end[:-1]))
-    cont = is_stop & np.concatenate(([False], is_stop[:-1])) & touching
-    new = is_stop & ~cont
-    stop_id = np.where(is_stop, np.cumsum(new) - 1, -1)
-    n_stops = int(new.sum())
-    dur = (p_end - p_start) / 1000.0
-    length = np.bincount(stop_id[is_stop], weights=dur[is_stop], minlength=n_stops)
+    # Stops: runs of stop pieces that touch; each one's whole length decides small or not.
+    is_stop = category == _CAT_LONG
+    joined = is_stop[1:] & is_stop[:-1] & (p_start[1:] == p_end[:-1])
+    first = np.flatnonzero(is_stop & ~np.concatenate(([False], joined)))
+    last = np.flatnonzero(is_stop & ~np.concatenate((joined, [False])))
+    pieces = np.flatnonzero(is_stop)
+    sizes = last - first + 1
+    if len(pieces):
+        length = np.add.reduceat(dur[pieces], np.concatenate(([0], np.cumsum(sizes)[:-1])))
+    else:
+        length = np.zeros(0)
     small = length < params.micro_stop_threshold_s
-    category = np.full(len(p_start), _CAT_UNPLANNED, dtype=np.int8)
-    category[planned & (state == RUN)] = _CAT_RUN
-    category[planned & (state == SETUP)] = _CAT_SETUP
-    category[is_stop] = np.where(small[stop_id[is_stop]], _CAT_SMALL, _CAT_LONG)
+    if small.any():
+        category[pieces[np.repeat(small, sizes)]] = _CAT_SMALL
+    down = np.flatnonzero((category == _CAT_SMALL) | (category == _CAT_LONG)
+                          | (category == _CAT_SETUP))  # fmt: skip
 
     # Counts: increments at each reading after the first.
-    d_total = counter_increments(telemetry.total_count)
-    d_good = counter_increments(telemetry.good_count)
-    rejects = d_total - d_good
-    units = np.concatenate(([0.0], np.cumsum(d_total)))
+    d_total = _increments(telemetry.total_count)
+    d_good = _increments(telemetry.good_count)
+    cycle = telemetry.ideal_cycle_s[:-1]
+    unknown = None
+    if np.isnan(cycle).any():
+        unknown = np.isnan(cycle) & (d_total > 0)
+        cycle = np.nan_to_num(cycle)
+    # Start-up rejects: only where there are rejects (few), by the units' place on the
+    # cumulative axis relative to the first ``startup_units`` after each changeover.
     st = telemetry.state
     setup_end = np.flatnonzero((st[:-1] == SETUP) & (st[1:] != SETUP)) + 1
-    coverage = _startup_coverage(units, units[setup_end], params.startup_units)
-    startup_units = np.diff(coverage)
-    share = np.divide(startup_units, d_total, out=np.zeros(len(d_total)), where=d_total > 0)
-    d_startup_reject = rejects * np.minimum(share, 1.0)
+    ridx = np.flatnonzero(d_total != d_good)
+    su = np.zeros(len(ridx))
+    if len(setup_end) and len(ridx) and params.startup_units > 0:
+        # Units made since the first reading, at the few readings needed.
+        needed = np.concatenate((ridx, ridx + 1, setup_end))
+        made_so_far = telemetry.total_count
+        units: FloatArray
+        if (made_so_far[1:] >= made_so_far[:-1]).all():
+            units = (made_so_far[needed] - made_so_far[0]).astype(np.float64)
+        else:
+            units = np.concatenate(([0.0], np.cumsum(d_total)))[needed]
+        m = len(ridx)
+        lo = _startup_coverage(units[:m], units[2 * m :], params.startup_units)
+        hi = _startup_coverage(units[m : 2 * m], units[2 * m :], params.startup_units)
+        made = d_total[ridx]
+        share = np.divide(hi - lo, made, out=np.zeros(len(ridx)), where=made > 0)
+        su = (made - d_good[ridx]) * np.minimum(share, 1.0)
 
-    e_time = d_kwh = e_start = e_end = e_power = e_state = None
+    e_time = d_kwh = e_start = e_end = e_power = e_kwh = e_state_idx = None
     if energy is not None and len(energy.t_ms) > 1:
         et = energy.t_ms.astype(np.int64, copy=False)
-        e_time = et[1:]
-        if not np.isnan(energy.energy_kwh).all():
-            d_kwh = counter_increments(energy.energy_kwh, params.rollover_kwh)
         e_start = et[:-1]
-        e_end = np.minimum(et[1:], et[:-1] + gap)
+        e_step = np.diff(et)
+        if int(e_step.max()) > gap:
+            np.minimum(e_step, gap, out=e_step)
+            e_end = e_start + e_step
+        else:
+            e_end = et[1:]
         e_power = energy.power_kw[:-1]
-        k = np.searchsorted(t, e_start, side="right") - 1
-        e_state = np.where(k >= 0, telemetry.state[np.maximum(k, 0)], UNKNOWN).astype(np.int8)
+        if np.isnan(e_power).any():
+            e_power = np.nan_to_num(e_power)
+        e_kwh = np.multiply(e_power, e_step, dtype=np.float64)
+        e_kwh /= 3.6e6
+        if len(et) == n and np.array_equal(et, t):
+            e_state_idx = sidx[:-1] if not len(edges) else np.add(st[:-1], 1, dtype=np.intp)
+        else:
+            k = np.searchsorted(t, e_start, side="right") - 1
+            e_state_idx = np.where(k >= 0, st[np.maximum(k, 0)] + 1, 0).astype(np.intp)
+        e_time = et
+        register = energy.energy_kwh
+        nans = np.isnan(register)
+        if not nans.all():
+            register = np.nan_to_num(register) if nans.any() else register
+            d_kwh = _increments(register, params.rollover_kwh)
+        else:
+            d_kwh = e_kwh
 
     return Timeline(
         p_start=p_start,
         p_end=p_end,
-        p_state=state,
-        p_reason=telemetry.reason[owner],
-        p_planned=planned,
         p_category=category,
-        p_stop_id=stop_id,
-        p_stop_first=new,
+        p_dur_s=dur,
+        stop_start=p_start[first],
         stop_small=small,
+        stop_state=state[first],
+        d_start=p_start[down],
+        d_end=p_end[down],
+        d_reason=reason[down],
         reasons=telemetry.reasons,
         c_time=t[1:],
         d_total=d_total,
         d_good=d_good,
-        d_startup_reject=d_startup_reject,
-        cycle=telemetry.ideal_cycle_s[:-1],
+        cycle=cycle,
+        unknown_cycle=unknown,
+        su_time=t[1:][ridx],
+        su_count=su,
+        su_s=su * cycle[ridx],
         e_time=e_time,
         d_kwh=d_kwh,
         e_start=e_start,
         e_end=e_end,
         e_power=e_power,
-        e_state=e_state,
+        e_kwh=e_kwh,
+        e_state_idx=e_state_idx,
     )
 
 

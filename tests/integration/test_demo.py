@@ -37,4 +37,7 @@ def test_demo_json_matches_truth(
     # The data stays in the store: `factory report` finds it afterwards.
     assert main(["report", "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert len(report["machines"]) == 6
+    assert len(report["oee"]["machines"]) == 6
+    for m in machines:
+        stored = report["oee"]["machines"][f"{m['site']}/{m['area']}/{m['line']}/{m['machine']}"]
+        assert stored["total_count"] == m["total_count"]
