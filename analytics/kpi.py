@@ -178,55 +178,25 @@ _CATEGORY_WITHOUT_CALENDAR = np.array(
 """Without a calendar, every state but PLANNED_STOP and OFF is planned."""
 
 
-def _window_slice(starts: IntArray, ends: IntArray, a: int, b: int) -> tuple[int, int]:
-    """Pieces [i, j) that overlap [a, b) (``starts`` and ``ends`` both sorted)."""
-    i = int(np.searchsorted(ends, a, side="right"))
-    j = int(np.searchsorted(starts, b, side="left"))
-    return i, max(i, j)
-
-
-def _clipped_bincount(
-    idx: npt.NDArray[np.intp], values: FloatArray, starts: IntArray, ends: IntArray,
-    span: tuple[int, int], window: tuple[int, int], size: int,
-    per_ms: FloatArray | float, *, scale: float = 1.0,
-) -> FloatArray:  # fmt: skip
-    """Sums of ``values`` by ``idx`` over the pieces ``span``, the two edge pieces cut to
-    ``window``; a piece loses ``per_ms`` (its rate, or one for all) per millisecond cut."""
-    i, j = span
-    a, b = window
-    out: FloatArray = np.bincount(idx[i:j], weights=values[i:j], minlength=size).astype(
-        np.float64, copy=False
-    )
-    if j > i:
-        for k, cut in ((i, a - int(starts[i])), (j - 1, int(ends[j - 1]) - b)):
-            if cut > 0:
-                rate = per_ms[k] if isinstance(per_ms, np.ndarray) else per_ms
-                out[idx[k]] -= cut * float(rate) * scale
-    return out
-
-
 @dataclass(frozen=True, slots=True)
 class Timeline:
     """One machine's readings, classified once; :meth:`account` sums any window.
 
-    Built with as few passes over the readings as possible (each pass over a week at
-    1 Hz costs milliseconds, most of it in fresh memory); a window then costs a
-    ``bincount`` and a few sums or dot products over its own slice."""
+    Readings are grouped into **runs**: stretches with one state and one reason, with
+    no missing data inside and no calendar edge across. At 1 Hz a machine changes state
+    every few minutes, so a week of 600,000 readings makes a few thousand runs: times,
+    stops, the Pareto and energy by state are sums over runs, and only counts and the
+    register are summed per reading (a ``dot`` or ``sum`` over the window's slice)."""
 
-    # Pieces of time [p_start, p_end): the state of the reading that opened them, cut at
-    # calendar edges and at max_gap after each reading (then no data follows).
-    p_start: IntArray
-    p_end: IntArray
-    p_category: npt.NDArray[np.intp]
-    p_dur_s: FloatArray
-    # Stops: where each starts, whether it is small, the state it started in.
+    r_start: IntArray
+    r_end: IntArray
+    r_category: npt.NDArray[np.intp]
+    r_state: npt.NDArray[np.int8]
+    r_reason: IntArray
+    # Stops (runs of stop runs): where each starts, whether small, the state it began in.
     stop_start: IntArray
     stop_small: BoolArray
     stop_state: npt.NDArray[np.int8]
-    # Downtime pieces (stops and setups), for the Pareto by reason.
-    d_start: IntArray
-    d_end: IntArray
-    d_reason: IntArray
     reasons: tuple[str, ...]
     # Count increments ending at each reading after the first.
     c_time: IntArray
@@ -238,14 +208,16 @@ class Timeline:
     su_time: IntArray
     su_count: FloatArray
     su_s: FloatArray
-    # Energy: increments ending at each meter reading after the first; pieces of power.
+    # Energy: meter readings, register increments ending at each reading after the first,
+    # and pieces of power [e_start, e_end) grouped into runs of one machine state.
     e_time: IntArray | None = None
     d_kwh: FloatArray | None = None
-    e_start: IntArray | None = None
     e_end: IntArray | None = None
     e_power: FloatArray | None = None
     e_kwh: FloatArray | None = None
-    e_state_idx: npt.NDArray[np.intp] | None = None
+    er_first: IntArray | None = None
+    er_state: npt.NDArray[np.intp] | None = None
+    er_kwh: FloatArray | None = None
 
     def energy_curve(self) -> tuple[IntArray, FloatArray] | None:
         """(times, cumulative kWh from the first reading) of the meter."""
@@ -262,52 +234,45 @@ class Timeline:
 
     def base_load_kw(self, window: Window) -> float | None:
         """Median power while idle (powered, not producing) in the window."""
-        if self.e_start is None or self.e_power is None or self.e_state_idx is None:
+        if self.e_time is None or self.e_power is None or self.er_first is None:
             return None
-        i, j = np.searchsorted(self.e_start, [window.start_ms, window.end_ms])
-        idle = self.e_power[i:j][self.e_state_idx[i:j] == IDLE + 1]
+        assert self.er_state is not None
+        i, j = np.searchsorted(self.e_time[:-1], [window.start_ms, window.end_ms])
+        ends = np.append(self.er_first[1:], len(self.e_power))
+        parts = [
+            self.e_power[max(int(f), int(i)) : min(int(e), int(j))]
+            for f, e, st in zip(self.er_first, ends, self.er_state, strict=True)
+            if st == IDLE + 1 and e > i and f < j
+        ]
+        idle = np.concatenate(parts) if parts else np.zeros(0)
         return float(np.median(idle)) if len(idle) else None
 
     def account(self, window: Window, path: MachinePath | None = None) -> Kpi:
         a, b = window.start_ms, window.end_ms
-        span = _window_slice(self.p_start, self.p_end, a, b)
-        sums = _clipped_bincount(
-            self.p_category, self.p_dur_s, self.p_start, self.p_end, span, (a, b), _NCAT, 1e-3
-        )
+        i = int(np.searchsorted(self.r_end, a, side="right"))
+        j = max(i, int(np.searchsorted(self.r_start, b, side="left")))
+        d = (np.minimum(self.r_end[i:j], b) - np.maximum(self.r_start[i:j], a)) / 1000.0
+        cat = self.r_category[i:j]
+        sums = np.bincount(cat, weights=d, minlength=_NCAT)
         si, sj = np.searchsorted(self.stop_start, [a, b])
-        small_stops = int(self.stop_small[si:sj].sum())
-
-        di, dj = _window_slice(self.d_start, self.d_end, a, b)
-        d = (np.minimum(self.d_end[di:dj], b) - np.maximum(self.d_start[di:dj], a)) / 1000.0
-        per_reason = np.bincount(self.d_reason[di:dj], weights=d, minlength=len(self.reasons))
+        down = cat != _CAT_RUN
+        down &= cat != _CAT_UNPLANNED
+        per_reason = np.bincount(self.r_reason[i:j][down], weights=d[down],
+                                 minlength=len(self.reasons))  # fmt: skip
         by_reason = {self.reasons[k]: float(v) for k, v in enumerate(per_reason.tolist()) if v > 0}
 
         ci, cj = (int(x) for x in np.searchsorted(self.c_time, [a, b], side="right"))
-        total = float(self.d_total[ci:cj].sum())
-        good = float(self.d_good[ci:cj].sum())
         cycle = self.cycle[ci:cj]
         made_ideal = float(np.dot(cycle, self.d_total[ci:cj]))
         ideal: float | None = made_ideal
         if self.unknown_cycle is not None and self.unknown_cycle[ci:cj].any():
             ideal = None
-        reject_s = made_ideal - float(np.dot(cycle, self.d_good[ci:cj]))
         ui, uj = (int(x) for x in np.searchsorted(self.su_time, [a, b], side="right"))
 
         energy: float | None = None
-        by_state: dict[str, float] = {}
         if self.e_time is not None and self.d_kwh is not None:
             ei, ej = np.searchsorted(self.e_time[1:], [a, b], side="right")
             energy = float(self.d_kwh[int(ei) : int(ej)].sum())
-        if self.e_start is not None and self.e_end is not None:
-            assert self.e_kwh is not None and self.e_state_idx is not None
-            assert self.e_power is not None
-            espan = _window_slice(self.e_start, self.e_end, a, b)
-            per = _clipped_bincount(
-                self.e_state_idx, self.e_kwh, self.e_start, self.e_end, espan, (a, b),
-                len(STATE_NAMES) + 1, self.e_power, scale=1 / 3.6e6,
-            )  # fmt: skip
-            names = ("unknown", *STATE_NAMES)
-            by_state = {names[k]: float(v) for k, v in enumerate(per.tolist()) if v > 1e-12}
 
         return Kpi(
             path=path,
@@ -319,17 +284,47 @@ class Timeline:
             setup_s=float(sums[_CAT_SETUP]),
             no_data_s=window.seconds - float(sums.sum()),
             ideal_s=ideal,
-            total_count=round(total),
-            good_count=round(good),
+            total_count=round(float(self.d_total[ci:cj].sum())),
+            good_count=round(float(self.d_good[ci:cj].sum())),
             startup_reject_count=round(float(self.su_count[ui:uj].sum())),
             startup_reject_s=float(self.su_s[ui:uj].sum()),
-            reject_s=reject_s,
+            reject_s=made_ideal - float(np.dot(cycle, self.d_good[ci:cj])),
             stops=int(sj - si),
-            small_stops=small_stops,
+            small_stops=int(self.stop_small[si:sj].sum()),
             energy_kwh=energy,
-            energy_by_state_kwh=by_state,
+            energy_by_state_kwh=self._energy_by_state(a, b),
             downtime_by_reason_s=dict(sorted(by_reason.items())),
         )
+
+    def _energy_by_state(self, a: int, b: int) -> dict[str, float]:
+        """Power x time per state over [a, b): whole runs, then the runs and pieces at the
+        window's edges cut to it."""
+        if self.e_time is None or self.er_first is None:
+            return {}
+        assert self.e_end is not None and self.e_power is not None and self.e_kwh is not None
+        assert self.er_state is not None and self.er_kwh is not None
+        starts = self.e_time[:-1]
+        pi = int(np.searchsorted(self.e_end, a, side="right"))
+        pj = max(pi, int(np.searchsorted(starts, b, side="left")))
+        per = np.zeros(len(STATE_NAMES) + 1)
+        if pj > pi:
+            ri = int(np.searchsorted(self.er_first, pi, side="right")) - 1
+            rj = int(np.searchsorted(self.er_first, pj, side="left"))
+            first, last = self.er_first[ri:rj].copy(), np.append(self.er_first[ri + 1 : rj], pj)
+            first[0] = pi
+            kwh = self.er_kwh[ri:rj].copy()
+            if len(kwh) == 1:
+                kwh[0] = self.e_kwh[pi:pj].sum()
+            else:
+                kwh[0] = self.e_kwh[first[0] : last[0]].sum()
+                kwh[-1] = self.e_kwh[first[-1] : last[-1]].sum()
+            np.add.at(per, self.er_state[ri:rj], kwh)
+            for k, cut in ((pi, a - int(starts[pi])), (pj - 1, int(self.e_end[pj - 1]) - b)):
+                if cut > 0:
+                    run = int(np.searchsorted(self.er_first, k, side="right")) - 1
+                    per[self.er_state[run]] -= cut * float(self.e_power[k]) / 3.6e6
+        names = ("unknown", *STATE_NAMES)
+        return {names[k]: float(v) for k, v in enumerate(per.tolist()) if v > 1e-12}
 
 
 def _increments(values: npt.NDArray[np.generic], rollover: float | None = None) -> FloatArray:
@@ -340,6 +335,23 @@ def _increments(values: npt.NDArray[np.generic], rollover: float | None = None) 
     return d
 
 
+def _split_at(
+    r_start: IntArray, r_end: IntArray, owner: IntArray, edges: IntArray
+) -> tuple[IntArray, IntArray, IntArray]:
+    """Cut runs at calendar edges that fall inside them; ``owner`` maps runs to readings."""
+    k = np.searchsorted(r_start, edges, side="right") - 1
+    inside = (k >= 0) & (edges > r_start[np.maximum(k, 0)]) & (edges < r_end[np.maximum(k, 0)])
+    if not inside.any():
+        return r_start, r_end, owner
+    cut, run = edges[inside], k[inside]
+    starts = np.concatenate((r_start, cut))
+    runs = np.concatenate((np.arange(len(r_start)), run))
+    order = np.lexsort((starts, runs))
+    starts, runs = starts[order], runs[order]
+    ends = np.where(np.append(runs[1:] == runs[:-1], False), np.append(starts[1:], 0), r_end[runs])
+    return starts, ends, owner[runs]
+
+
 def build_timeline(
     telemetry: TelemetrySeries, energy: EnergySeries | None, params: Params
 ) -> Timeline:
@@ -347,50 +359,41 @@ def build_timeline(
     t = telemetry.t_ms.astype(np.int64, copy=False)
     n = len(t)
     gap = int(params.max_gap_s * 1000)
-    data_end = np.empty(n, dtype=np.int64)
-    data_end[:-1] = t[1:]
-    data_end[-1] = t[-1]  # the last reading marks an instant; what follows is unknown
-    step = np.diff(t)
-    if len(step) and int(step.max()) > gap:
-        np.minimum(data_end[:-1], t[:-1] + gap, out=data_end[:-1])
     state, reason = telemetry.state, telemetry.reason
+    step = np.diff(t)
+    change = state[1:] != state[:-1]
+    change |= reason[1:] != reason[:-1]
+    gapped = len(step) > 0 and int(step.max()) > gap
+    if gapped:
+        change |= step > gap
+    first = np.concatenate(([0], np.flatnonzero(change) + 1))  # readings that open runs
+    last = np.append(first[1:] - 1, n - 1)
+    r_start = t[first]
+    r_end = np.minimum(t[np.minimum(last + 1, n - 1)], t[last] + gap)
+    r_end[-1] = t[-1]  # the last reading marks an instant; what follows is unknown
+    owner = first
     edges = _calendar_edges(params.calendar, int(t[0]), int(t[-1]))
-    if len(edges):  # cut pieces at shift and break edges
-        at = np.searchsorted(t, edges, side="right")
-        owner = np.insert(np.arange(n), at, at - 1)
-        p_start = np.insert(t, at, edges)
-        keep = np.concatenate((p_start[1:] != p_start[:-1], [True]))  # edge on a reading
-        p_start, owner = p_start[keep], owner[keep]
-        p_end = np.minimum(np.append(p_start[1:], t[-1]), data_end[owner])
-        p_start = np.minimum(p_start, p_end)
-        state, reason = state[owner], reason[owner]
-    else:
-        p_start, p_end = t, data_end
-    sidx = np.add(state, 1, dtype=np.intp)
+    if len(edges):
+        r_start, r_end, owner = _split_at(r_start, r_end, owner, edges)
+    r_state, r_reason = state[owner], reason[owner]
+    sidx = r_state.astype(np.intp) + 1
     if params.calendar is None:
         category = _CATEGORY_WITHOUT_CALENDAR[sidx]
     else:
-        planned = _planned_mask(p_start, state, params.calendar)
+        planned = _planned_mask(r_start, r_state, params.calendar)
         category = np.where(planned, _PLANNED_CATEGORY[sidx], _CAT_UNPLANNED).astype(np.intp)
-    dur = np.subtract(p_end, p_start, dtype=np.float64)
-    dur /= 1000.0
 
-    # Stops: runs of stop pieces that touch; each one's whole length decides small or not.
+    # Stops: touching stop runs; each stop's whole length decides small or not.
     is_stop = category == _CAT_LONG
-    joined = is_stop[1:] & is_stop[:-1] & (p_start[1:] == p_end[:-1])
-    first = np.flatnonzero(is_stop & ~np.concatenate(([False], joined)))
-    last = np.flatnonzero(is_stop & ~np.concatenate((joined, [False])))
-    pieces = np.flatnonzero(is_stop)
-    sizes = last - first + 1
-    if len(pieces):
-        length = np.add.reduceat(dur[pieces], np.concatenate(([0], np.cumsum(sizes)[:-1])))
-    else:
-        length = np.zeros(0)
-    small = length < params.micro_stop_threshold_s
+    joined = is_stop[1:] & is_stop[:-1] & (r_start[1:] == r_end[:-1])
+    s_first = np.flatnonzero(is_stop & ~np.concatenate(([False], joined)))
+    s_last = np.flatnonzero(is_stop & ~np.concatenate((joined, [False])))
+    dur = (r_end - r_start) / 1000.0
+    cum = np.concatenate(([0.0], np.cumsum(np.where(is_stop, dur, 0.0))))
+    small = (cum[s_last + 1] - cum[s_first]) < params.micro_stop_threshold_s
     if small.any():
-        category[pieces[np.repeat(small, sizes)]] = _CAT_SMALL
-    down = np.flatnonzero((category == _CAT_SMALL) | (category == _CAT_LONG)
-                          | (category == _CAT_SETUP))  # fmt: skip
+        runs = np.flatnonzero(is_stop)
+        category[runs[np.repeat(small, s_last - s_first + 1)]] = _CAT_SMALL
 
     # Counts: increments at each reading after the first.
     d_total = _increments(telemetry.total_count)
@@ -402,16 +405,15 @@ def build_timeline(
         cycle = np.nan_to_num(cycle)
     # Start-up rejects: only where there are rejects (few), by the units' place on the
     # cumulative axis relative to the first ``startup_units`` after each changeover.
-    st = telemetry.state
-    setup_end = np.flatnonzero((st[:-1] == SETUP) & (st[1:] != SETUP)) + 1
+    setup_end = first[1:][state[first[1:] - 1] == SETUP]
+    setup_end = setup_end[state[setup_end] != SETUP]
     ridx = np.flatnonzero(d_total != d_good)
     su = np.zeros(len(ridx))
     if len(setup_end) and len(ridx) and params.startup_units > 0:
-        # Units made since the first reading, at the few readings needed.
         needed = np.concatenate((ridx, ridx + 1, setup_end))
         made_so_far = telemetry.total_count
         units: FloatArray
-        if (made_so_far[1:] >= made_so_far[:-1]).all():
+        if (d_total >= 0).all() and (made_so_far[1:] >= made_so_far[:-1]).all():
             units = (made_so_far[needed] - made_so_far[0]).astype(np.float64)
         else:
             units = np.concatenate(([0.0], np.cumsum(d_total)))[needed]
@@ -422,26 +424,28 @@ def build_timeline(
         share = np.divide(hi - lo, made, out=np.zeros(len(ridx)), where=made > 0)
         su = (made - d_good[ridx]) * np.minimum(share, 1.0)
 
-    e_time = d_kwh = e_start = e_end = e_power = e_kwh = e_state_idx = None
+    e_time = d_kwh = e_end = e_power = e_kwh = er_first = er_state = er_kwh = None
     if energy is not None and len(energy.t_ms) > 1:
         et = energy.t_ms.astype(np.int64, copy=False)
-        e_start = et[:-1]
-        e_step = np.diff(et)
+        same_clock = len(et) == n and np.array_equal(et, t)
+        e_step = step.copy() if same_clock else np.diff(et)
         if int(e_step.max()) > gap:
             np.minimum(e_step, gap, out=e_step)
-            e_end = e_start + e_step
-        else:
-            e_end = et[1:]
+        e_end = et[:-1] + e_step
         e_power = energy.power_kw[:-1]
         if np.isnan(e_power).any():
             e_power = np.nan_to_num(e_power)
         e_kwh = np.multiply(e_power, e_step, dtype=np.float64)
         e_kwh /= 3.6e6
-        if len(et) == n and np.array_equal(et, t):
-            e_state_idx = sidx[:-1] if not len(edges) else np.add(st[:-1], 1, dtype=np.intp)
+        if same_clock:  # the telemetry runs, over the meter's pieces
+            er_first = first[first < n - 1]
+            er_state = state[er_first].astype(np.intp) + 1
         else:
-            k = np.searchsorted(t, e_start, side="right") - 1
-            e_state_idx = np.where(k >= 0, st[np.maximum(k, 0)] + 1, 0).astype(np.intp)
+            k = np.searchsorted(t, et[:-1], side="right") - 1
+            e_state = np.where(k >= 0, state[np.maximum(k, 0)].astype(np.intp) + 1, 0)
+            er_first = np.concatenate(([0], np.flatnonzero(e_state[1:] != e_state[:-1]) + 1))
+            er_state = e_state[er_first]
+        er_kwh = np.add.reduceat(e_kwh, er_first) if len(er_first) else np.zeros(0)
         e_time = et
         register = energy.energy_kwh
         nans = np.isnan(register)
@@ -452,16 +456,14 @@ def build_timeline(
             d_kwh = e_kwh
 
     return Timeline(
-        p_start=p_start,
-        p_end=p_end,
-        p_category=category,
-        p_dur_s=dur,
-        stop_start=p_start[first],
+        r_start=r_start,
+        r_end=r_end,
+        r_category=category,
+        r_state=r_state,
+        r_reason=r_reason,
+        stop_start=r_start[s_first],
         stop_small=small,
-        stop_state=state[first],
-        d_start=p_start[down],
-        d_end=p_end[down],
-        d_reason=reason[down],
+        stop_state=r_state[s_first],
         reasons=telemetry.reasons,
         c_time=t[1:],
         d_total=d_total,
@@ -473,11 +475,12 @@ def build_timeline(
         su_s=su * cycle[ridx],
         e_time=e_time,
         d_kwh=d_kwh,
-        e_start=e_start,
         e_end=e_end,
         e_power=e_power,
         e_kwh=e_kwh,
-        e_state_idx=e_state_idx,
+        er_first=er_first,
+        er_state=er_state,
+        er_kwh=er_kwh,
     )
 
 
