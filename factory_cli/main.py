@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -232,6 +233,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-anomalies", action="store_true", help="skip reading sensors and anomaly detection"
     )
+
+    p = sub.add_parser(
+        "kpi",
+        help="write computed KPIs to the store (table/measurement 'kpi') on a schedule",
+        description=(
+            "Compute OEE, its losses and energy per period (hour, shift or day) for every "
+            "machine, line, area, site and the plant, and write them to the store as the "
+            "'kpi' table (SQLite) or measurement (InfluxDB), so that dashboards chart them "
+            "without recomputing. Runs every FACTORY_ANALYTICS__KPI_EVERY_S seconds, each time "
+            "recomputing the current and the previous period (late data is taken in); "
+            "--once does one pass, --from/--to backfills."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--once", action="store_true", help="one pass, then exit")
+    p.add_argument("--from", dest="start", type=_iso_ms, help="with --once: backfill from")
+    p.add_argument("--to", dest="end", type=_iso_ms, help="with --once: backfill to (default now)")
+    p.add_argument(
+        "--period", choices=("hour", "shift", "day"), help="default FACTORY_ANALYTICS__KPI_PERIOD"
+    )
+    p.add_argument("--plant", metavar="FILE", help="plant model (default: FACTORY_PLANT)")
 
     p = sub.add_parser(
         "deadletter",
@@ -586,6 +609,81 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def write_kpis(
+    settings: Settings, window: Any, *, plant: Any, period: str
+) -> tuple[int, int]:
+    """Compute the periods of ``window`` and write their points; (periods, points)."""
+    from analytics.kpiwrite import kpi_points
+    from analytics.reader import open_reader
+    from analytics.report import analyse
+    from ingest.store import open_store
+
+    analysis = await analyse(
+        open_reader(settings.store_url, token=settings.token_value()),
+        window,
+        plant=plant,
+        by=period,  # type: ignore[arg-type]
+        max_gap_s=settings.analytics.max_gap_s,
+    )
+    points = kpi_points(analysis, period)
+    store = open_store(settings.store_url, token=settings.influx_token)
+    await store.open()
+    try:
+        written = await store.write_points(points)
+    finally:
+        await store.close()
+    return len(analysis.periods), written
+
+
+def cmd_kpi(args: argparse.Namespace, settings: Settings) -> int:
+    from analytics.kpi import Window
+    from analytics.report import periods
+
+    cfg = settings.analytics
+    period = args.period or cfg.kpi_period
+    plant = _plant(args.plant or settings.plant)
+    if period == "shift" and plant is None:
+        raise ConfigError("--period shift needs the plant model: --plant FILE or FACTORY_PLANT")
+    log = logging.getLogger("factory.kpi")
+
+    def window_now() -> Any:
+        now = int(time.time() * 1000)
+        # The current period and the one before it (two of its lengths back is enough for
+        # hours and days; shifts come from the calendar).
+        span = {"hour": 2 * 3_600_000, "day": 2 * 86_400_000, "shift": 2 * 86_400_000}[period]
+        whole = periods(Window(now - span, now), period, plant)
+        start = whole[-2].window.start_ms if len(whole) >= 2 else now - span
+        return Window(start, now)
+
+    if args.once:
+        end = args.end if args.end is not None else int(time.time() * 1000)
+        try:
+            window = Window(args.start, end) if args.start is not None else window_now()
+        except ValueError as exc:
+            raise ConfigError(f"--from/--to: {exc}") from None
+        n, written = asyncio.run(write_kpis(settings, window, plant=plant, period=period))
+        print(f"{written:,} KPI points for {n} {period} period(s) written to {settings.store_url}")
+        return 0
+
+    async def loop() -> None:
+        stop = asyncio.Event()
+        running = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            running.add_signal_handler(sig, stop.set)
+        while not stop.is_set():
+            try:
+                n, written = await write_kpis(settings, window_now(), plant=plant, period=period)
+                log.info("wrote %d KPI points for %d %s period(s)", written, n, period)
+            except Exception as exc:  # the store may be away: say so, try again next time
+                log.error("KPI pass failed: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), cfg.kpi_every_s)
+
+    logging.getLogger("factory").setLevel(logging.INFO)
+    asyncio.run(loop())
+    return 0
+
+
 def _letter_dict(d: Any) -> dict[str, Any]:
     return {
         "id": d.id,
@@ -703,6 +801,7 @@ COMMANDS = {
     "edge": cmd_edge,
     "ingest": cmd_ingest,
     "report": cmd_report,
+    "kpi": cmd_kpi,
     "deadletter": cmd_deadletter,
 }
 

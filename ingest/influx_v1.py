@@ -9,7 +9,8 @@ import aiohttp
 
 from ingest.errors import StoreError, retry_after
 from telemetry.codec import Message
-from telemetry.lineprotocol import message_lines
+from telemetry.layout import Point
+from telemetry.lineprotocol import message_lines, point_line
 from telemetry.urls import StoreEndpoint
 
 # Status codes where retrying cannot help: the batch itself is wrong.
@@ -57,10 +58,16 @@ class InfluxV1Store:
             ) from exc
 
     async def write(self, messages: Sequence[Message]) -> int:
-        assert self._session is not None, "open() the store first"
         lines: list[str] = []
         for m in messages:
             lines.extend(message_lines(m))
+        return await self._write_lines(lines)
+
+    async def write_points(self, points: Sequence[Point]) -> int:
+        return await self._write_lines([point_line(p) for p in points])
+
+    async def _write_lines(self, lines: list[str]) -> int:
+        assert self._session is not None, "open() the store first"
         if not lines:
             return 0
         body = ("\n".join(lines) + "\n").encode()

@@ -10,7 +10,7 @@ from typing import Any
 
 from ingest.errors import StoreError
 from telemetry.codec import Message
-from telemetry.layout import SENSOR, TABLE_BY_CHANNEL, TAGS, Table, sqlite_ddl
+from telemetry.layout import SENSOR, TABLE_BY_CHANNEL, TAGS, Point, Table, sqlite_ddl
 from telemetry.models import TelemetryReading
 
 
@@ -86,6 +86,28 @@ class SQLiteStore:
                 raise StoreError(f"SQLite write failed: {exc}", action="retry") from exc
             except sqlite3.Error as exc:
                 raise StoreError(f"SQLite rejected the batch: {exc}", action="drop") from exc
+
+    def _write_points(self, points: Sequence[Point]) -> int:
+        assert self._conn is not None, "open() the store first"
+        with self._conn:
+            for p in points:
+                cols = (*p.tags, "ts", *p.fields)
+                values = (*p.tags.values(), p.ts_ms, *(_value(v) for v in p.fields.values()))
+                self._conn.execute(
+                    f"INSERT OR REPLACE INTO {p.table.name} ({','.join(cols)}) "
+                    f"VALUES ({','.join('?' * len(cols))})",
+                    values,
+                )
+        return len(points)
+
+    async def write_points(self, points: Sequence[Point]) -> int:
+        async with self._lock:
+            try:
+                return await asyncio.to_thread(self._write_points, points)
+            except sqlite3.Error as exc:
+                raise StoreError(
+                    f"SQLite write of computed points failed: {exc}", action="retry"
+                ) from exc
 
     async def ping(self) -> bool:
         return self._conn is not None

@@ -8,6 +8,7 @@ from typing import Protocol
 from pydantic import SecretStr
 
 from telemetry.codec import Message
+from telemetry.layout import Point
 from telemetry.urls import StoreEndpoint
 
 
@@ -21,6 +22,10 @@ class Store(Protocol):
 
         Raises :class:`ingest.errors.StoreError` with ``action`` ``retry`` or ``drop``.
         """
+        ...
+
+    async def write_points(self, points: Sequence[Point]) -> int:
+        """Store computed points (same tags and time: replaced)."""
         ...
 
     async def ping(self) -> bool: ...

@@ -7,6 +7,7 @@ overwrites itself: retries are idempotent.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -71,6 +72,49 @@ STATUS = Table(
 # telemetry point; in SQLite a long table (machine, ts, name, value).
 SENSOR = Table("sensor", (FieldDef("name", "str"), FieldDef("value", "float")))
 
+# Computed KPIs, written by `factory kpi` for dashboards: one point per period and
+# level. Tags are those of machines plus ``level`` and ``period``; a group has "_all"
+# in the tags below its level (a line's point: machine="_all").
+KPI = Table(
+    "kpi",
+    (
+        FieldDef("period_end_ms", "int"),
+        FieldDef("availability", "float"),
+        FieldDef("performance", "float"),
+        FieldDef("quality", "float"),
+        FieldDef("oee", "float"),
+        FieldDef("planned_busy_s", "float"),
+        FieldDef("run_s", "float"),
+        FieldDef("no_data_s", "float"),
+        FieldDef("breakdowns_s", "float"),
+        FieldDef("setup_s", "float"),
+        FieldDef("small_stops_s", "float"),
+        FieldDef("reduced_speed_s", "float"),
+        FieldDef("startup_rejects_s", "float"),
+        FieldDef("production_rejects_s", "float"),
+        FieldDef("total_count", "int"),
+        FieldDef("good_count", "int"),
+        FieldDef("energy_kwh", "float"),
+        FieldDef("kwh_per_good_unit", "float"),
+        FieldDef("idle_kwh", "float"),
+    ),
+)
+KPI_TAGS: tuple[str, ...] = (*TAGS, "level", "period")
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """A computed row of a table other than the readings' (``kpi``)."""
+
+    table: Table
+    tags: Mapping[str, str]
+    ts_ms: int
+    fields: Mapping[str, int | float | str | bool | None]
+    """None: no value (omitted in InfluxDB, NULL in SQLite)."""
+
+
+ALL = "_all"
+
 TABLE_BY_CHANNEL: dict[Channel, Table] = {
     Channel.TELEMETRY: TELEMETRY,
     Channel.ENERGY: ENERGY,
@@ -96,6 +140,13 @@ def sqlite_ddl() -> list[str]:
             f"ts INTEGER NOT NULL, {cols}, "
             "PRIMARY KEY (site, area, line, machine, ts)) WITHOUT ROWID"
         )
+    cols = ", ".join(f"{f.name} {_SQL_TYPES[f.kind]}" for f in KPI.fields)
+    statements.append(
+        f"CREATE TABLE IF NOT EXISTS {KPI.name} ("
+        "site TEXT NOT NULL, area TEXT NOT NULL, line TEXT NOT NULL, machine TEXT NOT NULL, "
+        f"level TEXT NOT NULL, period TEXT NOT NULL, ts INTEGER NOT NULL, {cols}, "
+        "PRIMARY KEY (site, area, line, machine, level, period, ts)) WITHOUT ROWID"
+    )
     statements.append(
         "CREATE TABLE IF NOT EXISTS sensor ("
         "site TEXT NOT NULL, area TEXT NOT NULL, line TEXT NOT NULL, machine TEXT NOT NULL, "

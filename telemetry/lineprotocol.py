@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable, Mapping
 
 from telemetry.codec import Message
-from telemetry.layout import SENSOR_PREFIX, TABLE_BY_CHANNEL, TAGS, FieldKind
+from telemetry.layout import SENSOR_PREFIX, TABLE_BY_CHANNEL, TAGS, FieldKind, Point
 from telemetry.models import TelemetryReading
 
 FieldValue = int | float | str | bool
@@ -80,6 +80,13 @@ def line(
     if not field_part:
         raise LineProtocolError("a point needs at least one field")
     return f"{escape_measurement(measurement)}{tag_part} {field_part} {int(ts_ms)}"
+
+
+def point_line(point: Point) -> str:
+    """A computed point (``kpi``) as line protocol; fields without a value are left out."""
+    kinds = {f.name: f.kind for f in point.table.fields}
+    values = [(k, v, kinds[k]) for k, v in point.fields.items() if v is not None]
+    return line(point.table.name, point.tags, values, point.ts_ms)
 
 
 def _string_field(value: object) -> str:

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from analytics.kpi import aggregate
 from factory_cli.demo import run_pipeline
+from factory_cli.main import compute_report, write_kpis
 from factory_cli.settings import Settings
 from simulators import Fleet, FleetConfig
 from telemetry.urls import parse_mqtt_url
-from tests.servers import Server
+from tests.servers import Server, influx_query
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +39,7 @@ def _check_against_truth(result: object) -> None:
         for key in ("availability", "performance", "quality", "oee"):
             measured = getattr(kpi, key)
             assert measured is not None, f"{path} {key} missing"
-            assert abs(measured - t[key]) <= 0.02, f"{path} {key}: {measured} vs truth {t[key]}"
+            assert abs(measured - t[key]) <= 1e-4, f"{path} {key}: {measured} vs truth {t[key]}"
         assert kpi.total_count == t["total_count"]
         assert kpi.good_count == t["good_count"]
         assert kpi.kwh_per_good_unit == pytest.approx(t["kwh_per_good_unit"], rel=0.02)
@@ -58,6 +60,29 @@ async def test_fleet_through_mosquitto_and_influxdb_matches_truth(
     )  # + births and farewells
     assert result.rejected == 0
     _check_against_truth(result)
+
+    # The full report from InfluxDB: anomalies from the sensor fields, maturity.
+    window = result.window
+    report = await compute_report(settings, window)
+    assert report["oee"]["plant"]["oee"] == pytest.approx(
+        aggregate(result.kpis.values()).oee, abs=1e-9
+    )
+    assert report["anomalies"]["machines_with_sensor"] == 6
+    assert report["maturity"]["label"] != "pre-3.0"
+
+    # KPI write-back: hourly points in the `kpi` measurement, read back with InfluxQL.
+    periods, written = await write_kpis(settings, window, plant=None, period="hour")
+    assert periods == 8 and written == 8 * (6 + 2 + 1 + 1 + 1)
+    (series,) = influx_query(
+        influx_server.port, influx_db,
+        "SELECT sum(good_count) FROM kpi WHERE level = 'machine' AND period = 'hour'",
+    )  # fmt: skip
+    assert series["values"][0][1] == sum(k.good_count for k in result.kpis.values())
+    (lines,) = influx_query(
+        influx_server.port, influx_db,
+        "SELECT count(oee) FROM kpi WHERE level = 'line' AND machine = '_all'",
+    )  # fmt: skip
+    assert lines["values"][0][1] == 2 * 8
 
 
 async def test_fleet_through_mosquitto_and_sqlite_matches_truth(
