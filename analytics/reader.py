@@ -266,19 +266,30 @@ class InfluxV1Reader:
                     raise ReaderError(
                         f"InfluxDB query failed ({resp.status}): {(await resp.text())[:300]}"
                     )
-                async for raw in resp.content:
-                    if not raw.strip():
-                        continue
-                    doc = json.loads(raw)
-                    for result in doc.get("results", []):
-                        if "error" in result:
-                            raise ReaderError(f"InfluxDB query error: {result['error']}")
-                        series.extend(result.get("series", []))
+                # One JSON document per line; a line (a chunk of up to 20,000 rows) can be
+                # megabytes long, beyond aiohttp's line reader, so lines are cut here.
+                pending = b""
+                async for block in resp.content.iter_chunked(1 << 20):
+                    pending += block
+                    *lines, pending = pending.split(b"\n")
+                    for raw in lines:
+                        self._take(raw, series)
+                self._take(pending, series)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ReaderError(
                 f"cannot reach InfluxDB at {self.endpoint.base_url}: {exc or type(exc).__name__}"
             ) from exc
         return series
+
+    @staticmethod
+    def _take(raw: bytes, series: list[dict[str, Any]]) -> None:
+        if not raw.strip():
+            return
+        doc = json.loads(raw)
+        for result in doc.get("results", []):
+            if "error" in result:
+                raise ReaderError(f"InfluxDB query error: {result['error']}")
+            series.extend(result.get("series", []))
 
     async def _select(
         self, measurement: str, fields: Iterable[str], start_ms: int, end_ms: int
