@@ -257,6 +257,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plant", metavar="FILE", help="plant model (default: FACTORY_PLANT)")
 
     p = sub.add_parser(
+        "acl",
+        help="Mosquitto users, password hashes and ACL from the plant model",
+        description=(
+            "Write a Mosquitto ACL in which each edge gateway (the plant model's [[gateways]], "
+            "or one per line) may publish only below its lines and subscribe to nothing, and "
+            "the ingest user may read everything; a password file with PBKDF2-SHA512 hashes; "
+            "and credentials.toml (mode 0600) with the clear passwords. Existing passwords "
+            "in credentials.toml are kept. See docs/security.md."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--plant", metavar="FILE", help="plant model (default: FACTORY_PLANT)")
+    p.add_argument("--out", metavar="DIR", default="deploy/mosquitto/generated",
+                   help="where to write acl, passwords, credentials.toml "
+                   "(default deploy/mosquitto/generated)")  # fmt: skip
+    p.add_argument("--ingest-user", default="factory-ingest", help="default factory-ingest")
+
+    p = sub.add_parser(
         "deadletter",
         help="list, show and re-ingest rejected messages",
         description=(
@@ -684,6 +703,26 @@ def cmd_kpi(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_acl(args: argparse.Namespace, settings: Settings) -> int:
+    from factory_cli.acl import generate
+
+    plant = _plant(args.plant or settings.plant)
+    if plant is None:
+        raise ConfigError("factory acl needs the plant model: --plant FILE or FACTORY_PLANT")
+    try:
+        out = generate(
+            plant, Path(args.out), root=settings.topic_root, ingest_user=args.ingest_user
+        )
+    except OSError as exc:
+        raise ConfigError(f"cannot write to {args.out}: {exc}") from None
+    print(f"{len(out.users)} users ({len(out.new_users)} new) for plant {plant.name!r}:")
+    print(f"  ACL            {out.acl}        -> mosquitto: acl_file")
+    print(f"  password file  {out.passwords}  -> mosquitto: password_file")
+    print(f"  credentials    {out.credentials} (mode 0600: the clear passwords; keep secret)")
+    print("Reload Mosquitto to apply (kill -HUP, or systemctl reload mosquitto).")
+    return 0
+
+
 def _letter_dict(d: Any) -> dict[str, Any]:
     return {
         "id": d.id,
@@ -802,6 +841,7 @@ COMMANDS = {
     "ingest": cmd_ingest,
     "report": cmd_report,
     "kpi": cmd_kpi,
+    "acl": cmd_acl,
     "deadletter": cmd_deadletter,
 }
 

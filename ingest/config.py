@@ -36,6 +36,11 @@ class IngestConfig(BaseModel):
     )
     max_payload_bytes: int = Field(default=DEFAULT_MAX_PAYLOAD_BYTES, ge=64)
     max_readings_per_message: int = Field(default=DEFAULT_MAX_READINGS, ge=1)
+    max_future_s: float | None = Field(
+        default=86_400.0,
+        ge=0,
+        description="Refuse messages with a reading more than this far ahead of our clock",
+    )
     deadletter_path: Path = Field(
         default=Path("factory-data/deadletter.db"),
         description="SQLite file that keeps every rejected message with its reason",
@@ -51,3 +56,6 @@ class IngestConfig(BaseModel):
         default=None, ge=0, le=65_535, description="Serve /metrics and /healthz here (0: any)"
     )
     metrics_host: str = "127.0.0.1"
+    ca_file: Path | None = Field(
+        default=None, description="CA bundle to verify the broker (mqtts://): the plant CA"
+    )

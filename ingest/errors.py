@@ -33,5 +33,9 @@ def retry_after(value: str | None) -> float | None:
         return None
 
 
+class BrokerAuthError(IngestError):
+    """The broker refused our credentials: retrying cannot help, so the service stops."""
+
+
 class BrokerError(IngestError):
     """The broker could not be reached or refused us."""

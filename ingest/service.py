@@ -18,7 +18,7 @@ import numpy as np
 
 from ingest.config import IngestConfig
 from ingest.deadletter import DeadLetter, DeadLetterStore
-from ingest.errors import BrokerError, StoreError
+from ingest.errors import BrokerAuthError, BrokerError, StoreError
 from ingest.store import Store
 from ingest.subscriber import Delivery, Subscriber
 from telemetry.backoff import Backoff
@@ -131,8 +131,10 @@ class IngestService:
             topic_filter=subscription(root, config.share_group),
             on_delivery=self._on_delivery,
             keepalive_s=config.keepalive_s,
+            ca_file=config.ca_file,
         )
         self.ready = asyncio.Event()
+        self.auth_error: BrokerAuthError | None = None
         self._store_ok = False
         self.metrics: MetricsServer | None = None
 
@@ -183,6 +185,8 @@ class IngestService:
             self.deadletters.close()
             if self.metrics is not None:
                 await self.metrics.stop()
+        if self.auth_error is not None:
+            raise self.auth_error
         return self.stats
 
     async def _deadline(self, writer: asyncio.Task[None]) -> None:
@@ -218,6 +222,11 @@ class IngestService:
                 return
             try:
                 await self.subscriber.connect()
+            except BrokerAuthError as exc:
+                log.error("%s; stopping", exc)
+                self.auth_error = exc
+                self.stop()
+                return
             except BrokerError as exc:
                 wait = backoff.next()
                 log.warning("%s; retrying in %.1f s", exc, wait)
@@ -242,7 +251,7 @@ class IngestService:
 
     def _decode(self, d: Delivery) -> Message | DecodeError:
         try:
-            return decode(
+            message = decode(
                 d.topic,
                 d.payload,
                 root=self._root,
@@ -251,6 +260,17 @@ class IngestService:
             )
         except DecodeError as exc:
             return exc
+        # A device clock far ahead would write points into the future: refuse them.
+        limit = self._config.max_future_s
+        if limit is not None:
+            newest = max(r.ts for r in message.readings)
+            ahead = newest / 1000 - time.time()
+            if ahead > limit:
+                return DecodeError(
+                    f"ts {newest} is {ahead:,.0f} s in the future (more than "
+                    f"FACTORY_INGEST__MAX_FUTURE_S={limit:g}); check the device's clock"
+                )
+        return message
 
     async def _next_batch(self) -> list[tuple[Delivery, Message | DecodeError]]:
         """Wait for a first message, then gather until full, late or quiet."""

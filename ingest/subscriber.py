@@ -13,12 +13,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ingest.errors import BrokerError
+from ingest.errors import BrokerAuthError, BrokerError
 from telemetry.urls import MqttEndpoint
 
 if TYPE_CHECKING:
@@ -38,6 +39,11 @@ class Delivery:
     generation: int
 
 
+def _connack(rc: int) -> str:
+    names = {134: "bad user name or password", 135: "not authorised"}
+    return names.get(rc) or str(mqtt.connack_string(rc))
+
+
 class Subscriber:
     def __init__(
         self,
@@ -47,6 +53,7 @@ class Subscriber:
         topic_filter: str,
         on_delivery: Callable[[Delivery], None],
         keepalive_s: int = 30,
+        ca_file: Path | None = None,
     ) -> None:
         self._endpoint = endpoint
         self._filter = topic_filter
@@ -75,7 +82,9 @@ class Subscriber:
                 endpoint.password.get_secret_value() if endpoint.password else None,
             )
         if endpoint.tls:
-            c.tls_set()
+            # The plant CA when given (a broker certificate from make-certs.sh), else the
+            # system's CAs; the broker's name is always checked.
+            c.tls_set(ca_certs=str(ca_file) if ca_file else None)
         c.on_socket_open = self._on_socket_open
         c.on_socket_close = self._on_socket_close
         c.on_socket_register_write = self._on_register_write
@@ -159,10 +168,18 @@ class Subscriber:
             ) from exc
         try:
             rc = await asyncio.wait_for(self._connected, timeout_s)
+            # Bad user name or password; not authorised (MQTT 3.1.1 codes, and the MQTT 5
+            # codes paho reports them as).
+            if rc in (4, 5, 134, 135):
+                self._client.disconnect()
+                raise BrokerAuthError(
+                    f"the broker at {self._endpoint} refused our credentials "
+                    f"({_connack(rc)}): check the user and password in "
+                    "FACTORY_MQTT_URL against the broker's password file and ACL"
+                )
             if rc != 0:
                 raise BrokerError(
-                    f"the broker at {self._endpoint} refused the connection: "
-                    f"{mqtt.connack_string(rc)}"
+                    f"the broker at {self._endpoint} refused the connection: {_connack(rc)}"
                 )
             self._client.subscribe(self._filter, qos=1)
             await asyncio.wait_for(self._subscribed, timeout_s)

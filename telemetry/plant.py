@@ -207,6 +207,28 @@ class Site(_Model):
         return None if m is None else MachinePath(self.name, m.area, m.line, m.name)
 
 
+class Gateway(_Model):
+    """An edge gateway: its MQTT user (and client id), and the lines it may publish for."""
+
+    name: Name
+    lines: tuple[str, ...] = Field(
+        min_length=1, description="Lines it serves, as site/area/line paths of this plant"
+    )
+
+    @field_validator("lines")
+    @classmethod
+    def _paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import re
+
+        from telemetry.models import NAME_PATTERN
+
+        for path in value:
+            parts = path.split("/")
+            if len(parts) != 3 or not all(re.match(NAME_PATTERN, p) for p in parts):
+                raise ValueError(f"{path!r} is not a site/area/line path")
+        return value
+
+
 class Plant(_Model):
     name: str = Field(max_length=200)
     micro_stop_threshold_s: float = Field(
@@ -214,6 +236,11 @@ class Plant(_Model):
     )
     calendar: Calendar
     sites: tuple[Site, ...] = Field(min_length=1)
+    gateways: tuple[Gateway, ...] = Field(
+        default=(),
+        description="Edge gateways and their lines (default: one gateway per line, "
+        "named edge-{site}-{area}-{line})",
+    )
 
     def machines(self) -> list[tuple[MachinePath, Machine]]:
         """Every machine with its place, counts expanded; names must be unique per line."""
@@ -233,6 +260,33 @@ class Plant(_Model):
             if meter is not None and meter in seen:
                 raise PlantModelError(f"main meter {meter} has the path of a machine")
         return out
+
+    def lines(self) -> list[str]:
+        """Every line as ``site/area/line``, main meters' lines included."""
+        out: list[str] = []
+        for path, _ in self.machines():
+            key = f"{path.site}/{path.area}/{path.line}"
+            if key not in out:
+                out.append(key)
+        for path, _ in self.main_meters():
+            key = f"{path.site}/{path.area}/{path.line}"
+            if key not in out:
+                out.append(key)
+        return out
+
+    def gateway_plan(self) -> list[Gateway]:
+        """The gateways of the model, or one per line when it names none."""
+        if self.gateways:
+            known = set(self.lines())
+            for g in self.gateways:
+                unknown = [line for line in g.lines if line not in known]
+                if unknown:
+                    raise PlantModelError(f"gateway {g.name}: no such line {unknown[0]!r}")
+            return list(self.gateways)
+        return [
+            Gateway(name=f"edge-{line.replace('/', '-')}"[:64], lines=(line,))
+            for line in self.lines()
+        ]
 
     def main_meters(self) -> list[tuple[MachinePath, MainMeter]]:
         out = []
@@ -260,6 +314,7 @@ def load_plant(path: str | Path) -> Plant:
         )
         raise PlantModelError(f"{file}: {problems}") from None
     plant.machines()  # names unique
+    plant.gateway_plan()  # gateways serve lines that exist
     return plant
 
 

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Make a plant CA and a server certificate for Mosquitto's TLS listener.
+#
+#   deploy/mosquitto/make-certs.sh OUT_DIR HOST [HOST...]
+#
+# HOST: the names and addresses clients use to reach the broker (DNS names or IPv4/IPv6
+# addresses). Writes OUT_DIR/ca.crt and ca.key (the plant CA: keep ca.key offline),
+# server.crt and server.key (for mosquitto-secure.conf). Clients verify the broker with
+# ca.crt (FACTORY_EDGE__CA_FILE, FACTORY_INGEST__CA_FILE). An existing CA is reused, so
+# the server certificate can be renewed without touching the clients.
+set -euo pipefail
+if [ $# -lt 2 ]; then
+    echo "usage: $0 OUT_DIR HOST [HOST...]   (e.g. $0 /etc/mosquitto/certs broker.local 10.0.0.5)" >&2
+    exit 2
+fi
+out=$1
+shift
+days=${CERT_DAYS:-825}
+mkdir -p "$out"
+umask 077
+
+san=""
+for host in "$@"; do
+    if [[ $host =~ ^[0-9.]+$ || $host == *:* ]]; then
+        san="${san:+$san,}IP:$host"
+    else
+        san="${san:+$san,}DNS:$host"
+    fi
+done
+
+if [ ! -f "$out/ca.key" ]; then
+    openssl req -x509 -newkey rsa:3072 -nodes -sha256 -days 3650 \
+        -subj "/CN=Factory plant CA" \
+        -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        -keyout "$out/ca.key" -out "$out/ca.crt" 2>/dev/null
+fi
+openssl req -newkey rsa:3072 -nodes -sha256 -subj "/CN=$1" \
+    -keyout "$out/server.key" -out "$out/server.csr" 2>/dev/null
+printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=%s\n' "$san" > "$out/server.ext"
+openssl x509 -req -sha256 -days "$days" -in "$out/server.csr" -CA "$out/ca.crt" -CAkey "$out/ca.key" \
+    -CAcreateserial -extfile "$out/server.ext" -out "$out/server.crt" 2>/dev/null
+rm -f "$out/server.csr" "$out/server.ext"
+chmod 644 "$out/ca.crt" "$out/server.crt"
+chmod 640 "$out/server.key"
+echo "CA:     $out/ca.crt (give to every client; keep $out/ca.key offline)"
+echo "server: $out/server.crt, $out/server.key for: $*"
