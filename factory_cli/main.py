@@ -66,6 +66,14 @@ def _fleet_options(p: argparse.ArgumentParser) -> None:
         "calendar; --machines and --lines are then ignored",
     )
     g.add_argument("--machines", type=_positive_int, default=6, help="machines (default 6)")
+    g.add_argument(
+        "--line",
+        dest="only_line",
+        action="append",
+        metavar="SITE/AREA/LINE",
+        help="only the machines (and main meter) of this line; repeatable (a gateway that "
+        "serves some lines of the plant)",
+    )
     g.add_argument("--lines", type=_positive_int, default=2, help="lines (default 2)")
     g.add_argument(
         "--hours", type=_positive_float, default=8.0, help="simulated hours (default 8, one shift)"
@@ -311,7 +319,7 @@ def _fleet(args: argparse.Namespace) -> Any:
         hour = int(time.time() // 3600 * 3600)
         start = (hour - int(args.hours * 3600)) * 1000
     try:
-        return Fleet(
+        fleet = Fleet(
             FleetConfig(
                 machines=args.machines,
                 lines=min(args.lines, args.machines),
@@ -322,8 +330,11 @@ def _fleet(args: argparse.Namespace) -> Any:
             ),
             plant,
         )
+        if getattr(args, "only_line", None):
+            fleet.keep_lines(args.only_line)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    return fleet
 
 
 def _stderr_console() -> Any:
@@ -846,6 +857,12 @@ COMMANDS = {
 }
 
 
+EXIT_CONFIG = 2
+"""A setting that cannot be used (the message names it)."""
+EXIT_CREDENTIALS = 3
+"""The broker refused our credentials: retrying cannot help (systemd: no restart)."""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -855,7 +872,7 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args, settings)
     except ConfigError as exc:
         print(f"factory: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -864,9 +881,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except Exception as exc:
         from analytics.reader import ReaderError
-        from edge_agent.errors import EdgeError
-        from ingest.errors import IngestError
+        from edge_agent.errors import AuthError, EdgeError
+        from ingest.errors import BrokerAuthError, IngestError
 
+        refused = (
+            exc.subgroup(lambda e: isinstance(e, AuthError | BrokerAuthError))
+            if isinstance(exc, ExceptionGroup)
+            else (exc if isinstance(exc, AuthError | BrokerAuthError) else None)
+        )
+        if refused is not None:
+            first = refused.exceptions[0] if isinstance(refused, ExceptionGroup) else refused
+            print(f"factory: {first}", file=sys.stderr)
+            return EXIT_CREDENTIALS
         if isinstance(exc, EdgeError | IngestError | ReaderError):
             print(f"factory: {exc}", file=sys.stderr)
             return 1

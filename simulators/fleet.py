@@ -233,6 +233,19 @@ class Fleet:
         self.start_ms = start
         self.end_ms = end
 
+    def keep_lines(self, lines: list[str]) -> None:
+        """Keep only the devices of these lines (``site/area/line``), as one gateway sees."""
+
+        def line(path: MachinePath) -> str:
+            return f"{path.site}/{path.area}/{path.line}"
+
+        known = {line(s.path) for s in self.streams} | {line(m.path) for m in self.meters}
+        unknown = sorted(set(lines) - known)
+        if unknown:
+            raise ValueError(f"no line {unknown[0]!r} in the fleet; lines: {sorted(known)}")
+        self.streams = [s for s in self.streams if line(s.path) in lines]
+        self.meters = [m for m in self.meters if line(m.path) in lines]
+
     @property
     def paths(self) -> list[MachinePath]:
         """The machines (each with a telemetry device and an energy meter)."""

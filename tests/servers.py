@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -231,3 +232,66 @@ def victoria_metrics(folder: Path) -> Iterator[Server]:
     finally:
         server.stop()
         log.close()
+
+
+# ---- ingest service processes (integration tests and benchmarks) ----
+
+
+def ingest_process(
+    mqtt_port: int,
+    influx_port: int,
+    db: str,
+    root: str,
+    tmp: Path,
+    *,
+    client_id: str,
+    metrics_port: int,
+    share_group: str | None = None,
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "FACTORY_MQTT_URL": f"mqtt://127.0.0.1:{mqtt_port}",
+        "FACTORY_STORE_URL": f"influxdb://127.0.0.1:{influx_port}/{db}",
+        "FACTORY_TOPIC_ROOT": root,
+        "FACTORY_INGEST__CLIENT_ID": client_id,
+        "FACTORY_INGEST__DEADLETTER_PATH": str(tmp / f"dl-{client_id}.db"),
+        "FACTORY_INGEST__METRICS_PORT": str(metrics_port),
+        "FACTORY_INGEST__MAX_PENDING_MESSAGES": "200",
+        "FACTORY_INGEST__RETRY_MAX_S": "2",
+    }
+    if share_group:
+        env["FACTORY_INGEST__SHARE_GROUP"] = share_group
+    log = open(tmp / f"{client_id}.log", "ab")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "factory_cli.main", "ingest", "--stats-every", "1"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    log.close()
+    return proc
+
+
+def metrics(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name.split("{")[0]] = float(value)
+    return out
+
+
+def wait_healthy(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "ingest exited"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError("ingest did not become healthy")
