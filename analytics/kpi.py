@@ -164,6 +164,7 @@ def _startup_coverage(units: FloatArray, setup_ends: FloatArray, n: int) -> Floa
 
 _CAT_RUN, _CAT_SMALL, _CAT_LONG, _CAT_SETUP, _CAT_UNPLANNED = range(5)
 _NCAT = 5
+_CATEGORY_NAMES = ("running", "small_stop", "breakdown", "setup", "not_planned")
 # Indexed by state code + 1 (so that UNKNOWN, -1, comes first):
 # UNKNOWN, RUNNING, IDLE, DOWN, SETUP, PLANNED_STOP, OFF.
 _PLANNED_CATEGORY = np.array(
@@ -225,6 +226,27 @@ class Timeline:
             return None
         return self.e_time, np.concatenate(([0.0], np.cumsum(self.d_kwh)))
 
+    def runs(self, window: Window) -> list[dict[str, object]]:
+        """The state timeline inside the window (for a Gantt chart): one item per run, cut
+        to the window; ``planned`` False where the time was not planned."""
+        a, b = window.start_ms, window.end_ms
+        i = int(np.searchsorted(self.r_end, a, side="right"))
+        j = max(i, int(np.searchsorted(self.r_start, b, side="left")))
+        names = ("UNKNOWN", *STATE_NAMES)
+        out: list[dict[str, object]] = []
+        for k in range(i, j):
+            start, end = max(int(self.r_start[k]), a), min(int(self.r_end[k]), b)
+            if end <= start:
+                continue
+            out.append({
+                "start_ms": start,
+                "end_ms": end,
+                "state": names[int(self.r_state[k]) + 1],
+                "reason": self.reasons[int(self.r_reason[k])],
+                "loss": _CATEGORY_NAMES[int(self.r_category[k])],
+            })  # fmt: skip
+        return out
+
     def breakdown_starts(self, window: Window) -> list[int]:
         """When each breakdown (a long stop that began ``DOWN``) started in the window."""
         pick = ~self.stop_small & (self.stop_state == DOWN)
@@ -282,7 +304,7 @@ class Timeline:
             small_stop_s=float(sums[_CAT_SMALL]),
             breakdown_s=float(sums[_CAT_LONG]),
             setup_s=float(sums[_CAT_SETUP]),
-            no_data_s=window.seconds - float(sums.sum()),
+            no_data_s=max(window.seconds - float(sums.sum()), 0.0),
             ideal_s=ideal,
             total_count=round(float(self.d_total[ci:cj].sum())),
             good_count=round(float(self.d_good[ci:cj].sum())),

@@ -232,6 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
     p.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="also draw the OEE and energy-intensity trend (per --by period, hourly by "
+        "default) and the loss Pareto",
+    )
+    p.add_argument(
         "--max-gap",
         type=_positive_float,
         default=None,
@@ -282,6 +288,34 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to write acl, passwords, credentials.toml "
                    "(default deploy/mosquitto/generated)")  # fmt: skip
     p.add_argument("--ingest-user", default="factory-ingest", help="default factory-ingest")
+
+    p = sub.add_parser(
+        "serve",
+        help="the live dashboard and its JSON API (OpenAPI at /openapi.json)",
+        description=(
+            "Serve the dashboard (plant overview with OEE, A, P, Q per line and machine, a "
+            "machine's state timeline, losses and their Pareto, energy, the maturity radar "
+            "with its evidence) and the JSON API it draws from: /api/report, /api/timeline, "
+            "/api/health, documented at /openapi.json. The report of the default window is "
+            "computed at start and refreshed every --refresh seconds; the page updates "
+            "itself. Address parameters ?from=&to=&by=&line= choose another view."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    p.add_argument("--plant", metavar="FILE", help="plant model (default: FACTORY_PLANT)")
+    p.add_argument("--hours", type=_positive_float, default=8.0,
+                   help="default window: the last HOURS (default 8)")  # fmt: skip
+    p.add_argument("--from", dest="start", type=_iso_ms, help="a fixed default window: start")
+    p.add_argument("--to", dest="end", type=_iso_ms, help="a fixed default window: end")
+    p.add_argument(
+        "--refresh",
+        type=_positive_float,
+        default=30.0,
+        help="seconds between recomputations of the live report (default 30)",
+    )
 
     p = sub.add_parser(
         "deadletter",
@@ -562,7 +596,24 @@ async def compute_report(
     anomalies: bool = True,
     only: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
-    """The report's data from the configured store (also used by the dashboard)."""
+    """The report's data from the configured store."""
+    report, _ = await compute_analysis(
+        settings, window, plant=plant, by=by, max_gap_s=max_gap_s, anomalies=anomalies, only=only
+    )
+    return report
+
+
+async def compute_analysis(
+    settings: Settings,
+    window: Any,
+    *,
+    plant: Any = None,
+    by: str | None = None,
+    max_gap_s: float | None = None,
+    anomalies: bool = True,
+    only: dict[str, str | None] | None = None,
+) -> tuple[dict[str, Any], Any]:
+    """The report's data and the analysis behind it (its machines' timelines)."""
     from analytics import summary
     from analytics.anomaly import Detector
     from analytics.reader import open_reader
@@ -579,7 +630,7 @@ async def compute_report(
     )
     if only:
         analysis.narrow(**only)
-    return summary.build(analysis, plant=plant, grid_factor=cfg.grid_emission_factor)
+    return summary.build(analysis, plant=plant, grid_factor=cfg.grid_emission_factor), analysis
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
@@ -596,12 +647,13 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     if args.by == "shift" and plant is None:
         raise ConfigError("--by shift needs the plant model: --plant FILE or FACTORY_PLANT")
     only = {k: getattr(args, k) for k in ("site", "area", "line", "machine")}
+    by = args.by or ("hour" if args.plot else None)
     report = asyncio.run(
         compute_report(
             settings,
             window,
             plant=plant,
-            by=args.by,
+            by=by,
             max_gap_s=args.max_gap,
             anomalies=not args.no_anomalies,
             only=only,
@@ -617,6 +669,16 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 1
+    if args.plot:
+        from factory_cli.render import plot_report
+
+        try:
+            plot_report(report, args.plot)
+        except ImportError:
+            raise ConfigError(
+                "--plot needs matplotlib: pip install 'smart-factory-telemetry[plot]'"
+            ) from None
+        print(f"plot written to {args.plot}", file=sys.stderr)
     if args.format == "json":
         text = json.dumps(report, indent=2)
     elif args.format == "csv":
@@ -731,6 +793,34 @@ def cmd_acl(args: argparse.Namespace, settings: Settings) -> int:
     print(f"  password file  {out.passwords}  -> mosquitto: password_file")
     print(f"  credentials    {out.credentials} (mode 0600: the clear passwords; keep secret)")
     print("Reload Mosquitto to apply (kill -HUP, or systemctl reload mosquitto).")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from factory_cli.serve import Dashboard, run
+
+    fixed = None
+    if args.start is not None or args.end is not None:
+        end = args.end if args.end is not None else int(time.time() * 1000)
+        start = args.start if args.start is not None else end - int(args.hours * 3_600_000)
+        if end <= start:
+            raise ConfigError("--from/--to: the window must end after it starts")
+        fixed = (start, end)
+    dash = Dashboard(
+        settings,
+        plant=_plant(args.plant or settings.plant),
+        hours=args.hours,
+        fixed=fixed,
+        refresh_s=args.refresh,
+    )
+    if logging.getLogger().level > logging.INFO:
+        logging.getLogger().setLevel(logging.INFO)
+    print(f"dashboard on http://{args.host}:{args.port}/ (computing the first report…)",
+          file=sys.stderr)  # fmt: skip
+    try:
+        asyncio.run(run(dash, args.host, args.port))
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc}") from None
     return 0
 
 
@@ -853,6 +943,7 @@ COMMANDS = {
     "report": cmd_report,
     "kpi": cmd_kpi,
     "acl": cmd_acl,
+    "serve": cmd_serve,
     "deadletter": cmd_deadletter,
 }
 

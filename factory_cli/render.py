@@ -292,3 +292,46 @@ def report_csv(report: Mapping[str, Any]) -> str:
     for p in report["periods"]:
         rows(p["period"], p)
     return out.getvalue()
+
+
+def plot_report(report: Mapping[str, Any], path: str) -> None:
+    """OEE and kWh per good unit over the report's periods, and the loss Pareto, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    periods = [p for p in report["periods"] if p["plant"] is not None]
+    labels = [p["period"] for p in periods]
+    fig, axes = plt.subplots(3, 1, figsize=(11, 11), constrained_layout=True)
+    ax = axes[0]
+    for key, label in (("oee", "OEE"), ("availability", "A"), ("performance", "P"),
+                       ("quality", "Q")):  # fmt: skip
+        values = [p["plant"][key] * 100 if p["plant"][key] is not None else None for p in periods]
+        ax.plot(labels, values, marker="o", label=label, linewidth=2 if key == "oee" else 1)
+    ax.axhline(85, color="green", linestyle=":", label="world class 85 %")
+    ax.axhline(60, color="orange", linestyle=":", label="typical 60 %")
+    ax.set_ylabel("%")
+    ax.set_title(f"OEE, {report['window']['from']} to {report['window']['to']}")
+    ax.legend(loc="lower left", ncol=6, fontsize=8)
+    ax = axes[1]
+    ax.plot(
+        labels, [p["plant"]["kwh_per_good_unit"] for p in periods], marker="o", color="tab:blue"
+    )
+    ax.set_ylabel("kWh per good unit")
+    ax.set_title("Energy intensity")
+    for a in axes[:2]:
+        a.tick_params(axis="x", labelrotation=45, labelsize=7)
+    ax = axes[2]
+    pareto = report["pareto"][:12]
+    ax.bar([p["reason"] for p in pareto], [p["minutes"] for p in pareto], color="tab:red")
+    twin = ax.twinx()
+    twin.plot([p["reason"] for p in pareto], [p["cumulative_share"] * 100 for p in pareto],
+              color="black", marker=".")  # fmt: skip
+    twin.set_ylim(0, 105)
+    twin.set_ylabel("cumulative %")
+    ax.set_ylabel("minutes")
+    ax.set_title("Downtime by reason (Pareto)")
+    ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -10,6 +10,7 @@ import re
 import sqlite3
 import ssl
 import subprocess
+import threading
 import time
 import tomllib
 import uuid
@@ -113,11 +114,15 @@ def _reading(seq: int, **over: Any) -> dict[str, Any]:
 
 
 def _publish(c: mqtt.Client, port: int, sends: list[tuple[str, bytes]]) -> None:
+    """Publish with QoS 1 once the CONNACK is in (a TLS session takes a moment)."""
+    connected = threading.Event()
+    c.on_connect = lambda _c, _u, _f, reason, _p: connected.set() if not reason.is_failure else None
     c.connect("localhost", port)
     c.loop_start()
     try:
+        assert connected.wait(10), "no CONNACK"
         for topic, payload in sends:
-            c.publish(topic, payload, qos=1).wait_for_publish(5)
+            c.publish(topic, payload, qos=1).wait_for_publish(10)
     finally:
         c.loop_stop()
         c.disconnect()

@@ -1,0 +1,231 @@
+"""`factory serve`: a JSON API (OpenAPI in ``web/openapi.json``) and the live dashboard.
+
+Everything the page shows comes from the same report as `factory report --format json`.
+The report of the default window is computed at start and refreshed in the background
+every ``refresh_s`` seconds, so the page shows numbers at once even for a large plant;
+other windows are computed on request and kept for ``refresh_s`` seconds. Every asset is
+served from the package (``factory_cli/web``); nothing is loaded from elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from analytics.kpi import Window
+from factory_cli.settings import Settings
+from telemetry.models import NAME_PATTERN
+from telemetry.topic import MachinePath
+
+WEB = Path(__file__).parent / "web"
+log = logging.getLogger("factory.serve")
+BY = ("shift", "day", "hour")
+LEVELS = ("site", "area", "line", "machine")
+
+
+class BadRequest(Exception):
+    pass
+
+
+def _time(value: str | None, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    if value.lstrip("-").isdigit():
+        ms = int(value)
+    else:
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            raise BadRequest(
+                f"{name}: {value!r} is not an ISO time or epoch milliseconds"
+            ) from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        ms = int(when.timestamp() * 1000)
+    if not 946_684_800_000 <= ms <= 4_102_444_800_000:
+        raise BadRequest(f"{name}: {value!r} is outside 2000-2100")
+    return ms
+
+
+@dataclass
+class Dashboard:
+    settings: Settings
+    plant: Any = None
+    hours: float = 8.0
+    fixed: tuple[int, int] | None = None
+    """A fixed default window (e.g. a past shift); None: the last ``hours`` up to now."""
+    refresh_s: float = 30.0
+    _cache: dict[tuple[Any, ...], tuple[float, dict[str, Any], Any]] = field(default_factory=dict)
+    _locks: dict[tuple[Any, ...], asyncio.Lock] = field(default_factory=dict)
+
+    def default_window(self) -> Window:
+        if self.fixed is not None:
+            return Window(*self.fixed)
+        now = int(time.time() * 1000)
+        return Window(now - int(self.hours * 3_600_000), now)
+
+    def window(self, query: dict[str, str]) -> Window:
+        start, end = _time(query.get("from"), "from"), _time(query.get("to"), "to")
+        if start is None and end is None:
+            return self.default_window()
+        default = self.default_window()
+        end = end if end is not None else default.end_ms
+        start = start if start is not None else end - (default.end_ms - default.start_ms)
+        if end <= start:
+            raise BadRequest("to must be after from")
+        if end - start > 31 * 86_400_000:
+            raise BadRequest("the window may be 31 days at most")
+        return Window(start, end)
+
+    def params(self, query: dict[str, str]) -> tuple[Window, str | None, dict[str, str | None]]:
+        by = query.get("by") or None
+        if by is not None and by not in BY:
+            raise BadRequest(f"by: {by!r} is not one of {', '.join(BY)}")
+        if by == "shift" and self.plant is None:
+            raise BadRequest("by=shift needs a plant model (factory serve --plant)")
+        only: dict[str, str | None] = {}
+        for level in LEVELS:
+            value = query.get(level)
+            if value is not None and not re.fullmatch(NAME_PATTERN, value):
+                raise BadRequest(f"{level}: {value!r} is not a name ([A-Za-z0-9_-], 1 to 64)")
+            only[level] = value
+        return self.window(query), by, only
+
+    async def compute(
+        self, window: Window, by: str | None, only: dict[str, str | None], *, fresh: bool = False
+    ) -> tuple[dict[str, Any], Any]:
+        from factory_cli.main import compute_analysis
+
+        key = (window, by, tuple(sorted(only.items())))
+        hit = self._cache.get(key)
+        if hit is not None and not fresh and time.monotonic() - hit[0] < self.refresh_s:
+            return hit[1], hit[2]
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            hit = self._cache.get(key)
+            if hit is not None and not fresh and time.monotonic() - hit[0] < self.refresh_s:
+                return hit[1], hit[2]
+            report, analysis = await compute_analysis(
+                self.settings, window, plant=self.plant, by=by, only=only
+            )
+            report["generated_at"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+            if len(self._cache) > 32:
+                self._cache.clear()
+            self._cache[key] = (time.monotonic(), report, analysis)
+            return report, analysis
+
+    async def refresher(self) -> None:
+        """Keep the default window's report fresh (the live view)."""
+        while True:
+            try:
+                window = self.default_window()
+                await self.compute(window, None, dict.fromkeys(LEVELS), fresh=True)
+                if self.plant is not None:
+                    await self.compute(window, "shift", dict.fromkeys(LEVELS), fresh=True)
+            except Exception as exc:  # the store may be away: keep serving what we have
+                log.error("refresh failed: %s", exc)
+            await asyncio.sleep(self.refresh_s)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def make_app(dash: Dashboard) -> web.Application:
+    routes = web.RouteTableDef()
+
+    @routes.get("/")
+    async def index(_request: web.Request) -> web.FileResponse:
+        return web.FileResponse(WEB / "index.html")
+
+    @routes.get("/openapi.json")
+    async def openapi(_request: web.Request) -> web.Response:
+        return web.json_response(json.loads((WEB / "openapi.json").read_text()))
+
+    @routes.get("/api/health")
+    async def health(_request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    @routes.get("/api/report")
+    async def report(request: web.Request) -> web.Response:
+        try:
+            window, by, only = dash.params(dict(request.query))
+            data, _ = await dash.compute(window, by, only)
+        except BadRequest as exc:
+            return _error(400, str(exc))
+        return web.json_response(data)
+
+    @routes.get("/api/timeline")
+    async def timeline(request: web.Request) -> web.Response:
+        query = dict(request.query)
+        machine = query.get("machine", "")
+        parts = machine.split("/")
+        if len(parts) != 4 or not all(parts):
+            return _error(400, "machine: give site/area/line/machine")
+        try:
+            window = dash.window(query)
+            _, analysis = await dash.compute(window, None, dict.fromkeys(LEVELS))
+        except BadRequest as exc:
+            return _error(400, str(exc))
+        path = MachinePath(*parts)
+        found = analysis.timelines.get(path)
+        if found is None:
+            return _error(404, f"no telemetry for {machine} in the window")
+        return web.json_response({"machine": machine, "start_ms": window.start_ms,
+                                  "end_ms": window.end_ms, "runs": found.runs(window)})  # fmt: skip
+
+    @web.middleware
+    async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            response: web.StreamResponse = await handler(request)
+        except web.HTTPException as exc:
+            if exc.status >= 400:
+                return _error(exc.status, exc.reason)
+            raise
+        except Exception as exc:
+            log.exception("request failed")
+            return _error(503, f"the store could not be read: {exc}")
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    app = web.Application(middlewares=[errors])
+    app.add_routes(routes)
+    app.router.add_static("/static/", WEB / "static")
+
+    async def background(app: web.Application) -> Any:
+        task = asyncio.create_task(dash.refresher())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    app.cleanup_ctx.append(background)
+    return app
+
+
+async def run(dash: Dashboard, host: str, port: int, ready: asyncio.Event | None = None) -> None:
+    """Serve until cancelled; the default report is computed before the port opens."""
+    window = dash.default_window()
+    started = time.monotonic()
+    await dash.compute(window, None, dict.fromkeys(LEVELS))
+    log.info("first report in %.1f s", time.monotonic() - started)
+    runner = web.AppRunner(make_app(dash), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    if ready is not None:
+        ready.set()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
