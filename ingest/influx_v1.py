@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 
 import aiohttp
 
 from ingest.errors import StoreError, retry_after
-from telemetry.codec import Message
-from telemetry.layout import Point
-from telemetry.lineprotocol import message_lines, point_line
+from ingest.store import LineProtocolStore
 from telemetry.urls import StoreEndpoint
 
 # Status codes where retrying cannot help: the batch itself is wrong.
 _DROP = {400, 413, 422}
 
 
-class InfluxV1Store:
+class InfluxV1Store(LineProtocolStore):
     """Posts line protocol, millisecond precision. 204 means durable in the WAL."""
 
     def __init__(self, endpoint: StoreEndpoint, *, timeout_s: float = 30.0) -> None:
@@ -56,15 +53,6 @@ class InfluxV1Store:
                 f"cannot reach InfluxDB at {self.endpoint.base_url}: {exc or type(exc).__name__}",
                 action="retry",
             ) from exc
-
-    async def write(self, messages: Sequence[Message]) -> int:
-        lines: list[str] = []
-        for m in messages:
-            lines.extend(message_lines(m))
-        return await self._write_lines(lines)
-
-    async def write_points(self, points: Sequence[Point]) -> int:
-        return await self._write_lines([point_line(p) for p in points])
 
     async def _write_lines(self, lines: list[str]) -> int:
         assert self._session is not None, "open() the store first"

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import aiohttp
 from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
 from influxdb_client.rest import ApiException
 from pydantic import SecretStr
 
 from ingest.errors import StoreError, retry_after
-from telemetry.codec import Message
-from telemetry.layout import Point
-from telemetry.lineprotocol import message_lines, point_line
+from ingest.store import LineProtocolStore
 from telemetry.urls import StoreEndpoint
 
 _DROP = {400, 413, 422}
 
 
-class InfluxV2Store:
+class InfluxV2Store(LineProtocolStore):
     """Writes line protocol to a bucket with a token; the same layout as the v1 writer."""
 
     def __init__(
@@ -37,15 +33,6 @@ class InfluxV2Store:
                 org=str(self.endpoint.org),
                 timeout=self._timeout_ms,
             )
-
-    async def write(self, messages: Sequence[Message]) -> int:
-        lines: list[str] = []
-        for m in messages:
-            lines.extend(message_lines(m))
-        return await self._write_lines(lines)
-
-    async def write_points(self, points: Sequence[Point]) -> int:
-        return await self._write_lines([point_line(p) for p in points])
 
     async def _write_lines(self, lines: list[str]) -> int:
         assert self._client is not None, "open() the store first"

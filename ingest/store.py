@@ -9,6 +9,7 @@ from pydantic import SecretStr
 
 from telemetry.codec import Message
 from telemetry.layout import Point
+from telemetry.lineprotocol import message_lines, point_line
 from telemetry.urls import StoreEndpoint
 
 
@@ -31,6 +32,22 @@ class Store(Protocol):
     async def ping(self) -> bool: ...
 
     async def close(self) -> None: ...
+
+
+class LineProtocolStore:
+    """The InfluxDB writers: readings and computed points both go out as line protocol."""
+
+    async def write(self, messages: Sequence[Message]) -> int:
+        lines: list[str] = []
+        for m in messages:
+            lines.extend(message_lines(m))
+        return await self._write_lines(lines)
+
+    async def write_points(self, points: Sequence[Point]) -> int:
+        return await self._write_lines([point_line(p) for p in points])
+
+    async def _write_lines(self, lines: list[str]) -> int:
+        raise NotImplementedError
 
 
 def open_store(endpoint: StoreEndpoint, *, token: SecretStr | None = None) -> Store:
