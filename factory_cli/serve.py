@@ -111,12 +111,18 @@ class Dashboard:
         if hit is not None and not fresh and time.monotonic() - hit[0] < self.refresh_s:
             return hit[1], hit[2]
         lock = self._locks.setdefault(key, asyncio.Lock())
+        if hit is not None and lock.locked() and not fresh:
+            return hit[1], hit[2]  # being recomputed: the last one, at once
         async with lock:
             hit = self._cache.get(key)
             if hit is not None and not fresh and time.monotonic() - hit[0] < self.refresh_s:
                 return hit[1], hit[2]
-            report, analysis = await compute_analysis(
-                self.settings, window, plant=self.plant, by=by, only=only
+            # In a worker thread with its own loop: the computation is CPU work that would
+            # otherwise hold up every other request.
+            report, analysis = await asyncio.to_thread(
+                lambda: asyncio.run(
+                    compute_analysis(self.settings, window, plant=self.plant, by=by, only=only)
+                )
             )
             report["generated_at"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
             if len(self._cache) > 32:
@@ -125,16 +131,18 @@ class Dashboard:
             return report, analysis
 
     async def refresher(self) -> None:
-        """Keep the default window's report fresh (the live view)."""
+        """Keep the default window's report fresh (the live view). A report that takes
+        long to compute (a large plant) is refreshed less often: at most a third of the
+        time is spent recomputing."""
         while True:
+            started = time.monotonic()
             try:
                 window = self.default_window()
                 await self.compute(window, None, dict.fromkeys(LEVELS), fresh=True)
-                if self.plant is not None:
-                    await self.compute(window, "shift", dict.fromkeys(LEVELS), fresh=True)
             except Exception as exc:  # the store may be away: keep serving what we have
                 log.error("refresh failed: %s", exc)
-            await asyncio.sleep(self.refresh_s)
+            took = time.monotonic() - started
+            await asyncio.sleep(max(self.refresh_s, 2 * took))
 
 
 def _error(status: int, message: str) -> web.Response:

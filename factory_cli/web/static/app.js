@@ -79,21 +79,27 @@ function drawOverview(r) {
     tile(tiles, "Good units", num(p.good_count, 0));
   }
   const body = document.querySelector("#oee-table tbody");
-  body.replaceChildren();
+  const rows = document.createDocumentFragment();
+  const byLine = {};
+  for (const machine of Object.keys(r.oee.machines)) {
+    const line = machine.split("/").slice(0, 3).join("/");
+    (byLine[line] = byLine[line] || []).push(machine);
+  }
   for (const [line, ls] of Object.entries(r.oee.lines)) {
     const tr = el("tr", { class: "line", "data-line": line });
     tr.appendChild(el("td", {}, line));
     kpiCells(tr, ls, r.energy.lines[line], line);
-    body.appendChild(tr);
-    for (const [machine, ms] of Object.entries(r.oee.machines)) {
-      if (!machine.startsWith(line + "/")) continue;
+    rows.appendChild(tr);
+    for (const machine of byLine[line] || []) {
+      const ms = r.oee.machines[machine];
       const row = el("tr", { class: "machine", "data-machine": machine });
       row.appendChild(el("td", {}, machine.split("/").pop()));
       kpiCells(row, ms, r.energy.machines[machine], machine);
       row.addEventListener("click", () => { selected = machine; drawTimeline(); });
-      body.appendChild(row);
+      rows.appendChild(row);
     }
   }
+  body.replaceChildren(rows);
 }
 
 async function drawTimeline() {
@@ -246,13 +252,13 @@ async function refresh() {
     lastReport = data;
     document.getElementById("window").textContent = `${data.window.from} to ${data.window.to}`;
     drawOverview(data);
+    status.textContent = "updated " + (data.generated_at || "").slice(11, 19) + " UTC";
+    document.body.setAttribute("data-ready", "true");  // the numbers are on screen
     drawLosses(data);
     drawEnergy(data);
     drawMaturity(data);
     drawChecks(data);
     await drawTimeline();
-    status.textContent = "updated " + (data.generated_at || "").slice(11, 19) + " UTC";
-    document.body.setAttribute("data-ready", "true");
   } catch (err) {
     status.textContent = "cannot reach the server: " + err;
   }
