@@ -213,3 +213,39 @@ def test_factors_are_fractions_when_ideal_cycle_is_right(
     kpi = machine_kpi(PATH, series, None, Window(t[0], t[-1]), Params(max_gap_s=600))
     for value in (kpi.availability, kpi.performance, kpi.quality, kpi.oee):
         assert value is None or 0.0 <= value <= 1.0 + 1e-9
+
+
+account = st.builds(
+    lambda planned, run_share, small_share, ideal_share, total, good_share, kwh: Kpi(
+        planned_busy_s=planned,
+        run_s=planned * run_share,
+        small_stop_s=planned * (1 - run_share) * small_share,
+        ideal_s=planned * run_share * ideal_share,
+        total_count=total,
+        good_count=int(total * good_share),
+        energy_kwh=kwh,
+    ),
+    st.floats(1, 1e6), st.floats(0, 1), st.floats(0, 1), st.floats(0, 1),
+    st.integers(0, 10**6), st.floats(0, 1), st.floats(0, 1e4),
+)  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(account, min_size=1, max_size=30))
+def test_a_group_is_its_summed_times_and_counts(machines: list[Kpi]) -> None:
+    line = aggregate(machines)
+    planned = sum(k.planned_busy_s for k in machines)
+    operating = sum(k.run_s + k.small_stop_s for k in machines)
+    ideal = sum(k.ideal_s or 0.0 for k in machines)
+    total = sum(k.total_count for k in machines)
+    good = sum(k.good_count for k in machines)
+    assert line.availability == pytest.approx(operating / planned)
+    if operating > 0:
+        assert line.performance == pytest.approx(ideal / operating)
+    if total > 0:
+        assert line.quality == pytest.approx(good / total)
+        assert line.kwh_per_good_unit == (
+            None if good == 0 else pytest.approx(sum(k.energy_kwh or 0 for k in machines) / good)
+        )
+    for value in (line.availability, line.performance, line.quality, line.oee):
+        assert value is None or 0.0 <= value <= 1.0 + 1e-9
