@@ -18,7 +18,7 @@ demand, CO2e, non-production load and an energy baseline that flags deviations.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,8 +175,3 @@ def site_energy(
         "peak_15min": None if p is None else p.as_dict(),
         "co2e_kg": co2e_kg(total, factor),
     }
-
-
-def summary_by_state(by_state: Mapping[str, float]) -> dict[str, float]:
-    total = sum(by_state.values())
-    return {k: v / total for k, v in by_state.items()} if total > 0 else {}

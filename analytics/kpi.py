@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics.reader import EnergySeries, TelemetrySeries
-from telemetry.models import STATES, MachineState
+from telemetry.models import STATE_NAMES, MachineState
 from telemetry.oee import UNSPECIFIED, Oee, total
 from telemetry.plant import Calendar
 from telemetry.topic import MachinePath
@@ -47,7 +47,6 @@ SETUP = MachineState.SETUP.code
 PLANNED_STOP = MachineState.PLANNED_STOP.code
 OFF = MachineState.OFF.code
 UNKNOWN = -1
-STATE_NAMES = tuple(s.value for s in STATES)
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -94,9 +93,6 @@ class Kpi(Oee):
 
     path: MachinePath | None = None
     window: Window | None = None
-
-    def as_dict(self) -> dict[str, object]:
-        return self.summary()
 
 
 def counter_increments(
@@ -172,10 +168,9 @@ _PLANNED_CATEGORY = np.array(
     dtype=np.int8,
 )
 """The category of a planned piece by its state; stops start as breakdowns (LONG)."""
-_CATEGORY_WITHOUT_CALENDAR = np.array(
-    [_CAT_LONG, _CAT_RUN, _CAT_LONG, _CAT_LONG, _CAT_SETUP, _CAT_UNPLANNED, _CAT_UNPLANNED],
-    dtype=np.intp,
-)
+_CATEGORY_WITHOUT_CALENDAR = np.where(
+    [True, True, True, True, True, False, False], _PLANNED_CATEGORY, _CAT_UNPLANNED
+).astype(np.intp)
 """Without a calendar, every state but PLANNED_STOP and OFF is planned."""
 
 

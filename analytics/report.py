@@ -34,7 +34,6 @@ class Analysis:
     window: Window
     machines: dict[MachinePath, Kpi]
     periods: list[tuple[Period, dict[MachinePath, Kpi]]] = field(default_factory=list)
-    data: dict[MachinePath, MachineData] = field(default_factory=dict, repr=False)
     meters: dict[MachinePath, MachineData] = field(default_factory=dict, repr=False)
     """Energy-only devices (main meters): no telemetry."""
     timelines: dict[MachinePath, Timeline] = field(default_factory=dict, repr=False)
@@ -137,11 +136,13 @@ async def analyse(
     With a ``detector``, vibration is read too (with hours of history before the window,
     the machine's normal) and the anomaly events that start in the window are kept."""
     params_of = machine_params(plant, max_gap_s)
-    margin = params_of(MachinePath("_", "_", "_", "_")).lookback_ms
+    # The margins depend only on settings shared by every machine of the plant.
+    threshold = plant.micro_stop_threshold_s if plant else Params().micro_stop_threshold_s
+    margin = Params(max_gap_s=max_gap_s, micro_stop_threshold_s=threshold).lookback_ms
     before = max(margin, HISTORY_MS) if detector is not None else margin
     data = await reader.read(window.start_ms - before, window.end_ms + margin)
     split = periods(window, by, plant)
-    result = Analysis(window=window, machines={}, periods=[(p, {}) for p in split], data=data)
+    result = Analysis(window=window, machines={}, periods=[(p, {}) for p in split])
     for path, d in data.items():
         if d.telemetry is None or len(d.telemetry.t_ms) == 0:
             if d.energy is not None:
@@ -185,11 +186,9 @@ Level = Literal["line", "area", "site"]
 
 def group(kpis: Mapping[MachinePath, Kpi], level: Level) -> dict[str, Kpi]:
     """Sum machines into lines (``site/area/line``), areas (``site/area``) or sites."""
-    depth = {"site": 1, "area": 2, "line": 3}[level]
     groups: dict[str, list[Kpi]] = {}
     for path in sorted(kpis):
-        key = "/".join((path.site, path.area, path.line)[:depth])
-        groups.setdefault(key, []).append(kpis[path])
+        groups.setdefault(path.key(level), []).append(kpis[path])
     return {k: aggregate(v) for k, v in groups.items()}
 
 

@@ -51,7 +51,7 @@ def energy_section(analysis: Analysis, plant: Plant | None, grid_factor: float) 
             "kwh_per_good_unit": kpi.kwh_per_good_unit,
             "kwh_per_unit": kpi.kwh_per_unit,
             "idle_kwh": kpi.idle_kwh if kpi.energy_by_state_kwh else None,
-            "idle_share": _share(kpi.idle_kwh, kpi.energy_by_state_kwh),
+            "idle_share": kpi.idle_share,
             "energy_by_state_kwh": dict(kpi.energy_by_state_kwh),
             "base_load_kw": timeline.base_load_kw(window),
             "peak_15min": None if p is None else p.as_dict(),
@@ -60,13 +60,15 @@ def energy_section(analysis: Analysis, plant: Plant | None, grid_factor: float) 
 
     def grouped(level: Level) -> dict[str, Any]:
         out = {}
+        members: dict[str, list[np.ndarray]] = {}
+        for path, b in blocks.items():
+            members.setdefault(path.key(level), []).append(b)
         for key, kpi in group(analysis.machines, level).items():
-            members = [p for p in blocks if "/".join(_parts(p, level)) == key]
-            p = en.peak(en.group_blocks((blocks[m] for m in members), n), edges)
+            p = en.peak(en.group_blocks(members[key], n), edges)
             out[key] = {
                 "energy_kwh": kpi.energy_kwh,
                 "kwh_per_good_unit": kpi.kwh_per_good_unit,
-                "idle_share": _share(kpi.idle_kwh, kpi.energy_by_state_kwh),
+                "idle_share": kpi.idle_share,
                 "peak_15min": None if p is None else p.as_dict(),
                 "co2e_kg": en.co2e_kg(kpi.energy_kwh, grid_factor),
             }
@@ -101,7 +103,7 @@ def energy_section(analysis: Analysis, plant: Plant | None, grid_factor: float) 
             "energy_kwh": total.energy_kwh,
             "kwh_per_good_unit": total.kwh_per_good_unit,
             "kwh_per_unit": total.kwh_per_unit,
-            "idle_share": _share(total.idle_kwh, total.energy_by_state_kwh),
+            "idle_share": total.idle_share,
             "energy_by_state_kwh": dict(total.energy_by_state_kwh),
             "peak_15min": None if plant_peak is None else plant_peak.as_dict(),
             "co2e_kg": en.co2e_kg(total.energy_kwh, grid_factor),
@@ -112,16 +114,6 @@ def energy_section(analysis: Analysis, plant: Plant | None, grid_factor: float) 
         "machines": machines,
         "baseline": None if baseline is None else baseline.as_dict(),
     }
-
-
-def _parts(path: MachinePath, level: Level) -> tuple[str, ...]:
-    depth = {"site": 1, "area": 2, "line": 3}[level]
-    return (path.site, path.area, path.line)[:depth]
-
-
-def _share(part: float, by_state: Any) -> float | None:
-    total = sum(by_state.values()) if by_state else 0.0
-    return part / total if total > 0 else None
 
 
 def build(

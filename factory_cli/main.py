@@ -364,7 +364,7 @@ def _fleet(args: argparse.Namespace) -> Any:
             ),
             plant,
         )
-        if getattr(args, "only_line", None):
+        if args.only_line:
             fleet.keep_lines(args.only_line)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
@@ -586,23 +586,6 @@ def _plant(path: str | None) -> Any:
         raise ConfigError(str(exc)) from None
 
 
-async def compute_report(
-    settings: Settings,
-    window: Any,
-    *,
-    plant: Any = None,
-    by: str | None = None,
-    max_gap_s: float | None = None,
-    anomalies: bool = True,
-    only: dict[str, str | None] | None = None,
-) -> dict[str, Any]:
-    """The report's data from the configured store."""
-    report, _ = await compute_analysis(
-        settings, window, plant=plant, by=by, max_gap_s=max_gap_s, anomalies=anomalies, only=only
-    )
-    return report
-
-
 async def compute_analysis(
     settings: Settings,
     window: Any,
@@ -648,8 +631,8 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError("--by shift needs the plant model: --plant FILE or FACTORY_PLANT")
     only = {k: getattr(args, k) for k in ("site", "area", "line", "machine")}
     by = args.by or ("hour" if args.plot else None)
-    report = asyncio.run(
-        compute_report(
+    report, _ = asyncio.run(
+        compute_analysis(
             settings,
             window,
             plant=plant,
@@ -948,6 +931,12 @@ COMMANDS = {
 }
 
 
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
 EXIT_CONFIG = 2
 """A setting that cannot be used (the message names it)."""
 EXIT_CREDENTIALS = 3
@@ -975,23 +964,17 @@ def main(argv: list[str] | None = None) -> int:
         from edge_agent.errors import AuthError, EdgeError
         from ingest.errors import BrokerAuthError, IngestError
 
-        refused = (
-            exc.subgroup(lambda e: isinstance(e, AuthError | BrokerAuthError))
-            if isinstance(exc, ExceptionGroup)
-            else (exc if isinstance(exc, AuthError | BrokerAuthError) else None)
+        # The agent's errors come out of task groups: look inside them, at any depth.
+        errors = _leaves(exc)
+        kinds_and_status: tuple[tuple[tuple[type[BaseException], ...], int], ...] = (
+            ((AuthError, BrokerAuthError), EXIT_CREDENTIALS),
+            ((EdgeError, IngestError, ReaderError), 1),
         )
-        if refused is not None:
-            first = refused.exceptions[0] if isinstance(refused, ExceptionGroup) else refused
-            print(f"factory: {first}", file=sys.stderr)
-            return EXIT_CREDENTIALS
-        if isinstance(exc, EdgeError | IngestError | ReaderError):
-            print(f"factory: {exc}", file=sys.stderr)
-            return 1
-        if isinstance(exc, ExceptionGroup):
-            known = exc.subgroup(lambda e: isinstance(e, EdgeError | IngestError | ReaderError))
+        for kinds, status in kinds_and_status:
+            known = next((e for e in errors if isinstance(e, kinds)), None)
             if known is not None:
-                print(f"factory: {known.exceptions[0]}", file=sys.stderr)
-                return 1
+                print(f"factory: {known}", file=sys.stderr)
+                return status
         raise
 
 

@@ -37,7 +37,7 @@ def machine_rows(
             "area": path.area,
             "line": path.line,
             "machine": path.machine,
-            **kpis[path].as_dict(),
+            **kpis[path].summary(),
         }
         if truth is not None and path in truth:
             row["truth"] = {k: truth[path][k] for k in KPI_KEYS}

@@ -127,6 +127,7 @@ class Dashboard:
             report["generated_at"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
             if len(self._cache) > 32:
                 self._cache.clear()
+                self._locks = {key: lock}
             self._cache[key] = (time.monotonic(), report, analysis)
             return report, analysis
 

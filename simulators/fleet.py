@@ -12,7 +12,6 @@ import numpy as np
 
 from simulators.machine import (
     RUN,
-    STATE_NAMES,
     MachineRun,
     MachineSpec,
     calendar_plan,
@@ -21,7 +20,7 @@ from simulators.machine import (
 from simulators.mainmeter import MainMeterRun, simulate_main_meter
 from simulators.sensors import SensorSpec, SensorTrack, simulate_sensors
 from simulators.truth import window_truth
-from telemetry.models import Channel
+from telemetry.models import STATE_NAMES, Channel
 from telemetry.oee import Oee, total
 from telemetry.plant import Plant
 from telemetry.topic import MachinePath
@@ -235,16 +234,13 @@ class Fleet:
 
     def keep_lines(self, lines: list[str]) -> None:
         """Keep only the devices of these lines (``site/area/line``), as one gateway sees."""
-
-        def line(path: MachinePath) -> str:
-            return f"{path.site}/{path.area}/{path.line}"
-
-        known = {line(s.path) for s in self.streams} | {line(m.path) for m in self.meters}
+        devices = [s.path for s in self.streams] + [m.path for m in self.meters]
+        known = {p.key("line") for p in devices}
         unknown = sorted(set(lines) - known)
         if unknown:
             raise ValueError(f"no line {unknown[0]!r} in the fleet; lines: {sorted(known)}")
-        self.streams = [s for s in self.streams if line(s.path) in lines]
-        self.meters = [m for m in self.meters if line(m.path) in lines]
+        self.streams = [s for s in self.streams if s.path.key("line") in lines]
+        self.meters = [m for m in self.meters if m.path.key("line") in lines]
 
     @property
     def paths(self) -> list[MachinePath]:
@@ -273,7 +269,7 @@ class Fleet:
             lines: dict[str, list[Oee]] = {}
             sites: dict[str, list[Oee]] = {}
             for path, acc in per_machine.items():
-                lines.setdefault(f"{path.site}/{path.area}/{path.line}", []).append(acc)
+                lines.setdefault(path.key("line"), []).append(acc)
                 sites.setdefault(path.site, []).append(acc)
             return {
                 "plant": total(per_machine.values()).summary(),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from telemetry.models import STATES, MachineState
+from telemetry.models import MachineState
 from telemetry.topic import MachinePath
 
 RUN = MachineState.RUNNING.code
@@ -297,6 +297,3 @@ def simulate_machine(
         scrap_flags=scrap,
         energy_at_start=energy_at_start,
     )
-
-
-STATE_NAMES: tuple[str, ...] = tuple(s.value for s in STATES)

@@ -112,21 +112,18 @@ def simulate_main_meter(
     np_power[1::2] = base + 0.3 * meter.compressor_kw
     np_kwh = np_power * np.diff(np.append(np_start, end)) / 3.6e6
     np_energy_at_start = np.concatenate(([0.0], np.cumsum(np_kwh)[:-1]))
-    power = np.zeros(len(times_ms))
-    energy = np.zeros(len(times_ms))
+    power = np_power[np.clip(np.searchsorted(np_start, times_ms, side="right") - 1, 0, None)]
     for run in runs:
-        power += run.seg_power_kw[run._segment_of(times_ms)]
-        energy += run.energy_kwh(times_ms)
-    i = np.clip(np.searchsorted(np_start, times_ms, side="right") - 1, 0, None)
-    power += np_power[i]
-    energy += np_energy_at_start[i] + np_power[i] * (times_ms - np_start[i]) / 3.6e6
-    return MainMeterRun(
+        power = power + run.seg_power_kw[run._segment_of(times_ms)]
+    out = MainMeterRun(
         path=path,
         times_ms=times_ms,
         power_kw=power,
-        energy_kwh=energy,
+        energy_kwh=np.zeros(len(times_ms)),
         machine_runs=tuple(runs),
         np_start=np_start,
         np_power_kw=np_power,
         np_energy_at_start=np_energy_at_start,
     )
+    out.energy_kwh[:] = out.total_kwh(times_ms)
+    return out

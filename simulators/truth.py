@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulators.machine import DOWN, IDLE, OFF, PLANNED, RUN, SETUP, STATE_NAMES, MachineRun
+from simulators.machine import DOWN, IDLE, OFF, PLANNED, RUN, SETUP, MachineRun
+from telemetry.models import STATE_NAMES
 from telemetry.oee import UNSPECIFIED, Oee
 
 

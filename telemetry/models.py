@@ -54,6 +54,8 @@ class MachineState(enum.StrEnum):
 
 STATES: tuple[MachineState, ...] = tuple(MachineState)
 STATE_CODES: dict[MachineState, int] = {s: i for i, s in enumerate(STATES)}
+STATE_NAMES: tuple[str, ...] = tuple(s.value for s in STATES)
+"""State names by code."""
 
 
 class _Reading(BaseModel):

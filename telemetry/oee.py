@@ -133,6 +133,12 @@ class Oee:
         """Energy drawn while not running (idle, down, setup, planned stop, off)."""
         return sum(v for k, v in self.energy_by_state_kwh.items() if k != "RUNNING")
 
+    @property
+    def idle_share(self) -> float | None:
+        """The share of metered energy drawn while not running."""
+        metered = sum(self.energy_by_state_kwh.values())
+        return self.idle_kwh / metered if metered > 0 else None
+
     def __add__(self, other: Oee) -> Oee:
         values: dict[str, Any] = {}
         for f in fields(Oee):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -18,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from telemetry.models import Name
+from telemetry.models import NAME_PATTERN, Name
 from telemetry.topic import MachinePath
 
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -218,10 +219,6 @@ class Gateway(_Model):
     @field_validator("lines")
     @classmethod
     def _paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        import re
-
-        from telemetry.models import NAME_PATTERN
-
         for path in value:
             parts = path.split("/")
             if len(parts) != 3 or not all(re.match(NAME_PATTERN, p) for p in parts):
@@ -263,16 +260,8 @@ class Plant(_Model):
 
     def lines(self) -> list[str]:
         """Every line as ``site/area/line``, main meters' lines included."""
-        out: list[str] = []
-        for path, _ in self.machines():
-            key = f"{path.site}/{path.area}/{path.line}"
-            if key not in out:
-                out.append(key)
-        for path, _ in self.main_meters():
-            key = f"{path.site}/{path.area}/{path.line}"
-            if key not in out:
-                out.append(key)
-        return out
+        paths = [p for p, _ in self.machines()] + [p for p, _ in self.main_meters()]
+        return list(dict.fromkeys(p.key("line") for p in paths))
 
     def gateway_plan(self) -> list[Gateway]:
         """The gateways of the model, or one per line when it names none."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 from telemetry.models import Channel
 
@@ -49,6 +50,11 @@ class MachinePath:
 
     def __str__(self) -> str:
         return f"{self.site}/{self.area}/{self.line}/{self.machine}"
+
+    def key(self, level: Literal["site", "area", "line", "machine"]) -> str:
+        """The path down to ``level``: ``site``, ``site/area``, ``site/area/line`` or all."""
+        depth = {"site": 1, "area": 2, "line": 3, "machine": 4}[level]
+        return "/".join((self.site, self.area, self.line, self.machine)[:depth])
 
 
 @dataclass(frozen=True, slots=True)

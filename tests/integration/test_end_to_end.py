@@ -9,7 +9,7 @@ import pytest
 
 from analytics.kpi import aggregate
 from factory_cli.demo import run_pipeline
-from factory_cli.main import compute_report, write_kpis
+from factory_cli.main import compute_analysis, write_kpis
 from factory_cli.settings import Settings
 from simulators import Fleet, FleetConfig
 from telemetry.urls import parse_mqtt_url
@@ -63,7 +63,7 @@ async def test_fleet_through_mosquitto_and_influxdb_matches_truth(
 
     # The full report from InfluxDB: anomalies from the sensor fields, maturity.
     window = result.window
-    report = await compute_report(settings, window)
+    report, _ = await compute_analysis(settings, window)
     assert report["oee"]["plant"]["oee"] == pytest.approx(
         aggregate(result.kpis.values()).oee, abs=1e-9
     )

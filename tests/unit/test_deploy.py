@@ -120,8 +120,12 @@ def test_factory_services_use_real_settings_and_commands(
                 for inside, here in mounted.items():
                     text = text.replace(inside, here)
                 monkeypatch.setenv(key, text)
-        settings = load_settings()
-        assert settings is not None, name
+        settings = load_settings()  # raises, naming the variable, on a bad setting
+        env = service["environment"]
+        if "FACTORY_MQTT_URL" in env:
+            assert settings.mqtt_url.tls, f"{name}: the secure broker takes TLS only"
+        if "FACTORY_STORE_URL" in env:
+            assert settings.store_url.kind == "influxdb2", name
     ingest = [compose["services"][f"ingest-{i}"]["environment"] for i in (1, 2)]
     assert ingest[0]["FACTORY_INGEST__CLIENT_ID"] != ingest[1]["FACTORY_INGEST__CLIENT_ID"]
     assert ingest[0]["FACTORY_INGEST__SHARE_GROUP"] == ingest[1]["FACTORY_INGEST__SHARE_GROUP"]
