@@ -88,7 +88,7 @@ class Dashboard:
         return Window(start, end)
 
     def params(self, query: dict[str, str]) -> tuple[Window, str | None, dict[str, str | None]]:
-        by = query.get("by") or None
+        by = query.get("by")
         if by is not None and by not in BY:
             raise BadRequest(f"by: {by!r} is not one of {', '.join(BY)}")
         if by == "shift" and self.plant is None:
@@ -179,8 +179,8 @@ def make_app(dash: Dashboard) -> web.Application:
         query = dict(request.query)
         machine = query.get("machine", "")
         parts = machine.split("/")
-        if len(parts) != 4 or not all(parts):
-            return _error(400, "machine: give site/area/line/machine")
+        if len(parts) != 4 or not all(re.fullmatch(NAME_PATTERN, p) for p in parts):
+            return _error(400, "machine: give site/area/line/machine ([A-Za-z0-9_-] names)")
         try:
             window = dash.window(query)
             _, analysis = await dash.compute(window, None, dict.fromkeys(LEVELS))
