@@ -40,7 +40,7 @@ class BadRequest(Exception):
 def _time(value: str | None, name: str) -> int | None:
     if value is None or value == "":
         return None
-    if value.lstrip("-").isdigit():
+    if re.fullmatch(r"-?[0-9]{1,16}", value):  # ASCII digits only ("¹".isdigit() is True)
         ms = int(value)
     else:
         try:

@@ -83,6 +83,7 @@ async def test_api_answers_and_refuses_clearly(small_store: tuple[Fleet, Path]) 
             ("/api/report?by=week", 400, "by"),
             ("/api/report?by=", 400, "by"),
             ("/api/report?from=yesterday", 400, "ISO"),
+            ("/api/report?to=%C2%B9", 400, "ISO"),
             ("/api/report?from=2026-01-06T00:00Z&to=2026-01-05T00:00Z", 400, "after"),
             ("/api/timeline?machine=nope", 400, "site/area/line/machine"),
             ("/api/timeline?machine=a/b/c/d%20e", 400, "site/area/line/machine"),
