@@ -1,15 +1,5 @@
-"""Numpy analytics: OEE (ISO 22400-2) and energy intensity from stored telemetry."""
+"""Numpy analytics: OEE (ISO 22400-2), energy indicators, anomalies and maturity.
 
-from analytics.kpi import Kpi, Window, aggregate, machine_kpi
-from analytics.reader import EnergySeries, MachineData, TelemetrySeries, open_reader
-
-__all__ = [
-    "EnergySeries",
-    "Kpi",
-    "MachineData",
-    "TelemetrySeries",
-    "Window",
-    "aggregate",
-    "machine_kpi",
-    "open_reader",
-]
+Nothing is imported here, so that reading the configuration (``analytics.config``)
+needs neither numpy nor a store client.
+"""

@@ -25,11 +25,8 @@ from typing import Any
 import numpy as np
 
 from analytics.kpi import Window, counter_increments
-from analytics.reader import EnergySeries
+from store.series import EnergySeries
 
-GRID_FACTOR_VN_2023 = 0.6592
-"""Viet Nam's 2023 grid emission factor, t CO2e per MWh (kg per kWh), as announced by the
-Department of Climate Change (Ministry of Agriculture and Environment), 2024."""
 DEMAND_BLOCK_MS = 900_000
 
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from analytics.reader import EnergySeries, TelemetrySeries
+from store.series import EnergySeries, TelemetrySeries
 from telemetry.models import STATE_NAMES, MachineState
 from telemetry.oee import UNSPECIFIED, Oee, total
 from telemetry.plant import Calendar

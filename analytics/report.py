@@ -12,7 +12,8 @@ import numpy as np
 
 from analytics.anomaly import HISTORY_MS, SIGNAL, Detector, Event
 from analytics.kpi import RUN, Kpi, Params, Timeline, Window, aggregate, build_timeline
-from analytics.reader import MachineData, Reader
+from store import Reader
+from store.series import MachineData
 from telemetry.plant import Plant
 from telemetry.topic import MachinePath
 

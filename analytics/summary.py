@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from analytics import energy as en
+from analytics.config import GRID_FACTOR_VN_2023
 from analytics.kpi import Kpi, Window, aggregate
 from analytics.maturity import assess, measure
 from analytics.report import Analysis, Level, flags, group, pareto, periods
@@ -120,7 +121,7 @@ def build(
     analysis: Analysis,
     *,
     plant: Plant | None = None,
-    grid_factor: float = en.GRID_FACTOR_VN_2023,
+    grid_factor: float = GRID_FACTOR_VN_2023,
     now_ms: int | None = None,
 ) -> dict[str, Any]:
     """The report's data."""

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from analytics.kpi import Params, Window, aggregate, build_timeline
-from analytics.reader import EnergySeries, TelemetrySeries
+from store.series import EnergySeries, TelemetrySeries
 from telemetry.oee import UNSPECIFIED
 
 START = 1_767_571_200_000  # 2026-01-05T00:00Z, a Monday

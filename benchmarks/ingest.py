@@ -135,8 +135,8 @@ def make_service(port: int, influx: int, db: str, root: str, client_id: str, tmp
     """Our ingest service, as `factory ingest` builds it, into InfluxDB over the v1 API."""
     from ingest.config import IngestConfig
     from ingest.service import IngestService
-    from ingest.store import open_store
-    from telemetry.urls import parse_mqtt_url, parse_store_url
+    from store import open_store, parse_store_url
+    from telemetry.urls import parse_mqtt_url
 
     return IngestService(
         endpoint=parse_mqtt_url(f"mqtt://127.0.0.1:{port}"),

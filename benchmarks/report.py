@@ -22,13 +22,12 @@ from pathlib import Path
 from analytics import summary
 from analytics.anomaly import Detector
 from analytics.kpi import Window
-from analytics.reader import InfluxV1Reader
 from analytics.report import analyse
-from ingest.store import open_store
 from simulators import Fleet, FleetConfig
 from simulators.faults import Faults, fleet_messages
+from store import open_store, parse_store_url
+from store.influx_v1 import InfluxV1Reader
 from telemetry.codec import decode
-from telemetry.urls import parse_store_url
 
 
 async def fill(url: str, fleet: Fleet) -> int:

@@ -17,14 +17,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from analytics.kpi import Kpi, Window
-from analytics.reader import open_reader
 from analytics.report import machine_kpis
 from edge_agent.agent import build_agent
 from edge_agent.source import SimulatorSource
 from factory_cli.settings import Settings
 from ingest.service import IngestService
-from ingest.store import open_store
 from simulators import Fleet
+from store import open_reader, open_store
 from telemetry.topic import MachinePath
 from telemetry.urls import MqttEndpoint, parse_mqtt_url
 
@@ -145,7 +144,7 @@ async def run_pipeline(
             await ingest_task
     scratch.cleanup()
     window = Window(fleet.start_ms, fleet.end_ms)
-    kpis = await machine_kpis(open_reader(settings.store_url, token=settings.token_value()), window)
+    kpis = await machine_kpis(open_reader(settings.store_url, token=settings.influx_token), window)
     truth = {p: t.summary() for p, t in fleet.truth().items()}
     return DemoResult(
         kpis={p: k for p, k in kpis.items() if p in truth},

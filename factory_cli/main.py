@@ -530,7 +530,7 @@ def cmd_edge(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.service import IngestService
-    from ingest.store import open_store
+    from store import open_store
 
     async def run() -> None:
         service = IngestService(
@@ -599,12 +599,12 @@ async def compute_analysis(
     """The report's data and the analysis behind it (its machines' timelines)."""
     from analytics import summary
     from analytics.anomaly import Detector
-    from analytics.reader import open_reader
     from analytics.report import analyse
+    from store import open_reader
 
     cfg = settings.analytics
     analysis = await analyse(
-        open_reader(settings.store_url, token=settings.token_value()),
+        open_reader(settings.store_url, token=settings.influx_token),
         window,
         plant=plant,
         by=by,  # type: ignore[arg-type]
@@ -689,12 +689,11 @@ async def write_kpis(
 ) -> tuple[int, int]:
     """Compute the periods of ``window`` and write their points; (periods, points)."""
     from analytics.kpiwrite import kpi_points
-    from analytics.reader import open_reader
     from analytics.report import analyse
-    from ingest.store import open_store
+    from store import open_reader, open_store
 
     analysis = await analyse(
-        open_reader(settings.store_url, token=settings.token_value()),
+        open_reader(settings.store_url, token=settings.influx_token),
         window,
         plant=plant,
         by=period,  # type: ignore[arg-type]
@@ -857,7 +856,7 @@ def cmd_deadletter(args: argparse.Namespace, settings: Settings) -> int:
 
 def _reingest(args: argparse.Namespace, settings: Settings, store: Any) -> int:
     from ingest.deadletter import reingest
-    from ingest.store import open_store
+    from store import open_store
 
     ids = store.all_ids_sync() if args.all else args.ids
     if not ids:
@@ -960,9 +959,9 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as exc:
-        from analytics.reader import ReaderError
         from edge_agent.errors import AuthError, EdgeError
         from ingest.errors import BrokerAuthError, IngestError
+        from store.errors import ReaderError
 
         # The agent's errors come out of task groups: look inside them, at any depth.
         errors = _leaves(exc)

@@ -24,8 +24,9 @@ from pydantic_settings import (
 from analytics.config import AnalyticsConfig
 from edge_agent.config import EdgeConfig
 from ingest.config import IngestConfig
+from store import StoreUrl
 from telemetry.topic import DEFAULT_ROOT, TopicError, check_root
-from telemetry.urls import MqttUrl, StoreUrl
+from telemetry.urls import MqttUrl
 
 ENV_PREFIX = "FACTORY_"
 
@@ -68,10 +69,6 @@ class Settings(BaseSettings):
     edge: EdgeConfig = EdgeConfig()
     ingest: IngestConfig = IngestConfig()
     analytics: AnalyticsConfig = AnalyticsConfig()
-
-    def token_value(self) -> str | None:
-        """The InfluxDB token in clear, for the client that sends it; never log it."""
-        return self.influx_token.get_secret_value() if self.influx_token else None
 
     @field_validator("topic_root")
     @classmethod

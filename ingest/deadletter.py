@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from ingest.store import Store
+    from store import Store
 
 Stage = Literal["decode", "store"]
 
@@ -161,7 +161,7 @@ async def reingest(
 ) -> ReingestResult:
     """Decode dead letters again with the current code and write those that now pass.
 
-    ``writer`` is an opened :class:`ingest.store.Store`. A letter is removed only
+    ``writer`` is an opened :class:`store.Store`. A letter is removed only
     after its readings are written; one that still fails keeps its new reason.
     """
     from telemetry.codec import DecodeError, decode

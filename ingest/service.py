@@ -18,9 +18,10 @@ import numpy as np
 
 from ingest.config import IngestConfig
 from ingest.deadletter import DeadLetter, DeadLetterStore
-from ingest.errors import BrokerAuthError, BrokerError, StoreError
-from ingest.store import Store
+from ingest.errors import BrokerAuthError, BrokerError
 from ingest.subscriber import Delivery, Subscriber
+from store import Store
+from store.errors import StoreError
 from telemetry.backoff import Backoff
 from telemetry.codec import DecodeError, Message, decode, encode
 from telemetry.metrics import MetricsServer, Sample, render

@@ -15,12 +15,11 @@ import yaml
 
 from factory_cli.main import write_kpis
 from factory_cli.settings import Settings
-from ingest.store import open_store
 from simulators import Fleet, FleetConfig
 from simulators.faults import Faults, fleet_messages
+from store import open_store, parse_store_url
 from telemetry.codec import decode
 from telemetry.plant import load_plant
-from telemetry.urls import parse_store_url
 from tests.servers import Server
 
 pytestmark = pytest.mark.integration

@@ -15,11 +15,11 @@ from pydantic import SecretStr
 
 from ingest.config import IngestConfig
 from ingest.service import IngestService
-from ingest.store import open_store
 from simulators import Fleet, FleetConfig
+from store import open_store, parse_store_url
 from telemetry.models import Channel
 from telemetry.topic import Topic
-from telemetry.urls import parse_mqtt_url, parse_store_url
+from telemetry.urls import parse_mqtt_url
 from tests.servers import Server, victoria_metrics
 
 pytestmark = pytest.mark.integration
@@ -88,7 +88,7 @@ async def test_v2_write_path_through_ingest(
 
 
 async def test_v2_store_sorts_errors_into_retry(tmp_path: Path) -> None:
-    from ingest.errors import StoreError
+    from store.errors import StoreError
     from telemetry.codec import decode
 
     endpoint = parse_store_url("influxdb2://127.0.0.1:1/factory?org=plant")

@@ -20,8 +20,8 @@ import pytest
 from ingest.config import IngestConfig
 from ingest.deadletter import DeadLetterStore
 from ingest.service import IngestService
-from ingest.store import open_store
-from telemetry.urls import parse_mqtt_url, parse_store_url
+from store import open_store, parse_store_url
+from telemetry.urls import parse_mqtt_url
 from tests.load import Load, default_load_fleet, stored_counts
 from tests.servers import Server, free_port, ingest_process, metrics, start_influxd, wait_healthy
 

@@ -15,7 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from ingest.config import IngestConfig
 from ingest.deadletter import DeadLetterStore
 from ingest.service import IngestService
-from ingest.sqlite_store import SQLiteStore
+from store.sqlite import SQLiteStore
 from telemetry.urls import parse_mqtt_url
 from tests.servers import Server
 

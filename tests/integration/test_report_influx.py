@@ -6,13 +6,12 @@ from __future__ import annotations
 import pytest
 
 from analytics.kpi import Window
-from analytics.reader import InfluxV1Reader
 from analytics.report import analyse
-from ingest.store import open_store
 from simulators import Fleet, FleetConfig
 from simulators.faults import Faults, fleet_messages
+from store import open_store, parse_store_url
+from store.influx_v1 import InfluxV1Reader
 from telemetry.codec import decode
-from telemetry.urls import parse_store_url
 from tests.servers import Server
 
 pytestmark = pytest.mark.integration

@@ -28,7 +28,7 @@ from ingest.config import IngestConfig
 from ingest.deadletter import DeadLetterStore
 from ingest.errors import BrokerAuthError
 from ingest.service import IngestService
-from ingest.sqlite_store import SQLiteStore
+from store.sqlite import SQLiteStore
 from telemetry.plant import load_plant
 from telemetry.urls import parse_mqtt_url
 from tests.servers import free_port, start_mosquitto

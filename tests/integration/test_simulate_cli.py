@@ -14,7 +14,7 @@ import pytest
 from factory_cli.main import main
 from ingest.config import IngestConfig
 from ingest.service import IngestService
-from ingest.sqlite_store import SQLiteStore
+from store.sqlite import SQLiteStore
 from telemetry.urls import parse_mqtt_url
 from tests.servers import Server
 

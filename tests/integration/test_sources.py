@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 
 from analytics.kpi import Window
-from analytics.reader import SQLiteReader
 from analytics.report import machine_kpis
 from edge_agent.agent import EdgeAgent, build_agent
 from edge_agent.config import EdgeConfig
@@ -26,8 +25,8 @@ from edge_agent.devices import ModbusMeter, OpcUaMachine
 from edge_agent.registers import PRESETS, RegisterSpec, decode, encode
 from ingest.config import IngestConfig
 from ingest.service import IngestService
-from ingest.sqlite_store import SQLiteStore
 from simulators import Fleet, FleetConfig
+from store.sqlite import SQLiteReader, SQLiteStore
 from telemetry.urls import parse_mqtt_url
 from tests.devices import ModbusMeterServer, OpcUaMachineServer
 from tests.servers import Server, free_port

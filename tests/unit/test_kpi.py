@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analytics.kpi import Kpi, Params, Window, aggregate, counter_increments, machine_kpi
-from analytics.reader import SQLiteReader, TelemetrySeries
 from analytics.report import machine_kpis
-from ingest.sqlite_store import SQLiteStore
+from store.series import TelemetrySeries
+from store.sqlite import SQLiteReader, SQLiteStore
 from telemetry.codec import decode
 from telemetry.topic import MachinePath
 

@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 
 from analytics.kpi import Window, counter_increments
-from analytics.reader import SQLiteReader
 from analytics.report import Analysis, analyse, group
-from ingest.sqlite_store import SQLiteStore
 from simulators.faults import Faults, fleet_messages
 from simulators.fleet import Fleet, FleetConfig
+from store.sqlite import SQLiteReader, SQLiteStore
 from telemetry.codec import decode
 from telemetry.oee import Oee
 from telemetry.plant import Plant, load_plant

@@ -13,13 +13,14 @@ import pytest
 
 from analytics import summary
 from analytics.anomaly import Detector, evaluate
-from analytics.energy import GRID_FACTOR_VN_2023, fit_baseline
+from analytics.config import GRID_FACTOR_VN_2023
+from analytics.energy import fit_baseline
 from analytics.kpi import Window
 from analytics.maturity import RUBRIC, assess
-from analytics.reader import SQLiteReader
 from analytics.report import analyse
 from factory_cli.main import main
 from simulators.fleet import Fleet, FleetConfig
+from store.sqlite import SQLiteReader
 from telemetry.plant import load_plant
 from tests.unit.test_oee_truth import MIDNIGHT_VN, PLANTS, store_fleet
 

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+from store import parse_store_url
 from telemetry.models import Channel
 from telemetry.topic import MachinePath, Topic, TopicError, subscription
-from telemetry.urls import UrlError, parse_mqtt_url, parse_store_url
+from telemetry.urls import UrlError, parse_mqtt_url
 
 
 def test_topic_round_trip() -> None:

@@ -1,0 +1,97 @@
+"""The store contract: a writer (:class:`Store`) and a reader (:class:`Reader`).
+
+Ingest writes readings, the KPI write-back writes computed points, the analytics
+read one window of series per machine. Every backend implements both sides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from pydantic import SecretStr
+
+from telemetry.codec import Message
+from telemetry.layout import Point
+from telemetry.lineprotocol import message_lines, point_line
+from telemetry.topic import MachinePath
+
+if TYPE_CHECKING:
+    from store.series import MachineData, SensorSeries
+
+
+@dataclass(frozen=True, slots=True)
+class StoreEndpoint:
+    kind: str
+    """The backend's ``KIND``: ``sqlite``, ``influxdb`` or ``influxdb2``."""
+    path: Path | None = None
+    host: str | None = None
+    port: int | None = None
+    database: str | None = None
+    """The InfluxDB database, or the bucket (``influxdb2://``)."""
+    tls: bool = False
+    username: str | None = None
+    password: SecretStr | None = field(default=None, repr=False)
+    org: str | None = None
+    """InfluxDB 2.x organisation (``influxdb2://``)."""
+
+    @property
+    def base_url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+    def __str__(self) -> str:
+        if self.kind == "sqlite":
+            return f"sqlite:///{self.path}"
+        user = f"{self.username}:***@" if self.username else ""
+        scheme = self.kind + ("s" if self.tls else "")
+        org = f"?org={self.org}" if self.org else ""
+        return f"{scheme}://{user}{self.host}:{self.port}/{self.database}{org}"
+
+
+class Store(Protocol):
+    """Where validated readings go. ``write`` returns only once they are durable."""
+
+    async def open(self) -> None: ...
+
+    async def write(self, messages: Sequence[Message]) -> int:
+        """Store every reading of ``messages``; return the number of readings written.
+
+        Raises :class:`store.errors.StoreError` with ``action`` ``retry`` or ``drop``.
+        """
+        ...
+
+    async def write_points(self, points: Sequence[Point]) -> int:
+        """Store computed points (same tags and time: replaced)."""
+        ...
+
+    async def ping(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+class Reader(Protocol):
+    """One window of every machine's series; raises :class:`store.errors.ReaderError`."""
+
+    async def read(self, start_ms: int, end_ms: int) -> dict[MachinePath, MachineData]: ...
+
+    async def read_sensor(
+        self, name: str, start_ms: int, end_ms: int
+    ) -> dict[MachinePath, SensorSeries]: ...
+
+
+class LineProtocolStore:
+    """The InfluxDB writers: readings and computed points both go out as line protocol."""
+
+    async def write(self, messages: Sequence[Message]) -> int:
+        lines: list[str] = []
+        for m in messages:
+            lines.extend(message_lines(m))
+        return await self._write_lines(lines)
+
+    async def write_points(self, points: Sequence[Point]) -> int:
+        return await self._write_lines([point_line(p) for p in points])
+
+    async def _write_lines(self, lines: list[str]) -> int:
+        raise NotImplementedError
