@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from analytics.kpi import Window, counter_increments
+from analytics.timeline import Window, counter_increments
 from store.series import EnergySeries
 
 DEMAND_BLOCK_MS = 900_000

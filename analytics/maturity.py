@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from analytics.kpi import aggregate
-from analytics.report import Analysis
+from analytics.analysis import Analysis
+from analytics.report_model import Energy
+from analytics.timeline import aggregate
 from telemetry.oee import UNSPECIFIED
 from telemetry.plant import Plant
 
@@ -84,7 +85,7 @@ DIMENSIONS = ("connectivity", "visibility", "transparency", "performance",
 def measure(
     analysis: Analysis,
     plant: Plant | None,
-    energy: dict[str, Any],
+    energy: Energy,
     *,
     now_ms: int,
     breakdown_starts: dict[str, list[int]] | None = None,
@@ -118,14 +119,13 @@ def measure(
             min(by_state / total.energy_kwh, 1.0) if total.energy_kwh else None
         )
         values["oee"] = total.oee
-    mains = [m for m in energy.get("main_meters", {}).values() if m.get("energy_kwh")]
+    mains = [m for m in energy.main_meters.values() if m.energy_kwh]
     values["sub_metered_share"] = (
-        sum(m["machines_kwh"] for m in mains) / sum(m["energy_kwh"] for m in mains)
+        sum(m.machines_kwh for m in mains) / sum(m.energy_kwh or 0.0 for m in mains)
         if mains
         else None
     )
-    baseline = energy.get("baseline")
-    values["baseline_r2"] = baseline.get("r2") if baseline else None
+    values["baseline_r2"] = energy.baseline.r2 if energy.baseline else None
     values["sensor_coverage"] = analysis.sensor_machines / len(kpis) if kpis else None
     values["breakdowns_forewarned"] = None
     if analysis.events is not None and breakdown_starts:

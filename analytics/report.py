@@ -1,224 +1,202 @@
-"""Compute the accounts of every machine, line, area and site over a window and its periods."""
+"""The whole report: OEE with its losses per level and period, energy indicators, the
+downtime Pareto, flags, anomaly events and the maturity assessment, as a typed
+:class:`analytics.report_model.Report`.
+
+``factory report --format json`` prints exactly its JSON; the table and CSV views and
+the dashboard are drawn from it. :func:`compute_report` reads the store and builds it.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Literal
-from zoneinfo import ZoneInfo
+import time
+from typing import Any
 
 import numpy as np
+from pydantic import SecretStr
 
-from analytics.anomaly import HISTORY_MS, SIGNAL, Detector, Event
-from analytics.kpi import RUN, Kpi, Params, Timeline, Window, aggregate, build_timeline
-from store import Reader
-from store.series import MachineData
+from analytics import energy as en
+from analytics.analysis import Analysis, By, Level, analyse, flags, group, pareto, periods
+from analytics.anomaly import Detector
+from analytics.config import GRID_FACTOR_VN_2023, AnalyticsConfig
+from analytics.maturity import assess, measure
+from analytics.report_model import Energy, Report
+from analytics.timeline import Kpi, Window, aggregate
+from store import StoreEndpoint, open_reader
 from telemetry.plant import Plant
 from telemetry.topic import MachinePath
 
-DEFAULT_MAX_GAP_S = 60.0
-By = Literal["shift", "day", "hour"]
+
+def _iso(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-@dataclass(frozen=True, slots=True)
-class Period:
-    label: str
-    """e.g. ``2026-01-05 morning``, ``2026-01-05``, ``2026-01-05 08:00``."""
-    window: Window
-
-
-@dataclass(slots=True)
-class Analysis:
-    """Machine accounts over the window and over each period; groups are sums of machines."""
-
-    window: Window
-    machines: dict[MachinePath, Kpi]
-    periods: list[tuple[Period, dict[MachinePath, Kpi]]] = field(default_factory=list)
-    meters: dict[MachinePath, MachineData] = field(default_factory=dict, repr=False)
-    """Energy-only devices (main meters): no telemetry."""
-    timelines: dict[MachinePath, Timeline] = field(default_factory=dict, repr=False)
-    events: list[Event] | None = None
-    """Anomaly events that started in the window (None: not looked for)."""
-    sensor_machines: int = 0
-    """Machines that report the vibration sensor."""
-
-    def narrow(self, **only: str | None) -> None:
-        """Keep only the machines (and main meters) of a site, area, line or machine."""
-
-        def keep(path: MachinePath) -> bool:
-            return all(v is None or getattr(path, k) == v for k, v in only.items())
-
-        self.machines = {p: k for p, k in self.machines.items() if keep(p)}
-        self.timelines = {p: t for p, t in self.timelines.items() if keep(p)}
-        self.periods = [(p, {m: k for m, k in ks.items() if keep(m)}) for p, ks in self.periods]
-        # A main meter measures a whole site: it stays only when whole sites are kept.
-        site, finer = only.get("site"), any(only.get(k) for k in ("area", "line", "machine"))
-        self.meters = {p: d for p, d in self.meters.items() if not finer and site in (None, p.site)}
-        if self.events is not None:
-            self.events = [e for e in self.events if keep(e.path)]
-
-    def accounts(self, window: Window) -> dict[MachinePath, Kpi]:
-        """Every machine's account over another window (inside the one read)."""
-        return {path: t.account(window, path) for path, t in self.timelines.items()}
-
-
-def machine_params(plant: Plant | None, max_gap_s: float) -> Callable[[MachinePath], Params]:
-    """The reading parameters of each machine: from the plant model where it knows it."""
-    if plant is None:
-        default = Params(max_gap_s=max_gap_s)
-        return lambda _path: default
-    base = Params(
-        max_gap_s=max_gap_s,
-        micro_stop_threshold_s=plant.micro_stop_threshold_s,
-        calendar=plant.calendar,
-    )
-    per = {
-        path: Params(
-            max_gap_s=max_gap_s,
-            micro_stop_threshold_s=plant.micro_stop_threshold_s,
-            startup_units=m.startup_units,
-            calendar=plant.calendar,
-            rollover_kwh=m.meter_rollover_kwh,
-        )
-        for path, m in plant.machines()
-    }
-    return lambda path: per.get(path, base)
-
-
-def periods(window: Window, by: By | None, plant: Plant | None) -> list[Period]:
-    """The shifts (from the plant calendar), days or clock hours in a window, clipped to it."""
-    if by is None:
-        return []
-    if by == "shift":
-        if plant is None:
-            raise ValueError("--by shift needs the plant model (--plant or FACTORY_PLANT)")
-        zone = ZoneInfo(plant.calendar.timezone)
-        return [
-            Period(f"{_local(a, zone):%Y-%m-%d} {name}", Window(a, b))
-            for a, b, kind, name in plant.calendar.periods(window.start_ms, window.end_ms)
-            if kind == "shift"
-        ]
-    zone = ZoneInfo(plant.calendar.timezone if plant else "UTC")
-    step = dt.timedelta(days=1) if by == "day" else dt.timedelta(hours=1)
-    start = _local(window.start_ms, zone)
-    cursor = (
-        start.replace(hour=0, minute=0, second=0, microsecond=0)
-        if by == "day"
-        else start.replace(minute=0, second=0, microsecond=0)
-    )
-    out = []
-    while int(cursor.timestamp() * 1000) < window.end_ms:
-        nxt = (cursor.replace(tzinfo=None) + step).replace(tzinfo=zone)
-        a = max(int(cursor.timestamp() * 1000), window.start_ms)
-        b = min(int(nxt.timestamp() * 1000), window.end_ms)
-        if b > a:
-            label = f"{cursor:%Y-%m-%d}" if by == "day" else f"{cursor:%Y-%m-%d %H:%M}"
-            out.append(Period(label, Window(a, b)))
-        cursor = nxt
+def _levels(kpis: dict[MachinePath, Kpi]) -> dict[str, Any]:
+    out: dict[str, Any] = {"plant": aggregate(kpis.values()).summary() if kpis else None}
+    levels: tuple[Level, ...] = ("site", "area", "line")
+    for level in levels:
+        out[f"{level}s"] = {k: v.summary() for k, v in group(kpis, level).items()}
+    out["machines"] = {str(p): k.summary() for p, k in sorted(kpis.items())}
     return out
 
 
-def _local(ms: int, zone: ZoneInfo) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ms / 1000, zone)
+def energy_section(analysis: Analysis, plant: Plant | None, grid_factor: float) -> Energy:
+    window = analysis.window
+    edges = en.demand_edges(window)
+    n = max(len(edges) - 1, 0)
+    blocks: dict[MachinePath, np.ndarray] = {}
+    machines: dict[str, Any] = {}
+    for path, timeline in sorted(analysis.timelines.items()):
+        kpi = analysis.machines[path]
+        curve = timeline.energy_curve()
+        b = en.block_kwh(*curve, edges) if curve is not None else np.full(n, np.nan)
+        blocks[path] = b
+        p = en.peak(b, edges)
+        machines[str(path)] = {
+            "energy_kwh": kpi.energy_kwh,
+            "kwh_per_good_unit": kpi.kwh_per_good_unit,
+            "kwh_per_unit": kpi.kwh_per_unit,
+            "idle_kwh": kpi.idle_kwh if kpi.energy_by_state_kwh else None,
+            "idle_share": kpi.idle_share,
+            "energy_by_state_kwh": dict(kpi.energy_by_state_kwh),
+            "base_load_kw": timeline.base_load_kw(window),
+            "peak_15min": None if p is None else p.as_dict(),
+            "co2e_kg": en.co2e_kg(kpi.energy_kwh, grid_factor),
+        }
+
+    def grouped(level: Level) -> dict[str, Any]:
+        out = {}
+        members: dict[str, list[np.ndarray]] = {}
+        for path, b in blocks.items():
+            members.setdefault(path.key(level), []).append(b)
+        for key, kpi in group(analysis.machines, level).items():
+            p = en.peak(en.group_blocks(members[key], n), edges)
+            out[key] = {
+                "energy_kwh": kpi.energy_kwh,
+                "kwh_per_good_unit": kpi.kwh_per_good_unit,
+                "idle_share": kpi.idle_share,
+                "peak_15min": None if p is None else p.as_dict(),
+                "co2e_kg": en.co2e_kg(kpi.energy_kwh, grid_factor),
+            }
+        return out
+
+    total = aggregate(analysis.machines.values()) if analysis.machines else None
+    plant_peak = en.peak(en.group_blocks(blocks.values(), n), edges)
+    main: dict[str, Any] = {}
+    for path, data in sorted(analysis.meters.items()):
+        if data.energy is None:
+            continue
+        site_kwh = sum(
+            k.energy_kwh or 0.0 for p, k in analysis.machines.items() if p.site == path.site
+        )
+        main[str(path)] = en.site_energy(data.energy, site_kwh, window, grid_factor)
+
+    # The baseline: energy against production, hour by hour, for the machines together.
+    rows = []
+    for period in periods(window, "hour", plant):
+        kpis = analysis.accounts(period.window)
+        if not kpis:
+            continue
+        hour = aggregate(kpis.values())
+        if hour.energy_kwh is not None and hour.no_data_s < 0.5 * period.window.seconds * len(kpis):
+            rows.append((period.label, float(hour.total_count), hour.energy_kwh))
+    baseline = en.fit_baseline(rows)
+    return Energy.model_validate(
+        {
+            "grid_emission_factor_kg_per_kwh": grid_factor,
+            "plant": None
+            if total is None
+            else {
+                "energy_kwh": total.energy_kwh,
+                "kwh_per_good_unit": total.kwh_per_good_unit,
+                "kwh_per_unit": total.kwh_per_unit,
+                "idle_share": total.idle_share,
+                "energy_by_state_kwh": dict(total.energy_by_state_kwh),
+                "peak_15min": None if plant_peak is None else plant_peak.as_dict(),
+                "co2e_kg": en.co2e_kg(total.energy_kwh, grid_factor),
+            },
+            "main_meters": main,
+            "sites": grouped("site"),
+            "lines": grouped("line"),
+            "machines": machines,
+            "baseline": None if baseline is None else baseline.as_dict(),
+        }
+    )
 
 
-async def analyse(
-    reader: Reader,
+def build(
+    analysis: Analysis,
+    *,
+    plant: Plant | None = None,
+    grid_factor: float = GRID_FACTOR_VN_2023,
+    now_ms: int | None = None,
+) -> Report:
+    """The report of an analysis."""
+    w: Window = analysis.window
+    total = aggregate(analysis.machines.values()) if analysis.machines else None
+    energy = energy_section(analysis, plant, grid_factor)
+    breakdowns = {str(p): t.breakdown_starts(w) for p, t in analysis.timelines.items()}
+    now = now_ms if now_ms is not None else int(time.time() * 1000)
+    values = measure(analysis, plant, energy, now_ms=now, breakdown_starts=breakdowns)
+    return Report.model_validate(
+        {
+            "window": {
+                "from": _iso(w.start_ms),
+                "to": _iso(w.end_ms),
+                "start_ms": w.start_ms,
+                "end_ms": w.end_ms,
+            },
+            "plant_model": None if plant is None else plant.name,
+            "micro_stop_threshold_s": plant.micro_stop_threshold_s if plant else 120.0,
+            "oee": _levels(analysis.machines),
+            "periods": [
+                {
+                    "period": p.label,
+                    "from": _iso(p.window.start_ms),
+                    "to": _iso(p.window.end_ms),
+                    **_levels(kpis),
+                }
+                for p, kpis in analysis.periods
+            ],
+            "pareto": pareto(total.downtime_by_reason_s) if total else [],
+            "energy": energy,
+            "anomalies": None
+            if analysis.events is None
+            else {
+                "method": "robust z-score of smoothed vibration against the machine's own "
+                "normal (docs/analytics.md)",
+                "machines_with_sensor": analysis.sensor_machines,
+                "events": [e.as_dict() for e in analysis.events],
+            },
+            "maturity": assess(values),
+            "flags": flags(analysis.machines),
+        }
+    )
+
+
+async def compute_report(
+    endpoint: StoreEndpoint,
     window: Window,
     *,
+    token: SecretStr | None = None,
+    config: AnalyticsConfig | None = None,
     plant: Plant | None = None,
     by: By | None = None,
-    max_gap_s: float = DEFAULT_MAX_GAP_S,
-    detector: Detector | None = None,
-) -> Analysis:
-    """Read the window (with a margin on both sides) once, then account for each period.
-
-    With a ``detector``, vibration is read too (with hours of history before the window,
-    the machine's normal) and the anomaly events that start in the window are kept."""
-    params_of = machine_params(plant, max_gap_s)
-    # The margins depend only on settings shared by every machine of the plant.
-    threshold = plant.micro_stop_threshold_s if plant else Params().micro_stop_threshold_s
-    margin = Params(max_gap_s=max_gap_s, micro_stop_threshold_s=threshold).lookback_ms
-    before = max(margin, HISTORY_MS) if detector is not None else margin
-    data = await reader.read(window.start_ms - before, window.end_ms + margin)
-    split = periods(window, by, plant)
-    result = Analysis(window=window, machines={}, periods=[(p, {}) for p in split])
-    for path, d in data.items():
-        if d.telemetry is None or len(d.telemetry.t_ms) == 0:
-            if d.energy is not None:
-                result.meters[path] = d
-            continue
-        timeline: Timeline = build_timeline(d.telemetry, d.energy, params_of(path))
-        result.timelines[path] = timeline
-        result.machines[path] = timeline.account(window, path)
-        for period, kpis in result.periods:
-            kpis[path] = timeline.account(period.window, path)
-    if detector is not None:
-        result.events = []
-        sensors = await reader.read_sensor(SIGNAL, window.start_ms - before, window.end_ms)
-        result.sensor_machines = len(sensors)
-        for path, (t, v) in sorted(sensors.items()):
-            md = data.get(path)
-            if md is None or md.telemetry is None or len(md.telemetry.t_ms) == 0:
-                continue
-            k = np.searchsorted(md.telemetry.t_ms, t, side="right") - 1
-            running = (k >= 0) & (md.telemetry.state[np.maximum(k, 0)] == RUN)
-            result.events += [
-                e for e in detector.detect(path, t, v, running)
-                if window.start_ms <= e.start_ms < window.end_ms
-            ]  # fmt: skip
-    return result
-
-
-async def machine_kpis(
-    reader: Reader,
-    window: Window,
-    *,
-    max_gap_s: float = DEFAULT_MAX_GAP_S,
-    plant: Plant | None = None,
-) -> dict[MachinePath, Kpi]:
-    """The account of every machine with telemetry over ``window``."""
-    return (await analyse(reader, window, plant=plant, max_gap_s=max_gap_s)).machines
-
-
-Level = Literal["line", "area", "site"]
-
-
-def group(kpis: Mapping[MachinePath, Kpi], level: Level) -> dict[str, Kpi]:
-    """Sum machines into lines (``site/area/line``), areas (``site/area``) or sites."""
-    groups: dict[str, list[Kpi]] = {}
-    for path in sorted(kpis):
-        groups.setdefault(path.key(level), []).append(kpis[path])
-    return {k: aggregate(v) for k, v in groups.items()}
-
-
-def pareto(reasons: Mapping[str, float]) -> list[dict[str, float | str]]:
-    """Downtime by reason, largest first, with each reason's share and the running share."""
-    total = sum(reasons.values())
-    out: list[dict[str, float | str]] = []
-    running = 0.0
-    for reason, seconds in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])):
-        running += seconds
-        out.append({"reason": reason, "minutes": seconds / 60,
-                    "share": seconds / total if total else 0.0,
-                    "cumulative_share": running / total if total else 0.0})  # fmt: skip
-    return out
-
-
-def flags(kpis: Mapping[MachinePath, Kpi]) -> list[str]:
-    """What a person should check: impossible performance, missing data, missing meters."""
-    out = []
-    for path, k in sorted(kpis.items()):
-        p = k.performance
-        if k.performance_suspect and p is not None:
-            out.append(
-                f"{path}: performance {p * 100:.1f} % is above 100 %: its ideal cycle time "
-                "is too long (reported as measured, not capped)"
-            )
-        window_s = k.window.seconds if k.window else 0.0
-        if window_s and k.no_data_s > 0.05 * window_s:
-            out.append(f"{path}: no data for {k.no_data_s / 60:.0f} min of the window")
-        if k.energy_kwh is None:
-            out.append(f"{path}: no energy meter readings")
-    return out
+    max_gap_s: float | None = None,
+    anomalies: bool = True,
+    only: dict[str, str | None] | None = None,
+) -> tuple[Report, Analysis]:
+    """Read the window from the store and build its report; the analysis behind it (its
+    machines' timelines) comes along for views that draw from it."""
+    cfg = config or AnalyticsConfig()
+    analysis = await analyse(
+        open_reader(endpoint, token=token),
+        window,
+        plant=plant,
+        by=by,
+        max_gap_s=max_gap_s or cfg.max_gap_s,
+        detector=Detector(z=cfg.anomaly_z) if anomalies else None,
+    )
+    if only:
+        analysis.narrow(**only)
+    return build(analysis, plant=plant, grid_factor=cfg.grid_emission_factor), analysis

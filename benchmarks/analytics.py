@@ -5,7 +5,7 @@ at 1-second samples (60.5 million samples), against pandas and a plain read pass
 
 Three measurements on the same in-memory arrays, in the same run:
 
-- ours: ``analytics.kpi.build_timeline`` and ``Timeline.account`` per machine (the
+- ours: ``analytics.timeline.build_timeline`` and ``Timeline.account`` per machine (the
   week and each day), then the group sums: availability, performance, quality,
   the six big losses, downtime by reason, kWh and energy by state;
 - pandas, the way a data engineer would write it: one frame, ``groupby`` per machine
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analytics.kpi import Params, Window, aggregate, build_timeline
+from analytics.timeline import Params, Window, aggregate, build_timeline
 from store.series import EnergySeries, TelemetrySeries
 from telemetry.oee import UNSPECIFIED
 

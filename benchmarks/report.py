@@ -19,10 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from analytics import summary
+from analytics import report as summary
+from analytics.analysis import analyse
 from analytics.anomaly import Detector
-from analytics.kpi import Window
-from analytics.report import analyse
+from analytics.timeline import Window
 from simulators import Fleet, FleetConfig
 from simulators.faults import Faults, fleet_messages
 from store import open_store, parse_store_url
@@ -71,7 +71,7 @@ async def run(port: int, machines: int, hours: float) -> dict[str, float | int]:
         f"SELECT * FROM energy WHERE time >= {window.start_ms}ms AND time <= {window.end_ms}ms"
     )
     t_naive = time.perf_counter() - t0
-    assert len(analysis.machines) == machines and report["oee"]["plant"] is not None
+    assert len(analysis.machines) == machines and report.oee.plant is not None
     return {
         "readings": written,
         "machines": machines,

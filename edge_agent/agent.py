@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from edge_agent.errors import AuthError, PublishError
 from edge_agent.publisher import Connection, MqttPublisher
 from edge_agent.source import Source
 from telemetry.backoff import Backoff
+from telemetry.codec import encode
 from telemetry.metrics import MetricsServer, Sample, render
 from telemetry.models import Channel
 from telemetry.topic import MachinePath
@@ -50,6 +50,8 @@ class AgentStats:
     """Readings whose message the broker acknowledged (PUBACK)."""
     status_messages: int = 0
     dropped_readings: int = 0
+    unencodable_readings: int = 0
+    """Readings a source gave with values the wire format cannot carry (NaN, infinity)."""
     reconnects: int = 0
     connected: bool = False
 
@@ -75,6 +77,12 @@ class AgentStats:
                 c,
                 "Readings the full or expired buffer dropped, since the buffer was created",
                 self.dropped_readings,
+            ),
+            (
+                "factory_edge_readings_unencodable_total",
+                c,
+                "Readings a source gave with NaN or infinity, not sent (logged)",
+                self.unencodable_readings,
             ),
             ("factory_edge_reconnects_total", c, "Broker reconnections", self.reconnects),
             (
@@ -145,14 +153,15 @@ class EdgeAgent:
         )
 
     def metrics_text(self) -> str:
-        return render(self.stats.samples(), {"agent": self._config.client_id})
+        return render(self.stats.samples, {"agent": self._config.client_id})
 
     async def run(self) -> AgentStats:
         if self._config.metrics_port is not None:
             self.metrics = MetricsServer(
                 host=self._config.metrics_host,
                 port=self._config.metrics_port,
-                metrics=self.metrics_text,
+                samples=self.stats.samples,
+                labels={"agent": self._config.client_id},
                 healthy=lambda: self.stats.connected,
             )
             await self.metrics.start()
@@ -233,10 +242,16 @@ class EdgeAgent:
                     topic = self._publisher.topic(path, channel)
                     for i in range(0, len(readings), size):
                         chunk = readings[i : i + size]
+                        try:
+                            payload = encode(chunk)
+                        except ValueError as exc:  # NaN or infinity from a source
+                            self.stats.unencodable_readings += len(chunk)
+                            log.error("%s: %d readings not sent: %s", topic, len(chunk), exc)
+                            continue
                         entries.append(
                             NewEntry(
                                 topic=topic,
-                                payload=json.dumps(chunk, separators=(",", ":")).encode(),
+                                payload=payload,
                                 count=len(chunk),
                                 first_ts_ms=int(chunk[0]["ts"]),
                                 last_seq=int(chunk[-1]["seq"]),
@@ -260,6 +275,9 @@ class EdgeAgent:
         backoff = Backoff(self._config.reconnect_initial_s, self._config.reconnect_max_s)
         first = True
         while True:
+            if self._stopping.is_set() and not first:
+                # Stopped while away from the broker: what is buffered stays for next time.
+                return
             try:
                 async with self._publisher.connect() as conn:
                     if not first:
@@ -282,9 +300,15 @@ class EdgeAgent:
                 raise
             except PublishError as exc:
                 self.stats.connected = False
+                first = False
+                if self._stopping.is_set():
+                    log.warning("%s; stopping with %d readings buffered", exc,
+                                self.stats.buffered_readings)  # fmt: skip
+                    return
                 wait = backoff.next()
                 log.warning("%s; reconnecting in %.1f s", exc, wait)
-                await asyncio.sleep(wait)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), wait)
 
     async def _forward(self, conn: Connection) -> None:
         """Send until the source is done and the buffer is empty; raise on a lost connection."""

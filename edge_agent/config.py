@@ -50,6 +50,12 @@ class EdgeConfig(BaseModel):
     )
     metrics_host: str = "127.0.0.1"
     stats_interval_s: float = Field(default=60.0, gt=0, description="Log counters this often")
+    stop_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="On SIGTERM, send what is buffered while connected for at most this long; "
+        "the rest stays in the buffer for the next start",
+    )
 
     ca_file: Path | None = Field(default=None, description="CA bundle for mqtts:// brokers")
     cert_file: Path | None = Field(default=None, description="Client certificate (PEM)")

@@ -7,7 +7,6 @@ agent owns (``edge_agent.agent``); this module makes one connection at a time.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import ssl
 import time
@@ -18,6 +17,7 @@ import aiomqtt
 from edge_agent.config import EdgeConfig
 from edge_agent.errors import AuthError, PublishError
 from telemetry import __version__
+from telemetry.codec import encode_one
 from telemetry.models import Channel
 from telemetry.topic import DEFAULT_ROOT, MachinePath, Topic
 from telemetry.urls import MqttEndpoint
@@ -33,9 +33,9 @@ _AUTH_CODES = {4, 5, 134, 135}
 
 def status_payload(online: bool, client_id: str) -> bytes:
     now = int(time.time() * 1000)
-    return json.dumps(
+    return encode_one(
         {"ts": now, "seq": now, "online": online, "agent": client_id, "version": __version__}
-    ).encode()
+    )
 
 
 def gateway_path(client_id: str, machines: Sequence[MachinePath]) -> MachinePath | None:

@@ -12,7 +12,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from analytics.kpi import Kpi, aggregate
+from analytics.report_model import (
+    Figures,
+    GroupEnergy,
+    Levels,
+    MachineEnergy,
+    PlantEnergy,
+    Report,
+)
+from analytics.timeline import Kpi, aggregate
 from telemetry.topic import MachinePath
 
 KPI_KEYS = (
@@ -140,52 +148,55 @@ LOSS_LABELS = {
 }
 
 
-def _oee_cells(s: Mapping[str, Any]) -> list[str]:
-    p = s["performance"]
-    perf = _pct(p)
-    if s.get("performance_suspect"):
+def _oee_cells(s: Figures) -> list[str]:
+    perf = _pct(s.performance)
+    if s.performance_suspect:
         perf = f"[magenta]{perf}![/]"
     return [
-        f"[{_colour(s['availability'], 0.90, 0.75)}]{_pct(s['availability'])}[/]",
-        f"[{_colour(p, 0.95, 0.80)}]{perf}[/]",
-        f"[{_colour(s['quality'], 0.99, 0.95)}]{_pct(s['quality'])}[/]",
-        f"[{_colour(s['oee'], 0.85, 0.60)}]{_pct(s['oee'])}[/]",
+        f"[{_colour(s.availability, 0.90, 0.75)}]{_pct(s.availability)}[/]",
+        f"[{_colour(s.performance, 0.95, 0.80)}]{perf}[/]",
+        f"[{_colour(s.quality, 0.99, 0.95)}]{_pct(s.quality)}[/]",
+        f"[{_colour(s.oee, 0.85, 0.60)}]{_pct(s.oee)}[/]",
     ]
 
 
-def print_report(console: Console, report: Mapping[str, Any]) -> None:
+def print_report(console: Console, report: Report) -> None:
     """OEE tree (site, line, machine) with losses, energy, Pareto, anomalies, maturity."""
-    oee, energy = report["oee"], report["energy"]
-    w = report["window"]
+    oee, energy = report.oee, report.energy
+    w = report.window
     table = Table(
-        title=f"OEE and losses, {w['from']} to {w['to']}", title_justify="left", show_lines=False
+        title=f"OEE and losses, {w.from_} to {w.to}", title_justify="left", show_lines=False
     )
     for col in ("", "A", "P", "Q", "OEE", *LOSS_LABELS.values(), "good", "kWh/good"):
         table.add_column(col, justify="left" if not col else "right", no_wrap=True)
 
-    def row(label: str, s: Mapping[str, Any], e: Mapping[str, Any] | None, style: str = "") -> None:
-        losses = [_num(s["losses_min"][k], "{:,.0f}") for k in LOSS_LABELS]
+    def row(label: str, s: Figures, kwh_per_good: float | None, style: str = "") -> None:
+        losses = [_num(s.losses_min[k], "{:,.0f}") for k in LOSS_LABELS]
         table.add_row(
             label,
             *_oee_cells(s),
             *losses,
-            _num(s["good_count"]),
-            _num(e["kwh_per_good_unit"] if e else None, "{:.4f}"),
+            _num(s.good_count),
+            _num(kwh_per_good, "{:.4f}"),
             style=style,
         )
 
-    for site, s in oee["sites"].items():
-        row(site, s, energy["sites"].get(site), "bold")
-        for line, ls in oee["lines"].items():
+    def intensity(e: GroupEnergy | MachineEnergy | PlantEnergy | None) -> float | None:
+        return e.kwh_per_good_unit if e is not None else None
+
+    for site, s in oee.sites.items():
+        row(site, s, intensity(energy.sites.get(site)), "bold")
+        for line, ls in oee.lines.items():
             if not line.startswith(site + "/"):
                 continue
-            row(f"  {line.split('/', 1)[1]}", ls, energy["lines"].get(line), "bold")
-            for machine, ms in oee["machines"].items():
+            row(f"  {line.split('/', 1)[1]}", ls, intensity(energy.lines.get(line)), "bold")
+            for machine, ms in oee.machines.items():
                 if machine.rsplit("/", 1)[0] == line:
-                    row(f"    {machine.rsplit('/', 1)[1]}", ms, energy["machines"].get(machine))
+                    row(f"    {machine.rsplit('/', 1)[1]}", ms,
+                        intensity(energy.machines.get(machine)))  # fmt: skip
         table.add_section()
-    if oee["plant"] is not None and len(oee["sites"]) > 1:
-        row("plant", oee["plant"], energy["plant"], "bold")
+    if oee.plant is not None and len(oee.sites) > 1:
+        row("plant", oee.plant, intensity(energy.plant), "bold")
     console.print(table)
     console.print(
         "[dim]Losses in minutes of planned busy time (ISO 22400-2, six big losses); groups are "
@@ -193,69 +204,68 @@ def print_report(console: Console, report: Mapping[str, Any]) -> None:
         "100 %: the ideal cycle time is wrong.[/]"
     )
 
-    if report["periods"]:
+    if report.periods:
         t = Table(title="By period", title_justify="left")
         for col in ("period", "A", "P", "Q", "OEE", "good", "no data min"):
             t.add_column(col, justify="left" if col == "period" else "right")
-        for p in report["periods"]:
-            if p["plant"] is None:
+        for p in report.periods:
+            if p.plant is None:
                 continue
-            t.add_row(p["period"], *_oee_cells(p["plant"]), _num(p["plant"]["good_count"]),
-                      _num(p["plant"]["no_data_min"]))  # fmt: skip
+            t.add_row(p.period, *_oee_cells(p.plant), _num(p.plant.good_count),
+                      _num(p.plant.no_data_min))  # fmt: skip
         console.print(t)
 
-    if report["pareto"]:
+    if report.pareto:
         t = Table(title="Downtime by reason (Pareto)", title_justify="left")
         for col in ("reason", "minutes", "share", "cumulative"):
             t.add_column(col, justify="left" if col == "reason" else "right")
-        for p in report["pareto"][:10]:
-            t.add_row(p["reason"], f"{p['minutes']:,.1f}", _pct(p["share"]),
-                      _pct(p["cumulative_share"]))  # fmt: skip
+        for item in report.pareto[:10]:
+            t.add_row(item.reason, f"{item.minutes:,.1f}", _pct(item.share),
+                      _pct(item.cumulative_share))  # fmt: skip
         console.print(t)
 
-    pe = energy["plant"]
+    pe = energy.plant
     if pe is not None:
-        peak = pe["peak_15min"]
+        peak = pe.peak_15min
         console.print(
-            f"[bold]Energy[/]: {_num(pe['energy_kwh'], '{:,.1f}')} kWh by the machines, "
-            f"{_num(pe['kwh_per_good_unit'], '{:.4f}')} kWh per good unit, "
-            f"{_pct(pe['idle_share'])} while not running, peak 15-min demand "
-            f"{_num(peak['kw'] if peak else None, '{:,.1f}')} kW, "
-            f"{_num(pe['co2e_kg'], '{:,.0f}')} kg CO2e "
-            f"(grid factor {energy['grid_emission_factor_kg_per_kwh']} kg/kWh)."
+            f"[bold]Energy[/]: {_num(pe.energy_kwh, '{:,.1f}')} kWh by the machines, "
+            f"{_num(pe.kwh_per_good_unit, '{:.4f}')} kWh per good unit, "
+            f"{_pct(pe.idle_share)} while not running, peak 15-min demand "
+            f"{_num(peak.kw if peak else None, '{:,.1f}')} kW, "
+            f"{_num(pe.co2e_kg, '{:,.0f}')} kg CO2e "
+            f"(grid factor {energy.grid_emission_factor_kg_per_kwh} kg/kWh)."
         )
-    for path, m in energy["main_meters"].items():
+    for path, m in energy.main_meters.items():
         console.print(
-            f"  main meter {path}: {_num(m['energy_kwh'], '{:,.1f}')} kWh, of which "
-            f"non-production {_num(m['non_production_kwh'], '{:,.1f}')} kWh; sub-metered "
-            f"{_pct(m['sub_metered_share'])}"
+            f"  main meter {path}: {_num(m.energy_kwh, '{:,.1f}')} kWh, of which "
+            f"non-production {_num(m.non_production_kwh, '{:,.1f}')} kWh; sub-metered "
+            f"{_pct(m.sub_metered_share)}"
         )
-    b = energy["baseline"]
+    b = energy.baseline
     if b is not None:
         console.print(
-            f"  baseline: kWh = {b['intercept_kwh_per_period']:.1f} + "
-            f"{b['slope_kwh_per_unit']:.4f} x units per hour (R² {_num(b['r2'], '{:.2f}')}); "
-            f"{len(b['deviations'])} hour(s) off the baseline; EnPI last quarter "
-            f"{_num(b['enpi_last_quarter'], '{:.3f}')}"
+            f"  baseline: kWh = {b.intercept_kwh_per_period:.1f} + "
+            f"{b.slope_kwh_per_unit:.4f} x units per hour (R² {_num(b.r2, '{:.2f}')}); "
+            f"{len(b.deviations)} hour(s) off the baseline; EnPI last quarter "
+            f"{_num(b.enpi_last_quarter, '{:.3f}')}"
         )
 
-    an = report.get("anomalies")
+    an = report.anomalies
     if an is not None:
-        events = an["events"]
         console.print(
-            f"[bold]Anomalies[/]: {len(events)} event(s) on {an['machines_with_sensor']} "
+            f"[bold]Anomalies[/]: {len(an.events)} event(s) on {an.machines_with_sensor} "
             "machine(s) with a vibration sensor"
         )
-        for e in events[:10]:
-            when = datetime.fromtimestamp(e["start_ms"] / 1000, UTC).strftime("%Y-%m-%d %H:%M")
-            console.print(f"  {when} UTC {e['machine']}: vibration z={e['peak_z']}")
+        for e in an.events[:10]:
+            when = datetime.fromtimestamp(e.start_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+            console.print(f"  {when} UTC {e.machine}: vibration z={e.peak_z}")
 
-    m = report["maturity"]
-    dims = ", ".join(f"{d} {'-' if v is None else f'{v:.2f}'}" for d, v in m["dimensions"].items())
-    console.print(f"[bold]Smart Factory maturity: {m['label']}[/] ({dims})")
-    for step in m["next_steps"]:
-        console.print(f"  next: {step['step']} [dim]({step['criterion']})[/]")
-    for flag in report["flags"][:20]:
+    mat = report.maturity
+    dims = ", ".join(f"{d} {'-' if v is None else f'{v:.2f}'}" for d, v in mat.dimensions.items())
+    console.print(f"[bold]Smart Factory maturity: {mat.label}[/] ({dims})")
+    for step in mat.next_steps:
+        console.print(f"  next: {step.step} [dim]({step.criterion})[/]")
+    for flag in report.flags[:20]:
         console.print(f"[yellow]check[/]: {flag}")
 
 
@@ -267,66 +277,65 @@ CSV_COLUMNS = (
 )  # fmt: skip
 
 
-def report_csv(report: Mapping[str, Any]) -> str:
+def report_csv(report: Report) -> str:
     """One row per period (``window`` for the whole), level and name."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
 
-    def rows(period: str, levels: Mapping[str, Any]) -> None:
-        items = [("plant", "plant", levels["plant"])]
-        for level in ("sites", "areas", "lines", "machines"):
-            items += [(level[:-1], k, v) for k, v in levels[level].items()]
+    def rows(period: str, levels: Levels) -> None:
+        items: list[tuple[str, str, Figures | None]] = [("plant", "plant", levels.plant)]
+        for level, named in (("site", levels.sites), ("area", levels.areas),
+                             ("line", levels.lines), ("machine", levels.machines)):  # fmt: skip
+            items += [(level, k, v) for k, v in named.items()]
         for level, name, s in items:
             if s is None:
                 continue
-            losses = s["losses_min"]
             writer.writerow([
-                period, level, name, s["availability"], s["performance"], s["quality"],
-                s["oee"], s["planned_busy_min"], *(losses[k] for k in LOSS_LABELS),
-                s["total_count"], s["good_count"], s["energy_kwh"], s["kwh_per_good_unit"],
-                s["no_data_min"],
+                period, level, name, s.availability, s.performance, s.quality,
+                s.oee, s.planned_busy_min, *(s.losses_min[k] for k in LOSS_LABELS),
+                s.total_count, s.good_count, s.energy_kwh, s.kwh_per_good_unit,
+                s.no_data_min,
             ])  # fmt: skip
 
-    rows("window", report["oee"])
-    for p in report["periods"]:
-        rows(p["period"], p)
+    rows("window", report.oee)
+    for p in report.periods:
+        rows(p.period, p)
     return out.getvalue()
 
 
-def plot_report(report: Mapping[str, Any], path: str) -> None:
+def plot_report(report: Report, path: str) -> None:
     """OEE and kWh per good unit over the report's periods, and the loss Pareto, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    periods = [p for p in report["periods"] if p["plant"] is not None]
-    labels = [p["period"] for p in periods]
+    periods = [(p.period, p.plant) for p in report.periods if p.plant is not None]
+    labels = [label for label, _ in periods]
     fig, axes = plt.subplots(3, 1, figsize=(11, 11), constrained_layout=True)
     ax = axes[0]
     for key, label in (("oee", "OEE"), ("availability", "A"), ("performance", "P"),
                        ("quality", "Q")):  # fmt: skip
-        values = [p["plant"][key] * 100 if p["plant"][key] is not None else None for p in periods]
+        ratios = [getattr(f, key) for _, f in periods]
+        values = [r * 100 if r is not None else None for r in ratios]
         ax.plot(labels, values, marker="o", label=label, linewidth=2 if key == "oee" else 1)
     ax.axhline(85, color="green", linestyle=":", label="world class 85 %")
     ax.axhline(60, color="orange", linestyle=":", label="typical 60 %")
     ax.set_ylabel("%")
-    ax.set_title(f"OEE, {report['window']['from']} to {report['window']['to']}")
+    ax.set_title(f"OEE, {report.window.from_} to {report.window.to}")
     ax.legend(loc="lower left", ncol=6, fontsize=8)
     ax = axes[1]
-    ax.plot(
-        labels, [p["plant"]["kwh_per_good_unit"] for p in periods], marker="o", color="tab:blue"
-    )
+    ax.plot(labels, [f.kwh_per_good_unit for _, f in periods], marker="o", color="tab:blue")
     ax.set_ylabel("kWh per good unit")
     ax.set_title("Energy intensity")
     for a in axes[:2]:
         a.tick_params(axis="x", labelrotation=45, labelsize=7)
     ax = axes[2]
-    pareto = report["pareto"][:12]
-    ax.bar([p["reason"] for p in pareto], [p["minutes"] for p in pareto], color="tab:red")
+    pareto = report.pareto[:12]
+    ax.bar([p.reason for p in pareto], [p.minutes for p in pareto], color="tab:red")
     twin = ax.twinx()
-    twin.plot([p["reason"] for p in pareto], [p["cumulative_share"] * 100 for p in pareto],
+    twin.plot([p.reason for p in pareto], [p.cumulative_share * 100 for p in pareto],
               color="black", marker=".")  # fmt: skip
     twin.set_ylim(0, 105)
     twin.set_ylabel("cumulative %")

@@ -10,24 +10,30 @@ served from the package (``factory_cli/web``); nothing is loaded from elsewhere.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import logging
 import re
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
-from analytics.kpi import Window
+from analytics.analysis import Analysis
+from analytics.report import compute_report
+from analytics.report_model import Report
+from analytics.timeline import Window
 from factory_cli.settings import Settings
 from telemetry.models import NAME_PATTERN
 from telemetry.topic import MachinePath
 
 WEB = Path(__file__).parent / "web"
+T = TypeVar("T")
 log = logging.getLogger("factory.serve")
 BY = ("shift", "day", "hour")
 LEVELS = ("site", "area", "line", "machine")
@@ -57,6 +63,32 @@ def _time(value: str | None, name: str) -> int | None:
     return ms
 
 
+async def in_worker_thread(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run ``work()`` on its own event loop in a worker thread: the computation is CPU work
+    that would otherwise hold up every other request. Cancelling the caller cancels the
+    work in the thread too, so that a stop never waits for a slow store."""
+    handle: concurrent.futures.Future[tuple[asyncio.AbstractEventLoop, asyncio.Task[T]]]
+    handle = concurrent.futures.Future()
+
+    def thread() -> T:
+        async def main() -> T:
+            task = asyncio.ensure_future(work())
+            handle.set_result((asyncio.get_running_loop(), task))
+            return await task
+
+        return asyncio.run(main())
+
+    done = asyncio.get_running_loop().run_in_executor(None, thread)
+    try:
+        return await asyncio.shield(done)
+    except asyncio.CancelledError:
+        loop, task = await asyncio.wrap_future(handle)
+        loop.call_soon_threadsafe(task.cancel)
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await done
+        raise
+
+
 @dataclass
 class Dashboard:
     settings: Settings
@@ -65,7 +97,7 @@ class Dashboard:
     fixed: tuple[int, int] | None = None
     """A fixed default window (e.g. a past shift); None: the last ``hours`` up to now."""
     refresh_s: float = 30.0
-    _cache: dict[tuple[Any, ...], tuple[float, dict[str, Any], Any]] = field(default_factory=dict)
+    _cache: dict[tuple[Any, ...], tuple[float, Report, Analysis]] = field(default_factory=dict)
     _locks: dict[tuple[Any, ...], asyncio.Lock] = field(default_factory=dict)
 
     def default_window(self) -> Window:
@@ -103,9 +135,7 @@ class Dashboard:
 
     async def compute(
         self, window: Window, by: str | None, only: dict[str, str | None], *, fresh: bool = False
-    ) -> tuple[dict[str, Any], Any]:
-        from factory_cli.main import compute_analysis
-
+    ) -> tuple[Report, Analysis]:
         key = (window, by, tuple(sorted(only.items())))
         hit = self._cache.get(key)
         if hit is not None and not fresh and time.monotonic() - hit[0] < self.refresh_s:
@@ -117,14 +147,19 @@ class Dashboard:
             hit = self._cache.get(key)
             if hit is not None and not fresh and time.monotonic() - hit[0] < self.refresh_s:
                 return hit[1], hit[2]
-            # In a worker thread with its own loop: the computation is CPU work that would
-            # otherwise hold up every other request.
-            report, analysis = await asyncio.to_thread(
-                lambda: asyncio.run(
-                    compute_analysis(self.settings, window, plant=self.plant, by=by, only=only)
+            report, analysis = await in_worker_thread(
+                lambda: compute_report(
+                    self.settings.store_url,
+                    window,
+                    token=self.settings.influx_token,
+                    config=self.settings.analytics,
+                    plant=self.plant,
+                    by=by,  # type: ignore[arg-type]
+                    only=only,
                 )
             )
-            report["generated_at"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+            generated = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+            report = report.model_copy(update={"generated_at": generated})
             if len(self._cache) > 32:
                 self._cache.clear()
                 self._locks = {key: lock}
@@ -172,7 +207,7 @@ def make_app(dash: Dashboard) -> web.Application:
             data, _ = await dash.compute(window, by, only)
         except BadRequest as exc:
             return _error(400, str(exc))
-        return web.json_response(data)
+        return web.json_response(data.as_json_dict())
 
     @routes.get("/api/timeline")
     async def timeline(request: web.Request) -> web.Response:
@@ -222,8 +257,16 @@ def make_app(dash: Dashboard) -> web.Application:
     return app
 
 
-async def run(dash: Dashboard, host: str, port: int, ready: asyncio.Event | None = None) -> None:
-    """Serve until cancelled; the default report is computed before the port opens."""
+async def serve(
+    dash: Dashboard,
+    host: str,
+    port: int,
+    *,
+    stop: asyncio.Event | None = None,
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Serve until ``stop`` is set (or cancelled); the default report is computed before the
+    port opens."""
     window = dash.default_window()
     started = time.monotonic()
     await dash.compute(window, None, dict.fromkeys(LEVELS))
@@ -235,6 +278,6 @@ async def run(dash: Dashboard, host: str, port: int, ready: asyncio.Event | None
     if ready is not None:
         ready.set()
     try:
-        await asyncio.Event().wait()
+        await (stop or asyncio.Event()).wait()
     finally:
         await runner.cleanup()

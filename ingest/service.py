@@ -14,8 +14,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from ingest.config import IngestConfig
 from ingest.deadletter import DeadLetter, DeadLetterStore
 from ingest.errors import BrokerAuthError, BrokerError
@@ -51,9 +49,9 @@ class IngestStats:
     def lag_quantiles(self) -> dict[str, float]:
         if not self.lags_s:
             return {}
-        values = np.fromiter(self.lags_s, dtype=np.float64)
-        q = np.quantile(values, [0.5, 0.9, 0.99])
-        return {"0.5": float(q[0]), "0.9": float(q[1]), "0.99": float(q[2])}
+        values = sorted(self.lags_s)
+        last = len(values) - 1
+        return {q: values[min(round(float(q) * last), last)] for q in ("0.5", "0.9", "0.99")}
 
     def samples(self) -> list[Sample]:
         c, g = "counter", "gauge"
@@ -155,7 +153,7 @@ class IngestService:
         self._stopping.set()
 
     def metrics_text(self) -> str:
-        return render(self.stats.samples(), {"client_id": self._config.client_id})
+        return render(self.stats.samples, {"client_id": self._config.client_id})
 
     def healthy(self) -> bool:
         return self.ready.is_set() and self._store_ok
@@ -165,14 +163,16 @@ class IngestService:
             self.metrics = MetricsServer(
                 host=self._config.metrics_host,
                 port=self._config.metrics_port,
-                metrics=self.metrics_text,
+                samples=self.stats.samples,
+                labels={"client_id": self._config.client_id},
                 healthy=self.healthy,
             )
             await self.metrics.start()
         await self.deadletters.open()
-        await self._retry(self._store.open, "open the store")
-        self._store_ok = True
         try:
+            if not await self._retry(self._store.open, "open the store"):
+                return self.stats  # stopped before the store could be opened
+            self._store_ok = True
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._connection_loop(), name="ingest mqtt connection")
                 writer = tg.create_task(self._batch_loop(), name="ingest batch writer")
@@ -354,7 +354,8 @@ class IngestService:
             self.stats.batch_seconds_sum += time.monotonic() - started
             self.stats.lags_s.extend((stored_ms - r.ts) / 1000 for m in good for r in m.readings)
         if letters:
-            await self._retry(lambda: self.deadletters.add(letters), "keep dead letters")
+            if not await self._retry(lambda: self.deadletters.add(letters), "keep dead letters"):
+                return  # stopped: unacknowledged, so the broker delivers them again
             self.stats.rejected_messages += len(letters)
             for letter in letters:
                 key = letter.error.split(":")[0][:80]
@@ -398,13 +399,17 @@ class IngestService:
     def _backoff(self) -> Backoff:
         return Backoff(self._config.retry_initial_s, self._config.retry_max_s)
 
-    async def _retry(self, op: Callable[[], Awaitable[None]], what: str) -> None:
+    async def _retry(self, op: Callable[[], Awaitable[None]], what: str) -> bool:
+        """Retry ``op`` until it succeeds (True) or the service is stopped (False)."""
         backoff = self._backoff()
         while True:
             try:
                 await op()
-                return
+                return True
             except (StoreError, OSError) as exc:
+                if self._stopping.is_set():
+                    log.warning("cannot %s (%s); stopping", what, exc)
+                    return False
                 wait = backoff.next()
                 log.warning("cannot %s (%s); retrying in %.1f s", what, exc, wait)
-                await asyncio.sleep(wait)
+                await self._sleep_or_stop(wait)

@@ -7,12 +7,12 @@ stays the truth of what the machines did; the report says what was injected.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from telemetry.codec import encode, join_texts
 from telemetry.models import Channel
 from telemetry.topic import MachinePath, Topic
 
@@ -176,10 +176,7 @@ class Injector:
         for chunk in chunks:
             if not chunk:
                 continue
-            if isinstance(chunk[0], str):
-                payload = ("[" + ",".join(chunk) + "]").encode()
-            else:
-                payload = json.dumps(chunk, separators=(",", ":")).encode()
+            payload = join_texts(chunk) if isinstance(chunk[0], str) else encode(chunk)
             self.report.messages += 1
             self.report.readings += len(chunk)
             if f.malformed and self._rng.random() < f.malformed:

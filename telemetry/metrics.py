@@ -1,97 +1,124 @@
-"""Self-monitoring: counters in the Prometheus text format, served on a local HTTP port.
+"""Self-monitoring: ``/metrics`` (Prometheus) and ``/healthz`` on a local port.
 
-Standard library only, so that every component (edge agent, ingest) can serve
-``/metrics`` without a web framework.
+Each component declares its metrics once, next to the counters it keeps (a
+:class:`Sample` list built from its stats); ``prometheus_client`` writes the
+exposition format (escaping included) and serves it from a small WSGI server
+in a daemon thread, so the event loop is never held up by a scrape.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
 
 Sample = tuple[str, str, str, float]
-"""(name, type, help, value); type is ``counter`` or ``gauge``."""
+"""(name, type, help, value). A counter's name ends in ``_total``."""
 
 
-def render(samples: list[Sample], labels: Mapping[str, str] | None = None) -> str:
-    """Prometheus text exposition format 0.0.4."""
-    label_text = ""
-    if labels:
-        inner = ",".join(
-            f'{k}="{v.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-            for k, v in sorted(labels.items())
-        )
-        label_text = "{" + inner + "}"
-    lines = []
-    for name, kind, help_text, value in samples:
-        lines.append(f"# HELP {name} {help_text}")
-        lines.append(f"# TYPE {name} {kind}")
-        lines.append(f"{name}{label_text} {float(value)!r}")
-    return "\n".join(lines) + "\n"
+class _StatsCollector(Collector):
+    """Turns a component's current samples into metric families at each scrape."""
+
+    def __init__(self, samples: Callable[[], Iterable[Sample]], labels: Mapping[str, str]):
+        self._samples = samples
+        self._labels = dict(labels)
+
+    def collect(self) -> Iterator[Metric]:
+        keys, values = list(self._labels), list(self._labels.values())
+        for name, kind, help_text, value in self._samples():
+            family: CounterMetricFamily | GaugeMetricFamily
+            if kind == "counter":
+                family = CounterMetricFamily(name, help_text, labels=keys)
+            else:
+                family = GaugeMetricFamily(name, help_text, labels=keys)
+            family.add_metric(values, float(value))
+            yield family
+
+
+def registry(
+    samples: Callable[[], Iterable[Sample]], labels: Mapping[str, str] | None = None
+) -> CollectorRegistry:
+    """A registry of its own (no global state) that reads ``samples`` at each scrape."""
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(_StatsCollector(samples, labels or {}))
+    return reg
+
+
+def render(samples: Callable[[], Iterable[Sample]], labels: Mapping[str, str] | None = None) -> str:
+    """The samples in the Prometheus text format."""
+    from prometheus_client import generate_latest
+
+    return generate_latest(registry(samples, labels)).decode()
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _ThreadingServer(WSGIServer):
+    daemon_threads = True
 
 
 class MetricsServer:
-    """``GET /metrics`` (Prometheus) and ``GET /healthz`` on ``host:port``."""
+    """``GET /metrics`` (Prometheus) and ``GET /healthz`` (200 or 503) on ``host:port``."""
 
     def __init__(
         self,
         *,
         host: str,
         port: int,
-        metrics: Callable[[], str],
+        samples: Callable[[], Iterable[Sample]],
+        labels: Mapping[str, str] | None = None,
         healthy: Callable[[], bool] = lambda: True,
     ) -> None:
         self.host = host
         self.port = port
-        self._metrics = metrics
+        self._metrics_app = make_wsgi_app(registry(samples, labels))
         self._healthy = healthy
-        self._server: asyncio.Server | None = None
+        self._server: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "/")
+        if environ.get("REQUEST_METHOD") != "GET":
+            start_response("405 Method Not Allowed", [("Content-Type", "text/plain")])
+            return [b"use GET\n"]
+        if path == "/metrics":
+            out: Iterable[bytes] = self._metrics_app(environ, start_response)
+            return out
+        if path == "/healthz":
+            ok = self._healthy()
+            start_response("200 OK" if ok else "503 Service Unavailable",
+                           [("Content-Type", "text/plain")])  # fmt: skip
+            return [b"ok\n" if ok else b"not ready\n"]
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"try /metrics or /healthz\n"]
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, self.host, self.port)
-        sockets = self._server.sockets
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        self._server = make_server(
+            self.host, self.port, self._app, _ThreadingServer, handler_class=_QuietHandler
+        )
+        self.port = self._server.server_port
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
+            name="metrics http", daemon=True,
+        )  # fmt: skip
+        self._thread.start()
         log.info("metrics on http://%s:%d/metrics", self.host, self.port)
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        import asyncio
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = await asyncio.wait_for(reader.readline(), 5)
-            while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
-                pass
-            parts = request.decode("latin-1").split()
-            path = parts[1] if len(parts) > 1 else "/"
-            if parts and parts[0] != "GET":
-                status, body, ctype = "405 Method Not Allowed", "use GET\n", "text/plain"
-            elif path == "/metrics":
-                status, body = "200 OK", self._metrics()
-                ctype = "text/plain; version=0.0.4; charset=utf-8"
-            elif path == "/healthz":
-                ok = self._healthy()
-                status = "200 OK" if ok else "503 Service Unavailable"
-                body, ctype = ("ok\n" if ok else "not ready\n"), "text/plain"
-            else:
-                status, body, ctype = "404 Not Found", "try /metrics or /healthz\n", "text/plain"
-            data = body.encode()
-            writer.write(
-                f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
-                f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode()
-                + data
-            )
-            await writer.drain()
-        except (TimeoutError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+        if self._server is not None:
+            server, self._server = self._server, None
+            await asyncio.to_thread(server.shutdown)
+            server.server_close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 # Epoch milliseconds between 2000-01-01 and 2100-01-01: a timestamp in seconds
 # or microseconds falls outside and is rejected instead of stored in 1970.
@@ -92,6 +92,17 @@ class TelemetryReading(_Reading):
         max_length=64,
         description="Process sensor values by name, e.g. temperature_c, vibration_mm_s",
     )
+
+    @model_validator(mode="after")
+    def _good_within_total(self) -> TelemetryReading:
+        # Good units are part of the units made: more good than made cannot be true, and
+        # stored it would give a quality above 100 %.
+        if self.good_count > self.total_count:
+            raise ValueError(
+                f"good_count {self.good_count} exceeds total_count {self.total_count}; "
+                "good units are counted in the total (check the counter mapping)"
+            )
+        return self
 
 
 class EnergyReading(_Reading):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from factory_cli.demo import free_port
+from factory_cli.pipeline import free_port
 
 
 def find_binary(name: str, *extra_dirs: str) -> str | None:

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from factory_cli.serve import Dashboard, run
+from factory_cli.serve import Dashboard, serve
 from factory_cli.settings import Settings
 from simulators.fleet import Fleet, FleetConfig
 from telemetry.plant import load_plant
@@ -34,7 +34,7 @@ async def dashboard(fleet: Fleet, db: Path) -> AsyncIterator[str]:
     dash = Dashboard(settings, plant=fleet.plant, fixed=(fleet.start_ms, fleet.end_ms))
     port = free_port()
     ready = asyncio.Event()
-    task = asyncio.create_task(run(dash, "127.0.0.1", port, ready))
+    task = asyncio.create_task(serve(dash, "127.0.0.1", port, ready=ready))
     await asyncio.wait_for(ready.wait(), 120)
     try:
         yield f"http://127.0.0.1:{port}"

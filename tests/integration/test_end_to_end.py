@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from analytics.kpi import aggregate
-from factory_cli.demo import run_pipeline
-from factory_cli.main import compute_analysis, write_kpis
+from analytics.report import compute_report
+from analytics.timeline import aggregate
+from analytics.writeback import KpiWriter
+from factory_cli.pipeline import run_pipeline
 from factory_cli.settings import Settings
 from simulators import Fleet, FleetConfig
 from telemetry.urls import parse_mqtt_url
@@ -63,15 +64,15 @@ async def test_fleet_through_mosquitto_and_influxdb_matches_truth(
 
     # The full report from InfluxDB: anomalies from the sensor fields, maturity.
     window = result.window
-    report, _ = await compute_analysis(settings, window)
-    assert report["oee"]["plant"]["oee"] == pytest.approx(
-        aggregate(result.kpis.values()).oee, abs=1e-9
-    )
-    assert report["anomalies"]["machines_with_sensor"] == 6
-    assert report["maturity"]["label"] != "pre-3.0"
+    report, _ = await compute_report(settings.store_url, window)
+    assert report.oee.plant is not None
+    assert report.oee.plant.oee == pytest.approx(aggregate(result.kpis.values()).oee, abs=1e-9)
+    assert report.anomalies is not None and report.anomalies.machines_with_sensor == 6
+    assert report.maturity.label != "pre-3.0"
 
     # KPI write-back: hourly points in the `kpi` measurement, read back with InfluxQL.
-    periods, written = await write_kpis(settings, window, plant=None, period="hour")
+    writer = KpiWriter(settings.store_url, token=None, plant=None, period="hour", max_gap_s=60)
+    periods, written = await writer.write(window)
     assert periods == 8 and written == 8 * (6 + 2 + 1 + 1 + 1)
     (series,) = influx_query(
         influx_server.port, influx_db,

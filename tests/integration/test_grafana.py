@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from factory_cli.main import write_kpis
+from analytics.writeback import KpiWriter
 from factory_cli.settings import Settings
 from simulators import Fleet, FleetConfig
 from simulators.faults import Faults, fleet_messages
@@ -81,12 +81,11 @@ async def test_every_dashboard_query_runs_and_returns_data(
     for i in range(0, len(decoded), 50):
         await store.write(decoded[i : i + 50])
     await store.close()
-    from analytics.kpi import Window
+    from analytics.timeline import Window
 
     settings = Settings(store_url=url)  # type: ignore[arg-type]
-    periods, written = await write_kpis(
-        settings, Window(fleet.start_ms, fleet.end_ms), plant=plant, period="hour"
-    )
+    writer = KpiWriter(settings.store_url, token=None, plant=plant, period="hour", max_gap_s=60)
+    periods, written = await writer.write(Window(fleet.start_ms, fleet.end_ms))
     assert periods == 6 and written > 0
 
     found = queries()

@@ -65,6 +65,10 @@ def test_encode_round_trips() -> None:
         (json.dumps(reading(good_cnt=3)).encode(), "good_cnt: Extra inputs are not permitted"),
         (json.dumps(reading(total_count=-1)).encode(), "total_count"),
         (json.dumps(reading(reason="a b")).encode(), "reason"),
+        (
+            json.dumps(reading(total_count=10, good_count=11)).encode(),
+            "good_count 11 exceeds total_count 10",
+        ),
         (json.dumps(reading(ts=True)).encode(), "ts"),
         (b"[]", "empty array"),
         (b"\xff\xfe{}", "not UTF-8"),
@@ -110,3 +114,52 @@ def test_deeply_nested_json_is_rejected() -> None:
 )
 def test_bad_topics_are_rejected(topic: str, expected: str) -> None:
     assert expected in reason(topic, json.dumps(reading()).encode())
+
+
+def test_the_fast_path_is_byte_for_byte_the_wire_encoder() -> None:
+    from random import Random
+
+    from telemetry.codec import encode, energy_texts, join_texts, telemetry_texts
+
+    rng = Random(7)
+    n = 200
+    ts = [TS + 1000 * k for k in range(n)]
+    states = [rng.choice(["RUNNING", "IDLE", "DOWN"]) for _ in range(n)]
+    totals = [rng.randrange(10**9) for _ in range(n)]
+    goods = [t - rng.randrange(t + 1) for t in totals]
+    cycles = [rng.uniform(0.1, 100) for _ in range(n)]
+    products = [rng.choice(["A-1", "b_2"]) for _ in range(n)]
+    reasons = [rng.choice([None, "jam", "no_material"]) for _ in range(n)]
+    temps = [rng.gauss(60, 5) for _ in range(n)]
+    vibs = [rng.expovariate(1.0) for _ in range(n)]
+    for sensors in (None, {"temperature_c": temps, "vibration_mm_s": vibs}):
+        dicts = []
+        for k in range(n):
+            d: dict[str, object] = {
+                "ts": ts[k], "seq": 40 + k, "state": states[k], "total_count": totals[k],
+                "good_count": goods[k], "ideal_cycle_s": cycles[k], "product": products[k],
+            }  # fmt: skip
+            if reasons[k] is not None:
+                d["reason"] = reasons[k]
+            if sensors:
+                d["sensors"] = {"temperature_c": temps[k], "vibration_mm_s": vibs[k]}
+            dicts.append(d)
+        texts = telemetry_texts(40, ts, states, totals, goods, cycles, products, reasons, sensors)
+        assert join_texts(texts) == encode(dicts)
+        assert len(decode(TOPIC, join_texts(texts)).readings) == n
+    power = [rng.uniform(-5, 50) for _ in range(n)]
+    register = [rng.uniform(0, 1e6) for _ in range(n)]
+    pf = [rng.uniform(-1, 1) for _ in range(n)]
+    volts = [rng.uniform(380, 420) for _ in range(n)]
+    short = [{"ts": t, "seq": k, "power_kw": power[k], "energy_kwh": register[k]}
+             for k, t in enumerate(ts)]  # fmt: skip
+    assert join_texts(energy_texts(0, ts, power, register)) == encode(short)
+    full = [{**d, "power_factor": pf[k], "voltage_v": volts[k]} for k, d in enumerate(short)]
+    assert join_texts(energy_texts(0, ts, power, register, pf, volts)) == encode(full)
+
+
+def test_the_encoder_refuses_nan() -> None:
+    from telemetry.codec import encode
+
+    with pytest.raises(ValueError):
+        encode([{"ts": TS, "seq": 1, "power_kw": float("nan"), "energy_kwh": 1.0}])

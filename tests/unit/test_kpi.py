@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analytics.kpi import Kpi, Params, Window, aggregate, counter_increments, machine_kpi
-from analytics.report import machine_kpis
+from analytics.analysis import machine_kpis
+from analytics.timeline import Kpi, Params, Window, aggregate, counter_increments, machine_kpi
 from store.series import TelemetrySeries
 from store.sqlite import SQLiteReader, SQLiteStore
 from telemetry.codec import decode

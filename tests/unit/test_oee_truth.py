@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from analytics.kpi import Window, counter_increments
-from analytics.report import Analysis, analyse, group
+from analytics.analysis import Analysis, analyse, group
+from analytics.timeline import Window, counter_increments
 from simulators.faults import Faults, fleet_messages
 from simulators.fleet import Fleet, FleetConfig
 from store.sqlite import SQLiteReader, SQLiteStore

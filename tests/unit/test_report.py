@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from analytics import summary
+from analytics import report as summary
+from analytics.analysis import analyse
 from analytics.anomaly import Detector, evaluate
 from analytics.config import GRID_FACTOR_VN_2023
 from analytics.energy import fit_baseline
-from analytics.kpi import Window
 from analytics.maturity import RUBRIC, assess
-from analytics.report import analyse
+from analytics.timeline import Window
 from factory_cli.main import main
 from simulators.fleet import Fleet, FleetConfig
 from store.sqlite import SQLiteReader
@@ -43,7 +43,8 @@ async def report_of(fleet: Fleet, db: Path, **kw: Any) -> dict[str, Any]:
         SQLiteReader(db), Window(fleet.start_ms, fleet.end_ms), plant=fleet.plant,
         detector=Detector(), **kw,
     )  # fmt: skip
-    return summary.build(analysis, plant=fleet.plant, now_ms=fleet.end_ms + 86_400_000)
+    report = summary.build(analysis, plant=fleet.plant, now_ms=fleet.end_ms + 86_400_000)
+    return report.as_json_dict()
 
 
 async def test_energy_agrees_with_the_truth(small_plant: tuple[Fleet, Path]) -> None:

@@ -1,0 +1,224 @@
+"""Compute the accounts of every machine, line, area and site over a window and its periods."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from analytics.anomaly import HISTORY_MS, SIGNAL, Detector, Event
+from analytics.timeline import RUN, Kpi, Params, Timeline, Window, aggregate, build_timeline
+from store import Reader
+from store.series import MachineData
+from telemetry.plant import Plant
+from telemetry.topic import MachinePath
+
+DEFAULT_MAX_GAP_S = 60.0
+By = Literal["shift", "day", "hour"]
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    label: str
+    """e.g. ``2026-01-05 morning``, ``2026-01-05``, ``2026-01-05 08:00``."""
+    window: Window
+
+
+@dataclass(slots=True)
+class Analysis:
+    """Machine accounts over the window and over each period; groups are sums of machines."""
+
+    window: Window
+    machines: dict[MachinePath, Kpi]
+    periods: list[tuple[Period, dict[MachinePath, Kpi]]] = field(default_factory=list)
+    meters: dict[MachinePath, MachineData] = field(default_factory=dict, repr=False)
+    """Energy-only devices (main meters): no telemetry."""
+    timelines: dict[MachinePath, Timeline] = field(default_factory=dict, repr=False)
+    events: list[Event] | None = None
+    """Anomaly events that started in the window (None: not looked for)."""
+    sensor_machines: int = 0
+    """Machines that report the vibration sensor."""
+
+    def narrow(self, **only: str | None) -> None:
+        """Keep only the machines (and main meters) of a site, area, line or machine."""
+
+        def keep(path: MachinePath) -> bool:
+            return all(v is None or getattr(path, k) == v for k, v in only.items())
+
+        self.machines = {p: k for p, k in self.machines.items() if keep(p)}
+        self.timelines = {p: t for p, t in self.timelines.items() if keep(p)}
+        self.periods = [(p, {m: k for m, k in ks.items() if keep(m)}) for p, ks in self.periods]
+        # A main meter measures a whole site: it stays only when whole sites are kept.
+        site, finer = only.get("site"), any(only.get(k) for k in ("area", "line", "machine"))
+        self.meters = {p: d for p, d in self.meters.items() if not finer and site in (None, p.site)}
+        if self.events is not None:
+            self.events = [e for e in self.events if keep(e.path)]
+
+    def accounts(self, window: Window) -> dict[MachinePath, Kpi]:
+        """Every machine's account over another window (inside the one read)."""
+        return {path: t.account(window, path) for path, t in self.timelines.items()}
+
+
+def machine_params(plant: Plant | None, max_gap_s: float) -> Callable[[MachinePath], Params]:
+    """The reading parameters of each machine: from the plant model where it knows it."""
+    if plant is None:
+        default = Params(max_gap_s=max_gap_s)
+        return lambda _path: default
+    base = Params(
+        max_gap_s=max_gap_s,
+        micro_stop_threshold_s=plant.micro_stop_threshold_s,
+        calendar=plant.calendar,
+    )
+    per = {
+        path: Params(
+            max_gap_s=max_gap_s,
+            micro_stop_threshold_s=plant.micro_stop_threshold_s,
+            startup_units=m.startup_units,
+            calendar=plant.calendar,
+            rollover_kwh=m.meter_rollover_kwh,
+        )
+        for path, m in plant.machines()
+    }
+    return lambda path: per.get(path, base)
+
+
+def periods(window: Window, by: By | None, plant: Plant | None) -> list[Period]:
+    """The shifts (from the plant calendar), days or clock hours in a window, clipped to it."""
+    if by is None:
+        return []
+    if by == "shift":
+        if plant is None:
+            raise ValueError("--by shift needs the plant model (--plant or FACTORY_PLANT)")
+        zone = ZoneInfo(plant.calendar.timezone)
+        return [
+            Period(f"{_local(a, zone):%Y-%m-%d} {name}", Window(a, b))
+            for a, b, kind, name in plant.calendar.periods(window.start_ms, window.end_ms)
+            if kind == "shift"
+        ]
+    zone = ZoneInfo(plant.calendar.timezone if plant else "UTC")
+    step = dt.timedelta(days=1) if by == "day" else dt.timedelta(hours=1)
+    start = _local(window.start_ms, zone)
+    cursor = (
+        start.replace(hour=0, minute=0, second=0, microsecond=0)
+        if by == "day"
+        else start.replace(minute=0, second=0, microsecond=0)
+    )
+    out = []
+    while int(cursor.timestamp() * 1000) < window.end_ms:
+        nxt = (cursor.replace(tzinfo=None) + step).replace(tzinfo=zone)
+        a = max(int(cursor.timestamp() * 1000), window.start_ms)
+        b = min(int(nxt.timestamp() * 1000), window.end_ms)
+        if b > a:
+            label = f"{cursor:%Y-%m-%d}" if by == "day" else f"{cursor:%Y-%m-%d %H:%M}"
+            out.append(Period(label, Window(a, b)))
+        cursor = nxt
+    return out
+
+
+def _local(ms: int, zone: ZoneInfo) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, zone)
+
+
+async def analyse(
+    reader: Reader,
+    window: Window,
+    *,
+    plant: Plant | None = None,
+    by: By | None = None,
+    max_gap_s: float = DEFAULT_MAX_GAP_S,
+    detector: Detector | None = None,
+) -> Analysis:
+    """Read the window (with a margin on both sides) once, then account for each period.
+
+    With a ``detector``, vibration is read too (with hours of history before the window,
+    the machine's normal) and the anomaly events that start in the window are kept."""
+    params_of = machine_params(plant, max_gap_s)
+    # The margins depend only on settings shared by every machine of the plant.
+    threshold = plant.micro_stop_threshold_s if plant else Params().micro_stop_threshold_s
+    margin = Params(max_gap_s=max_gap_s, micro_stop_threshold_s=threshold).lookback_ms
+    before = max(margin, HISTORY_MS) if detector is not None else margin
+    data = await reader.read(window.start_ms - before, window.end_ms + margin)
+    split = periods(window, by, plant)
+    result = Analysis(window=window, machines={}, periods=[(p, {}) for p in split])
+    for path, d in data.items():
+        if d.telemetry is None or len(d.telemetry.t_ms) == 0:
+            if d.energy is not None:
+                result.meters[path] = d
+            continue
+        timeline: Timeline = build_timeline(d.telemetry, d.energy, params_of(path))
+        result.timelines[path] = timeline
+        result.machines[path] = timeline.account(window, path)
+        for period, kpis in result.periods:
+            kpis[path] = timeline.account(period.window, path)
+    if detector is not None:
+        result.events = []
+        sensors = await reader.read_sensor(SIGNAL, window.start_ms - before, window.end_ms)
+        result.sensor_machines = len(sensors)
+        for path, (t, v) in sorted(sensors.items()):
+            md = data.get(path)
+            if md is None or md.telemetry is None or len(md.telemetry.t_ms) == 0:
+                continue
+            k = np.searchsorted(md.telemetry.t_ms, t, side="right") - 1
+            running = (k >= 0) & (md.telemetry.state[np.maximum(k, 0)] == RUN)
+            result.events += [
+                e for e in detector.detect(path, t, v, running)
+                if window.start_ms <= e.start_ms < window.end_ms
+            ]  # fmt: skip
+    return result
+
+
+async def machine_kpis(
+    reader: Reader,
+    window: Window,
+    *,
+    max_gap_s: float = DEFAULT_MAX_GAP_S,
+    plant: Plant | None = None,
+) -> dict[MachinePath, Kpi]:
+    """The account of every machine with telemetry over ``window``."""
+    return (await analyse(reader, window, plant=plant, max_gap_s=max_gap_s)).machines
+
+
+Level = Literal["line", "area", "site"]
+
+
+def group(kpis: Mapping[MachinePath, Kpi], level: Level) -> dict[str, Kpi]:
+    """Sum machines into lines (``site/area/line``), areas (``site/area``) or sites."""
+    groups: dict[str, list[Kpi]] = {}
+    for path in sorted(kpis):
+        groups.setdefault(path.key(level), []).append(kpis[path])
+    return {k: aggregate(v) for k, v in groups.items()}
+
+
+def pareto(reasons: Mapping[str, float]) -> list[dict[str, float | str]]:
+    """Downtime by reason, largest first, with each reason's share and the running share."""
+    total = sum(reasons.values())
+    out: list[dict[str, float | str]] = []
+    running = 0.0
+    for reason, seconds in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])):
+        running += seconds
+        out.append({"reason": reason, "minutes": seconds / 60,
+                    "share": seconds / total if total else 0.0,
+                    "cumulative_share": running / total if total else 0.0})  # fmt: skip
+    return out
+
+
+def flags(kpis: Mapping[MachinePath, Kpi]) -> list[str]:
+    """What a person should check: impossible performance, missing data, missing meters."""
+    out = []
+    for path, k in sorted(kpis.items()):
+        p = k.performance
+        if k.performance_suspect and p is not None:
+            out.append(
+                f"{path}: performance {p * 100:.1f} % is above 100 %: its ideal cycle time "
+                "is too long (reported as measured, not capped)"
+            )
+        window_s = k.window.seconds if k.window else 0.0
+        if window_s and k.no_data_s > 0.05 * window_s:
+            out.append(f"{path}: no data for {k.no_data_s / 60:.0f} min of the window")
+        if k.energy_kwh is None:
+            out.append(f"{path}: no energy meter readings")
+    return out

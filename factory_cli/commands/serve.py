@@ -1,0 +1,73 @@
+"""`factory serve`: the live dashboard and its JSON API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from factory_cli.options import add_command, add_plant, iso_ms, load_plant_or_none, positive_float
+from factory_cli.runtime import at_least_info, run_until_stopped
+from factory_cli.settings import ConfigError, Settings
+
+NAME = "serve"
+STOP_DEADLINE_S = 10.0
+
+
+def add_parser(sub: object) -> argparse.ArgumentParser:
+    p = add_command(
+        sub,
+        NAME,
+        help="the live dashboard and its JSON API (OpenAPI at /openapi.json)",
+        description=(
+            "Serve the dashboard (plant overview with OEE, A, P, Q per line and machine, a "
+            "machine's state timeline, losses and their Pareto, energy, the maturity radar "
+            "with its evidence) and the JSON API it draws from: /api/report, /api/timeline, "
+            "/api/health, documented at /openapi.json. The report of the default window is "
+            "computed at start and refreshed every --refresh seconds; the page updates "
+            "itself. Address parameters ?from=&to=&by=&line= choose another view."
+        ),
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    add_plant(p)
+    p.add_argument("--hours", type=positive_float, default=8.0,
+                   help="default window: the last HOURS (default 8)")  # fmt: skip
+    p.add_argument("--from", dest="start", type=iso_ms, help="a fixed default window: start")
+    p.add_argument("--to", dest="end", type=iso_ms, help="a fixed default window: end")
+    p.add_argument(
+        "--refresh",
+        type=positive_float,
+        default=30.0,
+        help="seconds between recomputations of the live report (default 30)",
+    )
+    return p
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from factory_cli.serve import Dashboard, serve
+
+    fixed = None
+    if args.start is not None or args.end is not None:
+        end = args.end if args.end is not None else int(time.time() * 1000)
+        start = args.start if args.start is not None else end - int(args.hours * 3_600_000)
+        if end <= start:
+            raise ConfigError("--from/--to: the window must end after it starts")
+        fixed = (start, end)
+    dash = Dashboard(
+        settings,
+        plant=load_plant_or_none(args.plant or settings.plant),
+        hours=args.hours,
+        fixed=fixed,
+        refresh_s=args.refresh,
+    )
+    at_least_info()
+    print(f"dashboard on http://{args.host}:{args.port}/ (computing the first report…)",
+          file=sys.stderr)  # fmt: skip
+    try:
+        run_until_stopped(
+            lambda stop: serve(dash, args.host, args.port, stop=stop), deadline_s=STOP_DEADLINE_S
+        )
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc}") from None
+    return 0
