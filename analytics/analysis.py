@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from analytics.accounts import Kpi, Params, Window, aggregate
 from analytics.anomaly import HISTORY_MS, SIGNAL, Detector, Event
-from analytics.timeline import RUN, Kpi, Params, Timeline, Window, aggregate, build_timeline
+from analytics.timeline import RUN, Timeline, build_timeline
 from store import Reader
 from store.series import MachineData
 from telemetry.plant import Plant

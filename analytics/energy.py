@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from analytics.timeline import Window, counter_increments
+from analytics.accounts import Window
+from analytics.counters import counter_increments
 from store.series import EnergySeries
 
 DEMAND_BLOCK_MS = 900_000

@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from analytics.accounts import aggregate
 from analytics.analysis import Analysis
 from analytics.report_model import Energy
-from analytics.timeline import aggregate
 from telemetry.oee import UNSPECIFIED
 from telemetry.plant import Plant
 

@@ -16,12 +16,12 @@ import numpy as np
 from pydantic import SecretStr
 
 from analytics import energy as en
+from analytics.accounts import Kpi, Window, aggregate
 from analytics.analysis import Analysis, By, Level, analyse, flags, group, pareto, periods
 from analytics.anomaly import Detector
 from analytics.config import GRID_FACTOR_VN_2023, AnalyticsConfig
 from analytics.maturity import assess, measure
 from analytics.report_model import Energy, Report
-from analytics.timeline import Kpi, Window, aggregate
 from store import StoreEndpoint, open_reader
 from telemetry.plant import Plant
 from telemetry.topic import MachinePath

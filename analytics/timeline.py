@@ -28,15 +28,15 @@ telemetry maps onto them:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from analytics.accounts import Kpi, Params, Window
+from analytics.counters import BoolArray, FloatArray, IntArray, increments, startup_coverage
 from store.series import EnergySeries, TelemetrySeries
 from telemetry.models import STATE_NAMES, MachineState
-from telemetry.oee import UNSPECIFIED, Oee, total
 from telemetry.plant import Calendar
 from telemetry.topic import MachinePath
 
@@ -47,68 +47,6 @@ SETUP = MachineState.SETUP.code
 PLANNED_STOP = MachineState.PLANNED_STOP.code
 OFF = MachineState.OFF.code
 UNKNOWN = -1
-
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """A time window [start_ms, end_ms)."""
-
-    start_ms: int
-    end_ms: int
-
-    def __post_init__(self) -> None:
-        if self.end_ms <= self.start_ms:
-            raise ValueError("the window must end after it starts")
-
-    @property
-    def seconds(self) -> float:
-        return (self.end_ms - self.start_ms) / 1000
-
-
-@dataclass(frozen=True, slots=True)
-class Params:
-    """How telemetry is read; per machine where the plant model says so."""
-
-    max_gap_s: float = 60.0
-    micro_stop_threshold_s: float = 120.0
-    startup_units: int = 10
-    calendar: Calendar | None = None
-    rollover_kwh: float | None = None
-
-    @property
-    def lookback_ms(self) -> int:
-        """How far before (and after) a window to read, so that the state at its start, the
-        full length of stops that cross its edges and the start-up after a changeover just
-        before it are known."""
-        return int(max(self.max_gap_s, self.micro_stop_threshold_s, 1800.0) * 1000)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Kpi(Oee):
-    """The account of one machine (``path``) or a group (``path`` None) over ``window``."""
-
-    path: MachinePath | None = None
-    window: Window | None = None
-
-
-def counter_increments(
-    values: npt.NDArray[np.generic], rollover: float | None = None
-) -> FloatArray:
-    """Increments of a cumulative counter. A decrease is a roll-over when ``rollover`` is
-    known and the wrapped increment is plausible (less than half the range), else a reset
-    after which the new value counts."""
-    v = values.astype(np.float64, copy=False)
-    d = np.diff(v)
-    if rollover is None:
-        out: FloatArray = np.where(d < 0, v[1:], d)
-        return out
-    wrapped = d + rollover
-    out = np.where(d >= 0, d, np.where(wrapped < rollover / 2, wrapped, v[1:]))
-    return out
 
 
 def _planned_mask(
@@ -133,29 +71,6 @@ def _calendar_edges(calendar: Calendar | None, lo: int, hi: int) -> IntArray:
         return np.empty(0, dtype=np.int64)
     edges = {t for a, b, _, _ in calendar.periods(lo, hi) for t in (a, b)}
     return np.array(sorted(e for e in edges if lo < e < hi), dtype=np.int64)
-
-
-def _startup_coverage(units: FloatArray, setup_ends: FloatArray, n: int) -> FloatArray:
-    """How many start-up units (the first ``n`` after each changeover) have been made by
-    the time ``units`` units are made (both on the cumulative axis)."""
-    if n <= 0 or len(setup_ends) == 0:
-        return np.zeros(len(units))
-    # Merge overlapping start-up ranges (s, s + n].
-    starts, ends = [float(setup_ends[0])], [float(setup_ends[0]) + n]
-    for s in setup_ends[1:].tolist():
-        if s <= ends[-1]:
-            ends[-1] = max(ends[-1], s + n)
-        else:
-            starts.append(s)
-            ends.append(s + n)
-    s_arr, e_arr = np.array(starts), np.array(ends)
-    full = np.concatenate(([0.0], np.cumsum(e_arr - s_arr)))
-    k = np.searchsorted(s_arr, units, side="left")  # ranges starting before `units`
-    prev = np.maximum(k - 1, 0)
-    partial = np.where(k > 0, np.clip(units - s_arr[prev], 0, e_arr[prev] - s_arr[prev]), 0.0)
-    # Ranges before `prev` are wholly made (they end before `prev` starts).
-    out: FloatArray = np.where(k > 0, full[prev] + partial, 0.0)
-    return out
 
 
 _CAT_RUN, _CAT_SMALL, _CAT_LONG, _CAT_SETUP, _CAT_UNPLANNED = range(5)
@@ -344,14 +259,6 @@ class Timeline:
         return {names[k]: float(v) for k, v in enumerate(per.tolist()) if v > 1e-12}
 
 
-def _increments(values: npt.NDArray[np.generic], rollover: float | None = None) -> FloatArray:
-    """:func:`counter_increments`, in one pass when nothing decreases (the usual case)."""
-    d: FloatArray = np.subtract(values[1:], values[:-1], dtype=np.float64)
-    if (d < 0).any():
-        return counter_increments(values, rollover)
-    return d
-
-
 def _split_at(
     r_start: IntArray, r_end: IntArray, owner: IntArray, edges: IntArray
 ) -> tuple[IntArray, IntArray, IntArray]:
@@ -413,8 +320,8 @@ def build_timeline(
         category[runs[np.repeat(small, s_last - s_first + 1)]] = _CAT_SMALL
 
     # Counts: increments at each reading after the first.
-    d_total = _increments(telemetry.total_count)
-    d_good = _increments(telemetry.good_count)
+    d_total = increments(telemetry.total_count)
+    d_good = increments(telemetry.good_count)
     cycle = telemetry.ideal_cycle_s[:-1]
     unknown = None
     if np.isnan(cycle).any():
@@ -435,8 +342,8 @@ def build_timeline(
         else:
             units = np.concatenate(([0.0], np.cumsum(d_total)))[needed]
         m = len(ridx)
-        lo = _startup_coverage(units[:m], units[2 * m :], params.startup_units)
-        hi = _startup_coverage(units[m : 2 * m], units[2 * m :], params.startup_units)
+        lo = startup_coverage(units[:m], units[2 * m :], params.startup_units)
+        hi = startup_coverage(units[m : 2 * m], units[2 * m :], params.startup_units)
         made = d_total[ridx]
         share = np.divide(hi - lo, made, out=np.zeros(len(ridx)), where=made > 0)
         su = (made - d_good[ridx]) * np.minimum(share, 1.0)
@@ -468,7 +375,7 @@ def build_timeline(
         nans = np.isnan(register)
         if not nans.all():
             register = np.nan_to_num(register) if nans.any() else register
-            d_kwh = _increments(register, params.rollover_kwh)
+            d_kwh = increments(register, params.rollover_kwh)
         else:
             d_kwh = e_kwh
 
@@ -515,15 +422,4 @@ def machine_kpi(
     return build_timeline(telemetry, energy, params).account(window, path)
 
 
-def aggregate(kpis: Iterable[Oee], path: MachinePath | None = None) -> Kpi:
-    """A group's account: sums of times, counts and energy, never a mean of ratios."""
-    items: Sequence[Oee] = list(kpis)
-    if not items:
-        raise ValueError("nothing to aggregate")
-    window = items[0].window if isinstance(items[0], Kpi) else None
-    summed = total(items)
-    return Kpi(path=path, window=window, **{f: getattr(summed, f) for f in _OEE_FIELDS})
-
-
-_OEE_FIELDS = tuple(Oee.__dataclass_fields__)
-__all__ = ["UNSPECIFIED", "Kpi", "Params", "Timeline", "Window", "aggregate", "build_timeline"]
+__all__ = ["Timeline", "build_timeline", "machine_kpi"]

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping
 
 from pydantic import SecretStr
 
+from analytics.accounts import Kpi, Window, aggregate
 from analytics.analysis import Analysis, By, Level, Period, analyse, group, periods
-from analytics.timeline import Kpi, Window, aggregate
 from store import StoreEndpoint, open_reader, open_store
 from store.errors import ReaderError, StoreError
 from telemetry.layout import ALL, KPI, Point

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analytics.timeline import Params, Window, aggregate, build_timeline
+from analytics.accounts import Params, Window, aggregate
+from analytics.timeline import build_timeline
 from store.series import EnergySeries, TelemetrySeries
 from telemetry.oee import UNSPECIFIED
 

@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 from analytics import report as summary
+from analytics.accounts import Window
 from analytics.analysis import analyse
 from analytics.anomaly import Detector
-from analytics.timeline import Window
 from simulators import Fleet, FleetConfig
 from simulators.faults import Faults, fleet_messages
 from store import open_store, parse_store_url

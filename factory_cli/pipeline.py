@@ -16,8 +16,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from analytics.accounts import Kpi, Window
 from analytics.analysis import machine_kpis
-from analytics.timeline import Kpi, Window
 from edge_agent.agent import build_agent
 from edge_agent.source import SimulatorSource
 from factory_cli.settings import Settings

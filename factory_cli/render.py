@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from analytics.accounts import Kpi, aggregate
 from analytics.report_model import (
     Figures,
     GroupEnergy,
@@ -20,7 +21,6 @@ from analytics.report_model import (
     PlantEnergy,
     Report,
 )
-from analytics.timeline import Kpi, aggregate
 from telemetry.topic import MachinePath
 
 KPI_KEYS = (

@@ -24,10 +24,10 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from analytics.accounts import Window
 from analytics.analysis import Analysis
 from analytics.report import compute_report
 from analytics.report_model import Report
-from analytics.timeline import Window
 from factory_cli.settings import Settings
 from telemetry.models import NAME_PATTERN
 from telemetry.topic import MachinePath

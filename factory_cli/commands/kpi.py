@@ -41,7 +41,7 @@ def add_parser(sub: object) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from analytics.timeline import Window
+    from analytics.accounts import Window
     from analytics.writeback import KpiWriter
 
     period = args.period or settings.analytics.kpi_period

@@ -63,8 +63,8 @@ def add_parser(sub: object) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from analytics.accounts import Window
     from analytics.report import compute_report
-    from analytics.timeline import Window
     from factory_cli.render import print_report, report_csv
 
     end = args.end if args.end is not None else int(time.time() * 1000)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from analytics.accounts import aggregate
 from analytics.report import compute_report
-from analytics.timeline import aggregate
 from analytics.writeback import KpiWriter
 from factory_cli.pipeline import run_pipeline
 from factory_cli.settings import Settings

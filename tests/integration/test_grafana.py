@@ -81,7 +81,7 @@ async def test_every_dashboard_query_runs_and_returns_data(
     for i in range(0, len(decoded), 50):
         await store.write(decoded[i : i + 50])
     await store.close()
-    from analytics.timeline import Window
+    from analytics.accounts import Window
 
     settings = Settings(store_url=url)  # type: ignore[arg-type]
     writer = KpiWriter(settings.store_url, token=None, plant=plant, period="hour", max_gap_s=60)

@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -47,8 +48,14 @@ def _run(args: list[str | Path], **kw: object) -> subprocess.CompletedProcess[st
 def venvs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     """The ``bin`` folder of a clean virtualenv per role."""
     folder = tmp_path_factory.mktemp("roles")
+    # Built from a copy of the sources: a build folder left in the checkout would carry
+    # modules that no longer exist into the wheel.
+    source = folder / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache",
+        "factory-data", "node_modules", "tests", "benchmarks", "docs"))  # fmt: skip
     built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
-                  folder / "dist", ROOT], timeout=600)  # fmt: skip
+                  folder / "dist", source], timeout=600)  # fmt: skip
     assert built.returncode == 0, built.stderr[-3000:]
     (wheel,) = (folder / "dist").glob("*.whl")
     out = {}

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from analytics.accounts import Window
 from analytics.analysis import machine_kpis
-from analytics.timeline import Window
 from edge_agent.agent import EdgeAgent, build_agent
 from edge_agent.config import EdgeConfig
 from edge_agent.device_source import DeviceSource

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
+from analytics.accounts import Window
 from analytics.analysis import Analysis, analyse, group
-from analytics.timeline import Window, counter_increments
+from analytics.counters import counter_increments
 from simulators.faults import Faults, fleet_messages
 from simulators.fleet import Fleet, FleetConfig
 from store.sqlite import SQLiteReader, SQLiteStore

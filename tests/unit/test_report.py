@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from analytics import report as summary
+from analytics.accounts import Window
 from analytics.analysis import analyse
 from analytics.anomaly import Detector, evaluate
 from analytics.config import GRID_FACTOR_VN_2023
 from analytics.energy import fit_baseline
 from analytics.maturity import RUBRIC, assess
-from analytics.timeline import Window
 from factory_cli.main import main
 from simulators.fleet import Fleet, FleetConfig
 from store.sqlite import SQLiteReader

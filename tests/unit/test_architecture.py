@@ -1,0 +1,115 @@
+"""The package layout holds: no import cycles, the contract stays a leaf, each package
+imports only what ``shared/ARCHITECTURE.md`` allows, and no module grows past its size."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("telemetry", "store", "edge_agent", "ingest", "analytics", "simulators", "factory_cli")
+MAY_IMPORT = {
+    "telemetry": set(),
+    "store": {"telemetry"},
+    "edge_agent": {"telemetry"},
+    "ingest": {"telemetry", "store"},
+    "analytics": {"telemetry", "store"},
+    "simulators": {"telemetry"},
+    "factory_cli": set(PACKAGES),
+}
+MAX_LINES = 450
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            out[name] = path
+    return out
+
+
+def _imports(path: Path, name: str, known: set[str]) -> set[str]:
+    """Our modules that ``path`` imports anywhere in it (module level, in functions, and
+    under TYPE_CHECKING alike)."""
+    found: set[str] = set()
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text())):
+        targets: list[str] = []
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1]
+                                + ([base] if base else []))  # fmt: skip
+            targets = [f"{base}.{a.name}" for a in node.names] + [base]
+        for t in targets:
+            while t and t not in known:
+                t = t.rpartition(".")[0]
+            if t and t != name:
+                found.add(t)
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    known = set(modules)
+    return {name: _imports(path, name, known) for name, path in modules.items()}
+
+
+def test_no_module_imports_one_that_imports_it_back() -> None:
+    graph = _graph()
+    # Tarjan's strongly connected components: any with two or more modules is a cycle.
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    assert cycles == []
+
+
+def test_packages_import_only_what_the_architecture_allows() -> None:
+    wrong = []
+    for name, targets in _graph().items():
+        package = name.split(".")[0]
+        for t in targets:
+            other = t.split(".")[0]
+            if other != package and other not in MAY_IMPORT[package]:
+                wrong.append(f"{name} imports {t}")
+    assert wrong == []
+
+
+def test_no_module_is_larger_than_one_concept_needs() -> None:
+    long = {
+        name: n
+        for name, path in _modules().items()
+        if (n := len(path.read_text().splitlines())) > MAX_LINES
+    }
+    assert long == {}
