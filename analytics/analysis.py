@@ -12,9 +12,10 @@ import numpy as np
 
 from analytics.accounts import Kpi, Params, Window, aggregate
 from analytics.anomaly import HISTORY_MS, SIGNAL, Detector, Event
-from analytics.timeline import RUN, Timeline, build_timeline
+from analytics.timeline import Timeline, build_timeline
 from store import Reader
 from store.series import MachineData
+from telemetry.models import RUN
 from telemetry.plant import Plant
 from telemetry.topic import MachinePath
 

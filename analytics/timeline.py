@@ -36,16 +36,10 @@ import numpy.typing as npt
 from analytics.accounts import Kpi, Params, Window
 from analytics.counters import BoolArray, FloatArray, IntArray, increments, startup_coverage
 from store.series import EnergySeries, TelemetrySeries
-from telemetry.models import STATE_NAMES, MachineState
+from telemetry.models import DOWN, IDLE, OFF, PLANNED_STOP, RUN, SETUP, STATE_NAMES
 from telemetry.plant import Calendar
 from telemetry.topic import MachinePath
 
-RUN = MachineState.RUNNING.code
-IDLE = MachineState.IDLE.code
-DOWN = MachineState.DOWN.code
-SETUP = MachineState.SETUP.code
-PLANNED_STOP = MachineState.PLANNED_STOP.code
-OFF = MachineState.OFF.code
 UNKNOWN = -1
 
 

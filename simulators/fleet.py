@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 
 from simulators.machine import (
-    RUN,
     MachineRun,
     MachineSpec,
     calendar_plan,
@@ -20,7 +19,7 @@ from simulators.mainmeter import MainMeterRun, simulate_main_meter
 from simulators.sensors import SensorSpec, SensorTrack, simulate_sensors
 from simulators.truth import window_truth
 from telemetry.codec import encode_one, energy_texts, telemetry_texts
-from telemetry.models import STATE_NAMES, Channel
+from telemetry.models import RUN, STATE_NAMES, Channel
 from telemetry.oee import Oee, total
 from telemetry.plant import Plant
 from telemetry.topic import MachinePath

@@ -13,15 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from telemetry.models import MachineState
+from telemetry.models import DOWN, IDLE, OFF, RUN, SETUP
+from telemetry.models import PLANNED_STOP as PLANNED
 from telemetry.topic import MachinePath
-
-RUN = MachineState.RUNNING.code
-IDLE = MachineState.IDLE.code
-DOWN = MachineState.DOWN.code
-SETUP = MachineState.SETUP.code
-PLANNED = MachineState.PLANNED_STOP.code
-OFF = MachineState.OFF.code
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from simulators.machine import DOWN, FAILURE_REASONS, RUN, SETUP, MachineRun
+from simulators.machine import FAILURE_REASONS, MachineRun
+from telemetry.models import DOWN, RUN, SETUP
 
 FloatArray = npt.NDArray[np.float64]
 

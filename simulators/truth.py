@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulators.machine import DOWN, IDLE, OFF, PLANNED, RUN, SETUP, MachineRun
-from telemetry.models import STATE_NAMES
+from simulators.machine import MachineRun
+from telemetry.models import DOWN, IDLE, OFF, RUN, SETUP, STATE_NAMES
+from telemetry.models import PLANNED_STOP as PLANNED
 from telemetry.oee import UNSPECIFIED, Oee
 
 

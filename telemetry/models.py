@@ -56,6 +56,8 @@ STATES: tuple[MachineState, ...] = tuple(MachineState)
 STATE_CODES: dict[MachineState, int] = {s: i for i, s in enumerate(STATES)}
 STATE_NAMES: tuple[str, ...] = tuple(s.value for s in STATES)
 """State names by code."""
+RUN, IDLE, DOWN, SETUP, PLANNED_STOP, OFF = (STATE_CODES[s] for s in STATES)
+"""The integer code of each state, as numpy arrays of states hold them."""
 
 
 class _Reading(BaseModel):
