@@ -147,22 +147,18 @@ def telemetry_texts(
     """Telemetry readings ``seq = first_seq + k`` in the key order of the dicts that
     :func:`encode` would be given: ts, seq, state, counts, ideal cycle, product, then
     reason and sensors when set."""
-    names = list(sensors or {})
-    columns = [sensors[n] for n in names] if sensors else []
-    out = []
-    for k in range(len(ts)):
-        text = (
-            f'{{"ts":{ts[k]},"seq":{first_seq + k},"state":"{states[k]}",'
-            f'"total_count":{totals[k]},"good_count":{goods[k]},'
-            f'"ideal_cycle_s":{cycles[k]!r},"product":"{products[k]}"'
-        )
-        if reasons[k] is not None:
-            text += f',"reason":"{reasons[k]}"'
-        if names:
-            inner = ",".join(f'"{n}":{c[k]!r}' for n, c in zip(names, columns, strict=True))
-            text += f',"sensors":{{{inner}}}'
-        out.append(text + "}")
-    return out
+    # Sensors column by column, then one join per reading: no Python loop per value.
+    extra = [""] * len(ts)
+    if sensors:
+        cells = [[f'"{name}":{v!r}' for v in values] for name, values in sensors.items()]
+        extra = [',"sensors":{' + ",".join(row) + "}" for row in zip(*cells, strict=True)]
+    why = ["" if r is None else f',"reason":"{r}"' for r in reasons]
+    return [
+        f'{{"ts":{ts[k]},"seq":{first_seq + k},"state":"{states[k]}",'
+        f'"total_count":{totals[k]},"good_count":{goods[k]},'
+        f'"ideal_cycle_s":{cycles[k]!r},"product":"{products[k]}"{why[k]}{extra[k]}}}'
+        for k in range(len(ts))
+    ]
 
 
 def energy_texts(
