@@ -113,3 +113,28 @@ def test_no_module_is_larger_than_one_concept_needs() -> None:
         if (n := len(path.read_text().splitlines())) > MAX_LINES
     }
     assert long == {}
+
+
+def test_every_store_backend_provides_the_whole_backend_interface() -> None:
+    import importlib
+
+    from store import BACKENDS, parse_store_url
+
+    kinds = set()
+    for name in BACKENDS:
+        module = importlib.import_module(name)
+        for attr in ("KIND", "SCHEMES", "PREFIX", "parse_url", "open_store", "open_reader"):
+            assert hasattr(module, attr), f"{name} lacks {attr}"
+        kinds.add(module.KIND)
+        url = {"sqlite": "sqlite:///x.db", "influxdb": "influxdb://h/db",
+               "influxdb2": "influxdb2://h/b?org=o"}[module.KIND]  # fmt: skip
+        assert parse_store_url(url).kind == module.KIND
+    assert len(kinds) == len(BACKENDS)
+
+
+def test_metrics_escape_what_the_exposition_format_needs() -> None:
+    from telemetry.metrics import render
+
+    text = render(lambda: [("x_total", "counter", "help", 3.0)], {"id": 'a"b\\c\nd'})
+    assert 'x_total{id="a\\"b\\\\c\\nd"} 3.0' in text
+    assert "\nd" not in text.replace("\\nd", "")
