@@ -58,14 +58,19 @@ def _known_error(exc: BaseException) -> int | None:
 
         kinds += [((AuthError,), EXIT_CREDENTIALS), ((EdgeError,), 1)]
     if "ingest.errors" in sys.modules:
-        from ingest.errors import BrokerAuthError, IngestError
+        from ingest.errors import BrokerAuthError, ClientIdConflict, IngestError
 
-        kinds += [((BrokerAuthError,), EXIT_CREDENTIALS), ((IngestError,), 1)]
+        kinds += [
+            ((BrokerAuthError,), EXIT_CREDENTIALS),
+            ((ClientIdConflict,), EXIT_CONFIG),
+            ((IngestError,), 1),
+        ]
     if "store.errors" in sys.modules:
         from store.errors import ReaderError, StoreError
 
         kinds += [((StoreError, ReaderError), 1)]
-    kinds.sort(key=lambda k: -k[1])  # refused credentials first
+    # Refused credentials first, then configuration errors, then the rest.
+    kinds.sort(key=lambda k: {EXIT_CREDENTIALS: 0, EXIT_CONFIG: 1}.get(k[1], 2))
     for types, status in kinds:
         known = next((e for e in errors if isinstance(e, types)), None)
         if known is not None:

@@ -11,3 +11,8 @@ class BrokerAuthError(IngestError):
 
 class BrokerError(IngestError):
     """The broker could not be reached or refused us."""
+
+
+class ClientIdConflict(IngestError):
+    """Another live connection uses our client id: each takes the session from the other.
+    A configuration error (exit 2), not something a retry can fix."""

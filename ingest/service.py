@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from ingest.config import IngestConfig
 from ingest.deadletter import DeadLetter, DeadLetterStore
-from ingest.errors import BrokerAuthError, BrokerError
+from ingest.errors import BrokerAuthError, BrokerError, ClientIdConflict
 from ingest.subscriber import Delivery, Subscriber
 from store import Store
 from store.errors import StoreError
@@ -27,6 +27,12 @@ from telemetry.topic import DEFAULT_ROOT, subscription
 from telemetry.urls import MqttEndpoint
 
 log = logging.getLogger(__name__)
+
+TAKEOVER_WINDOW_S = 60.0
+TAKEOVER_LIMIT = 5
+"""Sessions the broker accepted and then closed, this many within the window: another
+process with our client id takes the session each time it reconnects (MQTT allows one
+connection per client id), which no retry can fix."""
 
 
 @dataclass(slots=True)
@@ -133,7 +139,7 @@ class IngestService:
             ca_file=config.ca_file,
         )
         self.ready = asyncio.Event()
-        self.auth_error: BrokerAuthError | None = None
+        self.auth_error: BrokerAuthError | ClientIdConflict | None = None
         self._store_ok = False
         self.metrics: MetricsServer | None = None
 
@@ -211,6 +217,7 @@ class IngestService:
 
     async def _connection_loop(self) -> None:
         backoff = self._backoff()
+        losses: deque[float] = deque()  # when recent sessions were lost after being made
         while not self._stopping.is_set():
             # While paused (too much pending), a new connection could not read its
             # CONNACK; connect again once the writer has caught up.
@@ -244,6 +251,25 @@ class IngestService:
             if not self._stopping.is_set():
                 self.ready.clear()
                 self.stats.reconnects += 1
+                # The broker closes a session when another connection brings the same client
+                # id (MQTT allows one): two such processes take it from each other in a loop.
+                now = time.monotonic()
+                losses.append(now)
+                while losses and losses[0] < now - TAKEOVER_WINDOW_S:
+                    losses.popleft()
+                if len(losses) >= TAKEOVER_LIMIT:
+                    self.auth_error = ClientIdConflict(
+                        f"the broker closed our session {len(losses)} times within "
+                        f"{TAKEOVER_WINDOW_S:g} s, each time after accepting it: another "
+                        "live process is "
+                        f"using the client id {self._config.client_id!r} (MQTT allows one "
+                        "connection per client id). Give each ingest process its own "
+                        "FACTORY_INGEST__CLIENT_ID (the unit factory-ingest@N does); "
+                        "stopping this one"
+                    )
+                    log.error("%s", self.auth_error)
+                    self.stop()
+                    return
                 log.warning("lost the broker connection; reconnecting")
 
     async def _sleep_or_stop(self, seconds: float) -> None:

@@ -159,7 +159,9 @@ def test_dockerfile_copies_what_exists() -> None:
             assert (DEPLOY.parent / item).exists(), item
 
 
-@pytest.mark.parametrize("unit", ["factory-edge", "factory-ingest", "factory-kpi"])
+@pytest.mark.parametrize(
+    "unit", ["factory-edge", "factory-ingest", "factory-ingest@", "factory-kpi"]
+)
 def test_systemd_units_restart_and_are_sandboxed(unit: str) -> None:
     cp = configparser.ConfigParser(strict=False, interpolation=None)
     cp.optionxform = str  # type: ignore[assignment,method-assign]
@@ -175,8 +177,37 @@ def test_systemd_units_restart_and_are_sandboxed(unit: str) -> None:
                        "PrivateTmp": "yes", "CapabilityBoundingSet": ""}.items():  # fmt: skip
         assert service[key] == value, key
     assert service["User"] == "factory"
+    assert int(service["TimeoutStopSec"]) >= 30  # above every command's stop deadline
     if unit != "factory-kpi":
         state = service["StateDirectory"]
-        assert state == unit and f"/var/lib/{state}" in service["WorkingDirectory"]
+        assert (
+            state.startswith(unit.rstrip("@"))
+            and f"/var/lib/{state}" in service["WorkingDirectory"]
+        )
     if unit == "factory-edge":
         assert "/var/lib/factory-edge/" in service["Environment"]
+
+
+def unit_environment(unit: str, instance: str) -> dict[str, str]:
+    """The ``Environment=`` lines of a unit (every one of them), ``%i`` expanded."""
+    out = {}
+    for line in (DEPLOY / "systemd" / f"{unit}.service").read_text().splitlines():
+        if line.startswith("Environment="):
+            key, value = line.removeprefix("Environment=").split("=", 1)
+            out[key] = value.replace("%i", instance)
+    return out
+
+
+def test_template_instances_get_their_own_session_and_share_the_load(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = []
+    for instance in ("1", "2", "b1"):
+        for key in [k for k in os.environ if k.startswith("FACTORY_")]:
+            monkeypatch.delenv(key)
+        for key, value in unit_environment("factory-ingest@", instance).items():
+            monkeypatch.setenv(key, value)
+        settings.append(load_settings())
+    ids = [s.ingest.client_id for s in settings]
+    assert ids == ["factory-ingest-1", "factory-ingest-2", "factory-ingest-b1"]
+    assert {s.ingest.share_group for s in settings} == {"ingest"}
