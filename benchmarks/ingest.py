@@ -141,7 +141,7 @@ def make_service(port: int, influx: int, db: str, root: str, client_id: str, tmp
     return IngestService(
         endpoint=parse_mqtt_url(f"mqtt://127.0.0.1:{port}"),
         store=open_store(parse_store_url(f"influxdb://127.0.0.1:{influx}/{db}")),
-        config=IngestConfig(client_id=client_id, deadletter_path=tmp / "dl.db"),
+        config=IngestConfig(client_id=client_id),
         root=root,
     )
 

@@ -41,10 +41,6 @@ class IngestConfig(BaseModel):
         ge=0,
         description="Refuse messages with a reading more than this far ahead of our clock",
     )
-    deadletter_path: Path = Field(
-        default=Path("factory-data/deadletter.db"),
-        description="SQLite file that keeps every rejected message with its reason",
-    )
     deadletter_max_payload_bytes: int = Field(default=65_536, ge=0)
     keepalive_s: int = Field(default=30, ge=5, le=3600)
     retry_initial_s: float = Field(default=0.2, gt=0)

@@ -15,10 +15,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ingest.config import IngestConfig
-from ingest.deadletter import DeadLetter, DeadLetterStore
 from ingest.errors import BrokerAuthError, BrokerError, ClientIdConflict
 from ingest.subscriber import Delivery, Subscriber
 from store import Store
+from store.base import DeadLetter
 from store.errors import StoreError
 from telemetry.backoff import Backoff
 from telemetry.codec import DecodeError, Message, decode, encode
@@ -126,8 +126,9 @@ class IngestService:
         self._on_progress = on_progress
         self._queue: asyncio.Queue[Delivery] = asyncio.Queue()
         self._stopping = asyncio.Event()
-        self.deadletters = DeadLetterStore(
-            config.deadletter_path, max_payload_bytes=config.deadletter_max_payload_bytes
+        # Kept in the store itself: one list for every ingest process on every host.
+        self.deadletters = store.deadletters(
+            source=config.client_id, max_payload_bytes=config.deadletter_max_payload_bytes
         )
         self.stats = IngestStats()
         self.subscriber = Subscriber(
@@ -174,7 +175,6 @@ class IngestService:
                 healthy=self.healthy,
             )
             await self.metrics.start()
-        await self.deadletters.open()
         try:
             if not await self._retry(self._store.open, "open the store"):
                 return self.stats  # stopped before the store could be opened
@@ -189,7 +189,6 @@ class IngestService:
         finally:
             await self.subscriber.disconnect()
             await self._store.close()
-            self.deadletters.close()
             if self.metrics is not None:
                 await self.metrics.stop()
         if self.auth_error is not None:

@@ -6,10 +6,11 @@ read one window of series per machine. Every backend implements both sides.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import SecretStr
 
@@ -50,6 +51,52 @@ class StoreEndpoint:
         return f"{scheme}://{user}{self.host}:{self.port}/{self.database}{org}"
 
 
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A rejected message with its reason; ``payload`` kept up to a limit (its full size is
+    ``payload_bytes``). ``id`` (epoch microseconds when it was kept) and ``source`` (the
+    ingest process) are set by the store."""
+
+    topic: str
+    payload: bytes
+    error: str
+    stage: Literal["decode", "store"] = "decode"
+    received_ms: int = 0
+    id: int | None = None
+    payload_bytes: int = 0
+    truncated: bool = False
+    source: str = ""
+
+
+class DeadLetters(Protocol):
+    """The dead letters of every ingest process that writes to the same store."""
+
+    async def add(self, letters: Sequence[DeadLetter]) -> None: ...
+
+    async def newest(self, limit: int) -> list[DeadLetter]: ...
+
+    async def get(self, ids: Sequence[int]) -> list[DeadLetter]: ...
+
+    async def ids(self) -> list[int]: ...
+
+    async def count(self) -> int: ...
+
+    async def remove(self, ids: Sequence[int]) -> None: ...
+
+    async def set_error(self, letter: DeadLetter, error: str) -> None: ...
+
+
+class IdClock:
+    """Dead-letter ids: epoch microseconds, strictly increasing within a process."""
+
+    def __init__(self) -> None:
+        self._last = 0
+
+    def next(self) -> int:
+        self._last = max(self._last + 1, time.time_ns() // 1000)
+        return self._last
+
+
 class Store(Protocol):
     """Where validated readings go. ``write`` returns only once they are durable."""
 
@@ -69,6 +116,11 @@ class Store(Protocol):
     async def ping(self) -> bool: ...
 
     async def close(self) -> None: ...
+
+    def deadletters(self, *, source: str, max_payload_bytes: int) -> DeadLetters:
+        """The dead letters kept in this store (usable once the store is open); new ones
+        are marked with ``source`` and their payload kept up to ``max_payload_bytes``."""
+        ...
 
 
 class Reader(Protocol):
@@ -93,5 +145,5 @@ class LineProtocolStore:
     async def write_points(self, points: Sequence[Point]) -> int:
         return await self._write_lines([point_line(p) for p in points])
 
-    async def _write_lines(self, lines: list[str]) -> int:
+    async def _write_lines(self, lines: list[str], precision: str = "ms") -> int:
         raise NotImplementedError

@@ -9,17 +9,20 @@ aiohttp and orjson are imported when first used.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, unquote
 
 from pydantic import SecretStr
 
-from store.base import LineProtocolStore, StoreEndpoint
+from store.base import DeadLetter, IdClock, LineProtocolStore, StoreEndpoint
 from store.errors import ReaderError, StoreError, unreachable
-from telemetry.layout import ENERGY, SENSOR_PREFIX, TAGS, TELEMETRY
+from telemetry.layout import DEADLETTER, ENERGY, SENSOR_PREFIX, TAGS, TELEMETRY, FieldKind
+from telemetry.lineprotocol import FieldValue, line
 from telemetry.topic import MachinePath
 from telemetry.urls import UrlError, masked, port_of
 
@@ -108,14 +111,14 @@ class InfluxV1Store(LineProtocolStore):
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise StoreError(unreachable(self.endpoint.base_url, exc), action="retry") from exc
 
-    async def _write_lines(self, lines: list[str]) -> int:
+    async def _write_lines(self, lines: list[str], precision: str = "ms") -> int:
         import aiohttp
 
         assert self._session is not None, "open() the store first"
         if not lines:
             return 0
         body = ("\n".join(lines) + "\n").encode()
-        params = {"db": str(self.endpoint.database), "precision": "ms"}
+        params = {"db": str(self.endpoint.database), "precision": precision}
         try:
             async with self._session.post("/write", params=params, data=body) as resp:
                 if resp.status == 204:
@@ -149,6 +152,11 @@ class InfluxV1Store(LineProtocolStore):
             session, self._session = self._session, None
             await session.close()
 
+    def deadletters(self, *, source: str, max_payload_bytes: int) -> InfluxDeadLetters:
+        return InfluxDeadLetters(
+            self, self.endpoint, token=None, source=source, max_payload_bytes=max_payload_bytes
+        )
+
 
 class InfluxV1Reader:
     """InfluxQL over the v1 ``/query`` endpoint, chunked, epoch milliseconds."""
@@ -160,7 +168,10 @@ class InfluxV1Reader:
         self._token = token
         self._timeout_s = timeout_s
 
-    async def _query(self, q: str) -> list[dict[str, Any]]:
+    async def _query(
+        self, q: str, *, epoch: str = "ms", method: str = "GET"
+    ) -> list[dict[str, Any]]:
+        """The series of a query's answer; ``method`` POST for statements that change data."""
         import aiohttp
 
         headers = (
@@ -169,7 +180,7 @@ class InfluxV1Reader:
         params = {
             "db": str(self.endpoint.database),
             "q": q,
-            "epoch": "ms",
+            "epoch": epoch,
             "chunked": "true",
             "chunk_size": str(CHUNK_ROWS),
         }
@@ -182,7 +193,7 @@ class InfluxV1Reader:
                     headers=headers,
                     timeout=aiohttp.ClientTimeout(total=self._timeout_s),
                 ) as session,
-                session.get("/query", params=params) as resp,
+                session.request(method, "/query", params=params) as resp,
             ):
                 if resp.status != 200:
                     raise ReaderError(
@@ -254,3 +265,105 @@ def _take(raw: bytes, series: list[dict[str, Any]]) -> None:
         if "error" in result:
             raise ReaderError(f"InfluxDB query error: {result['error']}")
         series.extend(result.get("series", []))
+
+
+DEADLETTER_MAX_PAYLOAD = 32_768
+"""Payload bytes kept per dead letter in InfluxDB: as base64 text it stays below the
+64 KiB that InfluxDB 1.x allows a string field."""
+
+
+class InfluxDeadLetters:
+    """The ``deadletter`` measurement: written as line protocol (microsecond ids), read and
+    deleted with InfluxQL."""
+
+    def __init__(
+        self,
+        store: LineProtocolStore,
+        endpoint: StoreEndpoint,
+        *,
+        token: SecretStr | None,
+        source: str,
+        max_payload_bytes: int,
+    ) -> None:
+        self._store = store
+        self._reader = InfluxV1Reader(endpoint, token=token, timeout_s=60)
+        self._source = source
+        self._limit = min(max_payload_bytes, DEADLETTER_MAX_PAYLOAD)
+        self._ids = IdClock()
+
+    async def add(self, letters: Sequence[DeadLetter]) -> None:
+        now = int(time.time() * 1000)
+        lines = []
+        for d in letters:
+            kept = d.payload[: self._limit]
+            fields: list[tuple[str, FieldValue, FieldKind]] = [
+                ("topic", json.dumps(d.topic), "str"),
+                ("payload", base64.b64encode(kept).decode(), "str"),
+                ("payload_bytes", len(d.payload), "int"),
+                ("truncated", len(d.payload) > self._limit, "bool"),
+                ("error", json.dumps(d.error), "str"),
+                ("received_ms", d.received_ms or now, "int"),
+            ]
+            tags = {"source": self._source, "stage": d.stage}
+            lines.append(line(DEADLETTER.name, tags, fields, self._ids.next()))
+        await self._store._write_lines(lines, precision="u")
+
+    async def _select(self, q: str) -> list[DeadLetter]:
+        out = []
+        for series in await self._reader._query(q, epoch="u"):
+            cols = series["columns"]
+            for values in series.get("values", []):
+                row = dict(zip(cols, values, strict=True))
+                out.append(
+                    DeadLetter(
+                        id=int(row["time"]),
+                        source=row["source"],
+                        stage=row["stage"],
+                        topic=json.loads(row["topic"]),
+                        payload=base64.b64decode(row["payload"]),
+                        payload_bytes=int(row["payload_bytes"]),
+                        truncated=bool(row["truncated"]),
+                        error=json.loads(row["error"]),
+                        received_ms=int(row["received_ms"]),
+                    )
+                )
+        return out
+
+    async def newest(self, limit: int) -> list[DeadLetter]:
+        return await self._select(
+            f'SELECT * FROM "{DEADLETTER.name}" ORDER BY time DESC LIMIT {int(limit)}'
+        )
+
+    async def get(self, ids: Sequence[int]) -> list[DeadLetter]:
+        out = []
+        for i in sorted(set(ids)):
+            out += await self._select(
+                f'SELECT * FROM "{DEADLETTER.name}" WHERE time >= {int(i)}u AND time <= {int(i)}u'
+            )
+        return out
+
+    async def ids(self) -> list[int]:
+        series = await self._reader._query(
+            f'SELECT payload_bytes FROM "{DEADLETTER.name}"', epoch="u"
+        )
+        return sorted({int(v[0]) for s in series for v in s.get("values", [])})
+
+    async def count(self) -> int:
+        series = await self._reader._query(f'SELECT count(payload_bytes) FROM "{DEADLETTER.name}"')
+        return sum(int(v[1]) for s in series for v in s.get("values", []))
+
+    async def remove(self, ids: Sequence[int]) -> None:
+        for i in ids:
+            await self._reader._query(
+                f'DELETE FROM "{DEADLETTER.name}" WHERE time >= {int(i)}u AND time <= {int(i)}u',
+                method="POST",
+            )
+
+    async def set_error(self, letter: DeadLetter, error: str) -> None:
+        # The same series and time: the error field is replaced, the rest kept.
+        assert letter.id is not None
+        fields: list[tuple[str, FieldValue, FieldKind]] = [("error", json.dumps(error), "str")]
+        tags = {"source": letter.source, "stage": letter.stage}
+        await self._store._write_lines(
+            [line(DEADLETTER.name, tags, fields, letter.id)], precision="u"
+        )

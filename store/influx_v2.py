@@ -7,6 +7,8 @@ v1 compatibility API (:class:`store.influx_v1.InfluxV1Reader` with the token).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, parse_qs, unquote
 
@@ -14,7 +16,8 @@ from pydantic import SecretStr
 
 from store.base import LineProtocolStore, StoreEndpoint
 from store.errors import StoreError, unreachable
-from store.influx_v1 import InfluxV1Reader
+from store.influx_v1 import InfluxDeadLetters, InfluxV1Reader
+from telemetry.layout import DEADLETTER
 from telemetry.urls import UrlError, masked, port_of
 
 if TYPE_CHECKING:
@@ -80,7 +83,7 @@ class InfluxV2Store(LineProtocolStore):
                 timeout=self._timeout_ms,
             )
 
-    async def _write_lines(self, lines: list[str]) -> int:
+    async def _write_lines(self, lines: list[str], precision: str = "ms") -> int:
         import aiohttp
         from influxdb_client.rest import ApiException
 
@@ -92,7 +95,8 @@ class InfluxV2Store(LineProtocolStore):
                 bucket=str(self.endpoint.database),
                 org=str(self.endpoint.org),
                 record="\n".join(lines),
-                write_precision="ms",  # type: ignore[arg-type]  # WritePrecision.MS is "ms"
+                # WritePrecision values are these strings; the v1 API's "u" is "us" here.
+                write_precision={"u": "us"}.get(precision, precision),  # type: ignore[arg-type]
             )
         except ApiException as exc:
             status = int(exc.status or 0)
@@ -119,3 +123,55 @@ class InfluxV2Store(LineProtocolStore):
         if self._client is not None:
             client, self._client = self._client, None
             await client.close()  # type: ignore[no-untyped-call]
+
+    def deadletters(self, *, source: str, max_payload_bytes: int) -> InfluxV2DeadLetters:
+        return InfluxV2DeadLetters(
+            self, self.endpoint, token=self._token, source=source,
+            max_payload_bytes=max_payload_bytes,
+        )  # fmt: skip
+
+
+class InfluxV2DeadLetters(InfluxDeadLetters):
+    """Read through the v1 compatibility API (InfluxQL); InfluxDB 2 has no InfluxQL
+    DELETE, so a dead letter is removed with the v2 delete API."""
+
+    def __init__(
+        self,
+        store: InfluxV2Store,
+        endpoint: StoreEndpoint,
+        *,
+        token: SecretStr | None,
+        source: str,
+        max_payload_bytes: int,
+    ) -> None:
+        super().__init__(
+            store, endpoint, token=token, source=source, max_payload_bytes=max_payload_bytes
+        )
+        self._endpoint = endpoint
+        self._token = token
+
+    async def remove(self, ids: Sequence[int]) -> None:
+        import aiohttp
+
+        headers = (
+            {"Authorization": f"Token {self._token.get_secret_value()}"} if self._token else {}
+        )
+        params = {"org": str(self._endpoint.org), "bucket": str(self._endpoint.database)}
+        try:
+            async with aiohttp.ClientSession(
+                base_url=self._endpoint.base_url, headers=headers,
+                timeout=aiohttp.ClientTimeout(total=60),
+            ) as session:  # fmt: skip
+                for i in ids:
+                    at = datetime.fromtimestamp(i / 1e6, UTC).isoformat().replace("+00:00", "Z")
+                    body = {"start": at, "stop": at,
+                            "predicate": f'_measurement="{DEADLETTER.name}"'}  # fmt: skip
+                    async with session.post("/api/v2/delete", params=params, json=body) as resp:
+                        if resp.status >= 300:
+                            raise StoreError.from_status(
+                                resp.status,
+                                f"InfluxDB v2 delete returned {resp.status}: "
+                                f"{(await resp.text())[:300]}",
+                            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise StoreError(unreachable(self._endpoint.base_url, exc), action="retry") from exc

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import SplitResult, unquote
 
 from pydantic import SecretStr
 
-from store.base import StoreEndpoint
+from store.base import DeadLetter, IdClock, StoreEndpoint
 from store.errors import ReaderError, StoreError
 from telemetry.codec import Message
 from telemetry.layout import (
+    DEADLETTER,
     ENERGY,
     SENSOR,
     TABLE_BY_CHANNEL,
@@ -36,6 +38,7 @@ from telemetry.urls import UrlError
 if TYPE_CHECKING:
     from store.series import Columns, MachineData, SensorSeries
 
+T = TypeVar("T")
 KIND = "sqlite"
 SCHEMES = ("sqlite",)
 PREFIX = "sqlite:///"
@@ -165,6 +168,96 @@ class SQLiteStore:
         if self._conn is not None:
             conn, self._conn = self._conn, None
             await asyncio.to_thread(conn.close)
+
+    def deadletters(self, *, source: str, max_payload_bytes: int) -> SQLiteDeadLetters:
+        return SQLiteDeadLetters(self, source=source, max_payload_bytes=max_payload_bytes)
+
+
+_DL_COLUMNS = ("id", *DEADLETTER.field_names)
+
+
+class SQLiteDeadLetters:
+    """The ``deadletter`` table of the store's file (shared by every process using it)."""
+
+    def __init__(self, store: SQLiteStore, *, source: str, max_payload_bytes: int) -> None:
+        self._store = store
+        self._source = source
+        self._limit = max_payload_bytes
+        self._ids = IdClock()
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._store._conn
+        assert conn is not None, "open() the store first"
+        async with self._store._lock:
+            try:
+                return await asyncio.to_thread(fn, conn)
+            except sqlite3.Error as exc:
+                raise StoreError(f"SQLite dead letters: {exc}", action="retry") from exc
+
+    async def add(self, letters: Sequence[DeadLetter]) -> None:
+        now = int(time.time() * 1000)
+        rows = [
+            (self._ids.next(), self._source, d.stage, d.topic, d.payload[: self._limit],
+             len(d.payload), int(len(d.payload) > self._limit), d.error, d.received_ms or now)
+            for d in letters
+        ]  # fmt: skip
+        marks = ",".join("?" * len(_DL_COLUMNS))
+
+        def insert(conn: sqlite3.Connection) -> None:
+            with conn:
+                conn.executemany(
+                    f"INSERT INTO {DEADLETTER.name} ({','.join(_DL_COLUMNS)}) VALUES ({marks})",
+                    rows,
+                )
+
+        if rows:
+            await self._run(insert)
+
+    async def _select(self, where: str, params: Sequence[object]) -> list[DeadLetter]:
+        def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return conn.execute(
+                f"SELECT {','.join(_DL_COLUMNS)} FROM {DEADLETTER.name} {where}", params
+            ).fetchall()
+
+        return [
+            DeadLetter(id=r[0], source=r[1], stage=r[2], topic=r[3], payload=bytes(r[4]),
+                       payload_bytes=r[5], truncated=bool(r[6]), error=r[7], received_ms=r[8])
+            for r in await self._run(select)
+        ]  # fmt: skip
+
+    async def newest(self, limit: int) -> list[DeadLetter]:
+        return await self._select("ORDER BY id DESC LIMIT ?", (limit,))
+
+    async def get(self, ids: Sequence[int]) -> list[DeadLetter]:
+        marks = ",".join("?" * len(ids))
+        return await self._select(f"WHERE id IN ({marks}) ORDER BY id", list(ids))
+
+    async def ids(self) -> list[int]:
+        return [d for (d,) in await self._run(
+            lambda c: c.execute(f"SELECT id FROM {DEADLETTER.name} ORDER BY id").fetchall()
+        )]  # fmt: skip
+
+    async def count(self) -> int:
+        rows = await self._run(
+            lambda c: c.execute(f"SELECT count(*) FROM {DEADLETTER.name}").fetchall()
+        )
+        return int(rows[0][0])
+
+    async def remove(self, ids: Sequence[int]) -> None:
+        def delete(conn: sqlite3.Connection) -> None:
+            with conn:
+                conn.executemany(f"DELETE FROM {DEADLETTER.name} WHERE id = ?", [(i,) for i in ids])
+
+        await self._run(delete)
+
+    async def set_error(self, letter: DeadLetter, error: str) -> None:
+        def update(conn: sqlite3.Connection) -> None:
+            with conn:
+                conn.execute(
+                    f"UPDATE {DEADLETTER.name} SET error = ? WHERE id = ?", (error, letter.id)
+                )
+
+        await self._run(update)
 
 
 def _grouped_columns(

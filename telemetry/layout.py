@@ -101,6 +101,27 @@ KPI = Table(
 )
 KPI_TAGS: tuple[str, ...] = (*TAGS, "level", "period")
 
+# Rejected messages, kept in the store so that every ingest process on every host shares
+# one view. A dead letter's id is its time in epoch microseconds (unique per process;
+# ``source``, the ingest process's client id, tells processes apart). In InfluxDB
+# ``source`` and ``stage`` are tags; the payload is base64 text and the topic and error
+# JSON string text (a hostile topic may hold line breaks); in SQLite the payload is a
+# BLOB and the id the primary key.
+DEADLETTER = Table(
+    "deadletter",
+    (
+        FieldDef("source", "str"),
+        FieldDef("stage", "str"),
+        FieldDef("topic", "str"),
+        FieldDef("payload", "str"),
+        FieldDef("payload_bytes", "int"),
+        FieldDef("truncated", "bool"),
+        FieldDef("error", "str"),
+        FieldDef("received_ms", "int"),
+    ),
+)
+DEADLETTER_TAGS: tuple[str, ...] = ("source", "stage")
+
 
 @dataclass(frozen=True, slots=True)
 class Point:
@@ -152,5 +173,12 @@ def sqlite_ddl() -> list[str]:
         "site TEXT NOT NULL, area TEXT NOT NULL, line TEXT NOT NULL, machine TEXT NOT NULL, "
         "ts INTEGER NOT NULL, name TEXT NOT NULL, value REAL NOT NULL, "
         "PRIMARY KEY (site, area, line, machine, name, ts)) WITHOUT ROWID"
+    )
+    cols = ", ".join(
+        f"{f.name} {'BLOB' if f.name == 'payload' else _SQL_TYPES[f.kind]} NOT NULL"
+        for f in DEADLETTER.fields
+    )
+    statements.append(
+        f"CREATE TABLE IF NOT EXISTS {DEADLETTER.name} (id INTEGER PRIMARY KEY, {cols})"
     )
     return statements

@@ -254,7 +254,6 @@ def ingest_process(
         "FACTORY_STORE_URL": f"influxdb://127.0.0.1:{influx_port}/{db}",
         "FACTORY_TOPIC_ROOT": root,
         "FACTORY_INGEST__CLIENT_ID": client_id,
-        "FACTORY_INGEST__DEADLETTER_PATH": str(tmp / f"dl-{client_id}.db"),
         "FACTORY_INGEST__METRICS_PORT": str(metrics_port),
         "FACTORY_INGEST__MAX_PENDING_MESSAGES": "200",
         "FACTORY_INGEST__RETRY_MAX_S": "2",

@@ -13,7 +13,8 @@ from factory_cli.options import add_command, positive_int
 from factory_cli.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
-    from ingest.deadletter import DeadLetter, DeadLetterStore, ReingestResult
+    from store import Store
+    from store.base import DeadLetter, DeadLetters
 
 NAME = "deadletter"
 
@@ -24,7 +25,8 @@ def add_parser(sub: object) -> argparse.ArgumentParser:
         NAME,
         help="list, show and re-ingest rejected messages",
         description=(
-            "What the ingest service rejected and why. `list` (default) shows the newest; "
+            "What the ingest services rejected and why, kept in the store (FACTORY_STORE_URL) "
+            "for every ingest process on every host. `list` (default) shows the newest; "
             "`show ID...` prints them in full; `reingest ID...` (or --all) decodes them again "
             "with the current code (after a fix of the schema or the device), writes those "
             "that now pass to the store and removes them."
@@ -48,68 +50,65 @@ def _as_dict(d: DeadLetter) -> dict[str, Any]:
         "payload": d.payload.decode("utf-8", "replace"),
         "payload_bytes": d.payload_bytes,
         "truncated": d.truncated,
+        "source": d.source,
     }
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from ingest.deadletter import DeadLetterStore
+    return asyncio.run(_run(args, settings))
 
-    path = settings.ingest.deadletter_path
-    if not path.exists():
-        print(f"no dead-letter store at {path}: nothing was rejected yet", file=sys.stderr)
-        return 0
-    store = DeadLetterStore(path)
-    store.open_sync()
+
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from store import open_store
+
+    store = open_store(settings.store_url, token=settings.influx_token)
+    await store.open()
     try:
+        letters = store.deadletters(
+            source="factory-deadletter",
+            max_payload_bytes=settings.ingest.deadletter_max_payload_bytes,
+        )
         if args.action == "reingest":
-            return _reingest(args, settings, store)
+            return await _reingest(args, settings, store, letters)
         if args.action == "show":
             if not args.ids:
                 raise ConfigError("deadletter show: name the ids to show, e.g. `show 3 4`")
-            letters = store.get_sync(args.ids)
-            missing = set(args.ids) - {d.id for d in letters}
+            found = await letters.get(args.ids)
+            missing = set(args.ids) - {d.id for d in found}
             if missing:
                 print(f"no dead letter with id {sorted(missing)}", file=sys.stderr)
-            print(json.dumps([_as_dict(d) for d in letters], indent=2))
+            print(json.dumps([_as_dict(d) for d in found], indent=2))
             return 1 if missing else 0
-        letters = store.list_sync(limit=args.limit)
-        total = store.count_sync()
+        newest = await letters.newest(args.limit)
+        total = await letters.count()
     finally:
-        store.close()
+        await store.close()
     if args.format == "json":
-        print(json.dumps([_as_dict(d) for d in letters], indent=2))
+        print(json.dumps([_as_dict(d) for d in newest], indent=2))
         return 0
-    print(f"{total} dead letter(s) in {path}; newest first:")
-    for d in letters:
+    print(f"{total} dead letter(s) in {settings.store_url}; newest first:")
+    for d in newest:
         when = datetime.fromtimestamp(d.received_ms / 1000, UTC).isoformat(timespec="seconds")
-        print(f"#{d.id} {when} [{d.stage}] {d.topic}\n    {d.error}")
+        print(f"#{d.id} {when} [{d.stage}, {d.source}] {d.topic}\n    {d.error}")
     return 0
 
 
-def _reingest(args: argparse.Namespace, settings: Settings, letters: DeadLetterStore) -> int:
+async def _reingest(
+    args: argparse.Namespace, settings: Settings, store: Store, letters: DeadLetters
+) -> int:
     from ingest.deadletter import reingest
-    from store import open_store
 
-    ids = letters.all_ids_sync() if args.all else args.ids
+    ids = await letters.ids() if args.all else args.ids
     if not ids:
         raise ConfigError("deadletter reingest: name the ids, or use --all")
-
-    async def run() -> ReingestResult:
-        writer = open_store(settings.store_url, token=settings.influx_token)
-        await writer.open()
-        try:
-            return await reingest(
-                letters,
-                ids,
-                writer,
-                root=settings.topic_root,
-                max_payload_bytes=settings.ingest.max_payload_bytes,
-                max_readings=settings.ingest.max_readings_per_message,
-            )
-        finally:
-            await writer.close()
-
-    result = asyncio.run(run())
+    result = await reingest(
+        letters,
+        ids,
+        store,
+        root=settings.topic_root,
+        max_payload_bytes=settings.ingest.max_payload_bytes,
+        max_readings=settings.ingest.max_readings_per_message,
+    )
     print(
         f"re-ingested {len(result.stored)} dead letter(s), {result.readings} readings, "
         f"into {settings.store_url}"

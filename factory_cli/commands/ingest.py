@@ -70,8 +70,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     at_least_info()
     print(
-        f"ingest: {settings.mqtt_url} -> {settings.store_url} "
-        f"(dead letters: {settings.ingest.deadletter_path})",
+        f"ingest {settings.ingest.client_id}: {settings.mqtt_url} -> {settings.store_url} "
+        "(dead letters kept there too: factory deadletter)",
         file=sys.stderr,
     )
     # The service itself gives up on unstored batches at its stop timeout; the margin

@@ -25,7 +25,6 @@ def _settings(store_url: str, root: str, workdir: Path) -> Settings:
         topic_root=root,
         ingest={  # type: ignore[arg-type]
             "client_id": f"ingest-{uuid.uuid4().hex[:8]}",
-            "deadletter_path": workdir / "deadletter.db",
         },
         edge={"client_id": f"edge-{uuid.uuid4().hex[:8]}"},  # type: ignore[arg-type]
     )

@@ -53,7 +53,7 @@ async def test_v2_write_path_through_ingest(
     service = IngestService(
         endpoint=parse_mqtt_url(f"mqtt://127.0.0.1:{mosquitto_server.port}"),
         store=store,
-        config=IngestConfig(client_id=f"ingest-{machine}", deadletter_path=tmp_path / "dl.db"),
+        config=IngestConfig(client_id=f"ingest-{machine}"),
         root=topic_root,
     )
     task = asyncio.create_task(service.run())

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from ingest.config import IngestConfig
-from ingest.deadletter import DeadLetterStore
 from ingest.service import IngestService
 from store import open_store, parse_store_url
 from telemetry.urls import parse_mqtt_url
@@ -162,9 +161,7 @@ async def test_storm_with_10_percent_malformed(
     service = IngestService(
         endpoint=parse_mqtt_url(f"mqtt://127.0.0.1:{mosquitto_server.port}"),
         store=store,
-        config=IngestConfig(
-            client_id=f"ingest-{uuid.uuid4().hex[:8]}", deadletter_path=tmp_path / "dl.db"
-        ),
+        config=IngestConfig(client_id=f"ingest-{uuid.uuid4().hex[:8]}"),
         root=topic_root,
     )
     task = asyncio.create_task(service.run())
@@ -183,7 +180,9 @@ async def test_storm_with_10_percent_malformed(
     assert service.stats.rejected_messages == load.bad_messages
     assert service.stats.written_readings == load.expected_readings
     assert stored_counts(influx_server.port, influx_db) == load.expected
-    dl = DeadLetterStore(tmp_path / "dl.db")
-    dl.open_sync()
-    assert dl.count_sync() == load.bad_messages
-    dl.close()
+    await store.open()
+    try:
+        kept = await store.deadletters(source="test", max_payload_bytes=65_536).count()
+    finally:
+        await store.close()
+    assert kept == load.bad_messages

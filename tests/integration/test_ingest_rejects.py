@@ -13,7 +13,6 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.config import IngestConfig
-from ingest.deadletter import DeadLetterStore
 from ingest.service import IngestService
 from store.sqlite import SQLiteStore
 from telemetry.urls import parse_mqtt_url
@@ -46,9 +45,7 @@ async def test_bad_messages_are_dead_lettered_and_good_ones_stored(
     mosquitto_server: Server, topic_root: str, tmp_path: Path
 ) -> None:
     store = SQLiteStore(tmp_path / "t.db")
-    config = IngestConfig(
-        client_id=f"ingest-{uuid.uuid4().hex[:8]}", deadletter_path=tmp_path / "dl.db"
-    )
+    config = IngestConfig(client_id=f"ingest-{uuid.uuid4().hex[:8]}")
     endpoint = parse_mqtt_url(f"mqtt://127.0.0.1:{mosquitto_server.port}")
     service = IngestService(endpoint=endpoint, store=store, config=config, root=topic_root)
     task = asyncio.create_task(service.run())
@@ -95,10 +92,12 @@ async def test_bad_messages_are_dead_lettered_and_good_ones_stored(
         seqs = [r[0] for r in conn.execute("SELECT seq FROM telemetry ORDER BY ts")]
     assert seqs == [0, 1, 6]
 
-    dl = DeadLetterStore(tmp_path / "dl.db")
-    dl.open_sync()
-    letters = {d.payload: d for d in dl.list_sync()}
-    dl.close()
+    kept = SQLiteStore(tmp_path / "t.db")
+    await kept.open()
+    letters = {
+        d.payload: d for d in await kept.deadletters(source="t", max_payload_bytes=1).newest(100)
+    }
+    await kept.close()
     assert len(letters) == 5
     reasons = [d.error for d in letters.values()]
     assert any("not valid JSON" in r for r in reasons)

@@ -110,7 +110,6 @@ def test_the_roles_work_together(
         **clean,
         **common,
         "FACTORY_INGEST__CLIENT_ID": f"roles-{topic_root}",
-        "FACTORY_INGEST__DEADLETTER_PATH": str(tmp_path / "dl.db"),
         "FACTORY_INGEST__METRICS_PORT": str(free_port()),
     }
     log = tmp_path / "ingest.log"

@@ -38,7 +38,6 @@ def test_a_client_id_used_twice_is_a_configuration_error(
             "FACTORY_STORE_URL": f"sqlite:///{tmp_path / 't.db'}",
             "FACTORY_TOPIC_ROOT": topic_root,
             "FACTORY_INGEST__CLIENT_ID": f"same-{topic_root}",
-            "FACTORY_INGEST__DEADLETTER_PATH": str(tmp_path / f"dl{n}.db"),
         }
         procs.append((_ingest(env, tmp_path / f"ingest{n}.log"), tmp_path / f"ingest{n}.log"))
     try:

@@ -32,9 +32,7 @@ async def test_simulate_publishes_with_faults_counted_exactly(
     service = IngestService(
         endpoint=parse_mqtt_url(f"mqtt://127.0.0.1:{mosquitto_server.port}"),
         store=SQLiteStore(tmp_path / "t.db"),
-        config=IngestConfig(
-            client_id=f"in-{uuid.uuid4().hex[:8]}", deadletter_path=tmp_path / "dl.db"
-        ),
+        config=IngestConfig(client_id=f"in-{uuid.uuid4().hex[:8]}"),
         root=topic_root,
     )
     task = asyncio.create_task(service.run())
@@ -58,6 +56,6 @@ async def test_simulate_publishes_with_faults_counted_exactly(
     assert stored == good_readings, "duplicates overwrite themselves; nothing else is lost"
     assert report["malformed_messages"] > 0
     assert service.stats.rejected_messages >= report["malformed_messages"]
-    with sqlite3.connect(tmp_path / "dl.db") as conn:
-        letters = conn.execute("SELECT count(*) FROM dead_letter").fetchone()[0]
+    with sqlite3.connect(tmp_path / "t.db") as conn:
+        letters = conn.execute("SELECT count(*) FROM deadletter").fetchone()[0]
     assert letters == service.stats.rejected_messages

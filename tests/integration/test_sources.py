@@ -44,7 +44,7 @@ async def pipeline(
     ingest = IngestService(
         endpoint=mqtt,
         store=SQLiteStore(tmp / "t.db"),
-        config=IngestConfig(client_id=f"in-{uuid.uuid4().hex[:8]}", deadletter_path=tmp / "dl.db"),
+        config=IngestConfig(client_id=f"in-{uuid.uuid4().hex[:8]}"),
         root=root,
     )
     agent = build_agent(

@@ -135,7 +135,6 @@ def test_ingest_without_a_broker_stops(tmp_path: Path) -> None:
     env = {
         "FACTORY_MQTT_URL": f"mqtt://127.0.0.1:{free_port()}",
         "FACTORY_STORE_URL": f"sqlite:///{tmp_path / 't.db'}",
-        "FACTORY_INGEST__DEADLETTER_PATH": str(tmp_path / "dl.db"),
         "FACTORY_INGEST__STOP_TIMEOUT_S": str(DEADLINE_S),
         "FACTORY_INGEST__RETRY_INITIAL_S": "30",
         "FACTORY_INGEST__RETRY_MAX_S": "60",
@@ -152,7 +151,6 @@ def test_ingest_with_a_hung_store_stops(
     env = {
         "FACTORY_MQTT_URL": f"mqtt://127.0.0.1:{mosquitto_server.port}",
         "FACTORY_STORE_URL": f"influxdb://127.0.0.1:{black_hole.port}/factory",
-        "FACTORY_INGEST__DEADLETTER_PATH": str(tmp_path / "dl.db"),
         "FACTORY_INGEST__STOP_TIMEOUT_S": str(DEADLINE_S),
         "FACTORY_INGEST__CLIENT_ID": f"stop-{free_port()}",
     }
