@@ -56,6 +56,7 @@ class _Machine:
         self.seq = first_seq
         self.values: dict[str, Any] = {}
         self.unknown_codes: set[str] = set()
+        self.warned_counts = False
 
     def reading(self, ts: int) -> dict[str, Any] | None:
         v = self.values
@@ -74,12 +75,25 @@ class _Machine:
                     code,
                 )
             return None
+        total, good = int(v["total_count"]), int(v["good_count"])
+        if good > total:
+            # The two counters change one after the other (and reset one after the other
+            # when the PLC restarts): wait for a pair that can be true, which ingest would
+            # otherwise refuse, together with the rest of its batch.
+            if not self.warned_counts:
+                self.warned_counts = True
+                log.warning(
+                    "machine %s: good_count %d above total_count %d; waiting for consistent "
+                    "counters (if this persists, check the node mapping)", self.m.path, good,
+                    total,
+                )  # fmt: skip
+            return None
         out: dict[str, Any] = {
             "ts": ts,
             "seq": self.seq,
             "state": state.value,
-            "total_count": int(v["total_count"]),
-            "good_count": int(v["good_count"]),
+            "total_count": total,
+            "good_count": good,
         }
         cycle = v.get("ideal_cycle_s", self.m.ideal_cycle_s)
         if cycle:

@@ -19,7 +19,7 @@ from telemetry.topic import MachinePath, Topic
 Message = tuple[str, bytes]
 """(topic, payload) as published."""
 
-MALFORMED = (
+MALFORMED = (  # each still refused with a number after it
     b"{not json",
     b'{"ts": "yesterday", "seq": 1}',
     b"\xff\xfe\x00 not utf-8",
@@ -180,7 +180,10 @@ class Injector:
             self.report.messages += 1
             self.report.readings += len(chunk)
             if f.malformed and self._rng.random() < f.malformed:
-                payload = self._rng.choice(MALFORMED)
+                # Each one different, as a device's faulty messages would be (a dead letter
+                # is keyed by its content: one sent twice is kept once).
+                n = self.report.malformed_messages
+                payload = self._rng.choice(MALFORMED) + b" #%d" % n
                 self.report.malformed_messages += 1
                 self.report.malformed_readings_lost += len(chunk)
             message = (topic, payload)

@@ -6,7 +6,7 @@ read one window of series per machine. Every backend implements both sides.
 
 from __future__ import annotations
 
-import time
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,8 +54,8 @@ class StoreEndpoint:
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     """A rejected message with its reason; ``payload`` kept up to a limit (its full size is
-    ``payload_bytes``). ``id`` (epoch microseconds when it was kept) and ``source`` (the
-    ingest process) are set by the store."""
+    ``payload_bytes``). ``id`` (:func:`letter_id`) and ``source`` (the ingest process that
+    kept it) are set by the store."""
 
     topic: str
     payload: bytes
@@ -86,15 +86,12 @@ class DeadLetters(Protocol):
     async def set_error(self, letter: DeadLetter, error: str) -> None: ...
 
 
-class IdClock:
-    """Dead-letter ids: epoch microseconds, strictly increasing within a process."""
-
-    def __init__(self) -> None:
-        self._last = 0
-
-    def next(self) -> int:
-        self._last = max(self._last + 1, time.time_ns() // 1000)
-        return self._last
+def letter_id(topic: str, payload: bytes) -> int:
+    """A dead letter's id, from its content: the same message rejected twice (redelivered
+    after a crash, sent again by a device, rejected by two processes) is kept once. 52 bits,
+    so that InfluxDB can hold it as a time in microseconds (1970 to 2112)."""
+    digest = hashlib.sha256(topic.encode("utf-8", "surrogateescape") + b"\0" + payload).digest()
+    return int.from_bytes(digest[:7], "big") >> 4
 
 
 class Store(Protocol):

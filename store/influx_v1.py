@@ -19,7 +19,7 @@ from urllib.parse import SplitResult, unquote
 
 from pydantic import SecretStr
 
-from store.base import DeadLetter, IdClock, LineProtocolStore, StoreEndpoint
+from store.base import DeadLetter, LineProtocolStore, StoreEndpoint, letter_id
 from store.errors import ReaderError, StoreError, unreachable
 from telemetry.layout import DEADLETTER, ENERGY, SENSOR_PREFIX, TAGS, TELEMETRY, FieldKind
 from telemetry.lineprotocol import FieldValue, line
@@ -273,8 +273,8 @@ DEADLETTER_MAX_PAYLOAD = 32_768
 
 
 class InfluxDeadLetters:
-    """The ``deadletter`` measurement: written as line protocol (microsecond ids), read and
-    deleted with InfluxQL."""
+    """The ``deadletter`` measurement: one series (no tags), a point per letter at the time
+    of its id (microseconds), read and deleted with InfluxQL."""
 
     def __init__(
         self,
@@ -289,7 +289,6 @@ class InfluxDeadLetters:
         self._reader = InfluxV1Reader(endpoint, token=token, timeout_s=60)
         self._source = source
         self._limit = min(max_payload_bytes, DEADLETTER_MAX_PAYLOAD)
-        self._ids = IdClock()
 
     async def add(self, letters: Sequence[DeadLetter]) -> None:
         now = int(time.time() * 1000)
@@ -297,6 +296,8 @@ class InfluxDeadLetters:
         for d in letters:
             kept = d.payload[: self._limit]
             fields: list[tuple[str, FieldValue, FieldKind]] = [
+                ("source", self._source, "str"),
+                ("stage", d.stage, "str"),
                 ("topic", json.dumps(d.topic), "str"),
                 ("payload", base64.b64encode(kept).decode(), "str"),
                 ("payload_bytes", len(d.payload), "int"),
@@ -304,8 +305,7 @@ class InfluxDeadLetters:
                 ("error", json.dumps(d.error), "str"),
                 ("received_ms", d.received_ms or now, "int"),
             ]
-            tags = {"source": self._source, "stage": d.stage}
-            lines.append(line(DEADLETTER.name, tags, fields, self._ids.next()))
+            lines.append(line(DEADLETTER.name, {}, fields, letter_id(d.topic, d.payload)))
         await self._store._write_lines(lines, precision="u")
 
     async def _select(self, q: str) -> list[DeadLetter]:
@@ -330,9 +330,10 @@ class InfluxDeadLetters:
         return out
 
     async def newest(self, limit: int) -> list[DeadLetter]:
-        return await self._select(
-            f'SELECT * FROM "{DEADLETTER.name}" ORDER BY time DESC LIMIT {int(limit)}'
-        )
+        # Ids are content hashes, not times: sort by when they were received.
+        found = await self._select(f'SELECT * FROM "{DEADLETTER.name}"')
+        found.sort(key=lambda d: (-d.received_ms, d.id or 0))
+        return found[:limit]
 
     async def get(self, ids: Sequence[int]) -> list[DeadLetter]:
         out = []
@@ -363,7 +364,6 @@ class InfluxDeadLetters:
         # The same series and time: the error field is replaced, the rest kept.
         assert letter.id is not None
         fields: list[tuple[str, FieldValue, FieldKind]] = [("error", json.dumps(error), "str")]
-        tags = {"source": letter.source, "stage": letter.stage}
         await self._store._write_lines(
-            [line(DEADLETTER.name, tags, fields, letter.id)], precision="u"
+            [line(DEADLETTER.name, {}, fields, letter.id)], precision="u"
         )

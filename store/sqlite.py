@@ -17,7 +17,7 @@ from urllib.parse import SplitResult, unquote
 
 from pydantic import SecretStr
 
-from store.base import DeadLetter, IdClock, StoreEndpoint
+from store.base import DeadLetter, StoreEndpoint, letter_id
 from store.errors import ReaderError, StoreError
 from telemetry.codec import Message
 from telemetry.layout import (
@@ -183,7 +183,6 @@ class SQLiteDeadLetters:
         self._store = store
         self._source = source
         self._limit = max_payload_bytes
-        self._ids = IdClock()
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._store._conn
@@ -197,8 +196,9 @@ class SQLiteDeadLetters:
     async def add(self, letters: Sequence[DeadLetter]) -> None:
         now = int(time.time() * 1000)
         rows = [
-            (self._ids.next(), self._source, d.stage, d.topic, d.payload[: self._limit],
-             len(d.payload), int(len(d.payload) > self._limit), d.error, d.received_ms or now)
+            (letter_id(d.topic, d.payload), self._source, d.stage, d.topic,
+             d.payload[: self._limit], len(d.payload), int(len(d.payload) > self._limit),
+             d.error, d.received_ms or now)
             for d in letters
         ]  # fmt: skip
         marks = ",".join("?" * len(_DL_COLUMNS))
@@ -206,7 +206,8 @@ class SQLiteDeadLetters:
         def insert(conn: sqlite3.Connection) -> None:
             with conn:
                 conn.executemany(
-                    f"INSERT INTO {DEADLETTER.name} ({','.join(_DL_COLUMNS)}) VALUES ({marks})",
+                    f"INSERT OR REPLACE INTO {DEADLETTER.name} ({','.join(_DL_COLUMNS)}) "
+                    f"VALUES ({marks})",
                     rows,
                 )
 
@@ -226,7 +227,7 @@ class SQLiteDeadLetters:
         ]  # fmt: skip
 
     async def newest(self, limit: int) -> list[DeadLetter]:
-        return await self._select("ORDER BY id DESC LIMIT ?", (limit,))
+        return await self._select("ORDER BY received_ms DESC, id LIMIT ?", (limit,))
 
     async def get(self, ids: Sequence[int]) -> list[DeadLetter]:
         marks = ",".join("?" * len(ids))

@@ -102,9 +102,10 @@ KPI = Table(
 KPI_TAGS: tuple[str, ...] = (*TAGS, "level", "period")
 
 # Rejected messages, kept in the store so that every ingest process on every host shares
-# one view. A dead letter's id is its time in epoch microseconds (unique per process;
-# ``source``, the ingest process's client id, tells processes apart). In InfluxDB
-# ``source`` and ``stage`` are tags; the payload is base64 text and the topic and error
+# one view. A dead letter's id comes from its topic and payload (the same message rejected
+# twice is kept once); ``source`` is the client id of the ingest process that kept it. In
+# InfluxDB the id is the point's time in microseconds, with no tags (one series, so a
+# letter kept again replaces itself), the payload base64 text and the topic and error
 # JSON string text (a hostile topic may hold line breaks); in SQLite the payload is a
 # BLOB and the id the primary key.
 DEADLETTER = Table(
@@ -120,7 +121,6 @@ DEADLETTER = Table(
         FieldDef("received_ms", "int"),
     ),
 )
-DEADLETTER_TAGS: tuple[str, ...] = ("source", "stage")
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,7 +67,7 @@ class Load:
                     self.sent_messages += 1
                     if self.bad_every and self.sent_messages % self.bad_every == 0:
                         self.bad_messages += 1
-                        yield topic, rng.choice(MALFORMED)
+                        yield topic, rng.choice(MALFORMED) + b" #%d" % self.bad_messages
                     else:
                         self.expected[(path.machine, channel.value)] += len(chunk)
                         yield topic, json.dumps(chunk, separators=(",", ":")).encode()

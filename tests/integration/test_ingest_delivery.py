@@ -7,6 +7,7 @@ published in good messages must be in InfluxDB, exactly.
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import time
@@ -151,6 +152,55 @@ def test_three_processes_on_a_shared_subscription_split_the_load(
     # window, so the split follows how fast each process acknowledges.
     assert min(written) > 0.05 * sum(written), f"load shared: {written}"
     print(f"shared subscription: written per process {written}")
+
+
+def test_two_template_processes_one_killed_under_load_store_everything_once(
+    mosquitto_server: Server, influx_server: Server, influx_db: str, topic_root: str,
+    tmp_path: Path, stop_all: list[Any], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Two processes as factory-ingest@1 and @2 run them (own client ids, one share group,
+    one store); one is SIGKILLed while it stores and restarted as systemd would."""
+    group = f"ingest{topic_root}"
+    ids = [f"factory-ingest-{topic_root}-{n}" for n in (1, 2)]
+    ports = [free_port(), free_port()]
+    args = (mosquitto_server.port, influx_server.port, influx_db, topic_root, tmp_path)
+
+    def start(k: int) -> subprocess.Popen[bytes]:
+        p = ingest_process(*args, client_id=ids[k], metrics_port=ports[k], share_group=group)
+        stop_all.append(p)
+        wait_healthy(ports[k], p)
+        return p
+
+    procs = [start(0), start(1)]
+    load = Load(mosquitto_server.port, topic_root, default_load_fleet(seed=11),
+                readings_per_s=8000, bad_every=10).start()  # fmt: skip
+    # Kill the first one while it is storing, not before it has started.
+    deadline = time.monotonic() + 30
+    while metrics(ports[0])["factory_ingest_readings_written_total"] < 5000:
+        assert time.monotonic() < deadline and not load.done.is_set(), "no load reached it"
+        time.sleep(0.05)
+    assert not load.done.is_set(), "the load must still be running at the kill"
+    procs[0].send_signal(signal.SIGKILL)
+    procs[0].wait(10)
+    procs[0] = start(0)  # Restart=on-failure
+    load.join(60)
+    wait_stored(influx_server.port, influx_db, load, 60)  # every reading, each once
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(30) == 0
+    # Every reject listed once, whichever process kept it, by one command.
+    from factory_cli.main import main
+
+    monkeypatch.setenv(
+        "FACTORY_STORE_URL", f"influxdb://127.0.0.1:{influx_server.port}/{influx_db}"
+    )
+    capsys.readouterr()
+    assert main(["deadletter", "--format", "json", "--limit", "100000"]) == 0
+    letters = json.loads(capsys.readouterr().out)
+    assert len(letters) == load.bad_messages > 0
+    assert len({(d["topic"], d["payload"]) for d in letters}) == len(letters)
+    assert {d["source"] for d in letters} <= set(ids)
 
 
 async def test_storm_with_10_percent_malformed(

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import Server, free_port
+from store import open_store, parse_store_url
+from store.base import DeadLetter, letter_id
+from tests.servers import Server
 
 pytestmark = pytest.mark.integration
 
@@ -64,4 +66,36 @@ def test_a_client_id_used_twice_is_a_configuration_error(
                     p.wait(20)
             if p.poll() is None:
                 p.kill()
-    _ = free_port  # keeps the import for the tests below
+
+
+async def test_dead_letters_in_influxdb_keep_hostile_content_exactly(
+    influx_server: Server, influx_db: str
+) -> None:
+    store = open_store(parse_store_url(f"influxdb://127.0.0.1:{influx_server.port}/{influx_db}"))
+    await store.open()
+    try:
+        box = store.deadletters(source="ingest-a", max_payload_bytes=65_536)
+        hostile = DeadLetter(
+            topic='factory/v1/a\nb,c="d"/x y/telemetry',
+            payload=bytes(range(256)) * 3,
+            error='bad "quote"\nand a break',
+        )
+        big = DeadLetter(topic="factory/v1/p/a/l/m/telemetry", payload=b"x" * 100_000,
+                         error="too big", stage="store")  # fmt: skip
+        await box.add([hostile, big])
+        await box.add([hostile])  # the same message again: kept once
+        assert await box.count() == 2
+        (got,) = await box.get([letter_id(hostile.topic, hostile.payload)])
+        assert (got.topic, got.payload, got.error, got.source) == (
+            hostile.topic, hostile.payload, hostile.error, "ingest-a")  # fmt: skip
+        (cut,) = await box.get([letter_id(big.topic, big.payload)])
+        assert cut.truncated and cut.payload_bytes == 100_000 and len(cut.payload) == 32_768
+        assert cut.stage == "store"
+        await box.set_error(got, "still bad")
+        (again,) = await box.get([got.id or 0])
+        assert again.error == "still bad" and again.payload == hostile.payload
+        assert [d.id for d in await box.newest(1)] in ([got.id], [cut.id])
+        await box.remove([got.id or 0])
+        assert await box.ids() == [cut.id]
+    finally:
+        await store.close()
