@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from edge_agent.buffer import Buffer, Entry, NewEntry
 from edge_agent.config import EdgeConfig
-from edge_agent.errors import AuthError, PublishError
+from edge_agent.errors import AuthError, ClientIdConflict, PublishError
 from edge_agent.publisher import Connection, MqttPublisher
 from edge_agent.source import Source
 from telemetry.backoff import Backoff
@@ -274,6 +274,7 @@ class EdgeAgent:
     async def _forward_loop(self) -> None:
         backoff = Backoff(self._config.reconnect_initial_s, self._config.reconnect_max_s)
         first = True
+        losses: list[float] = []  # when sessions the broker had accepted were lost
         while True:
             if self._stopping.is_set() and not first:
                 # Stopped while away from the broker: what is buffered stays for next time.
@@ -299,6 +300,17 @@ class EdgeAgent:
                 self.stats.connected = False
                 raise
             except PublishError as exc:
+                if self.stats.connected:  # a session the broker had accepted: lost
+                    now = time.monotonic()
+                    losses[:] = [t for t in losses if t > now - 60] + [now]
+                    if len(losses) >= 5:
+                        raise ClientIdConflict(
+                            f"the broker closed our session {len(losses)} times within 60 s: "
+                            "another live agent is probably using the client id "
+                            f"{self._config.client_id!r} (MQTT allows one connection per "
+                            "client id; set FACTORY_EDGE__CLIENT_ID per gateway), or the "
+                            "broker refuses what we publish (see its log)"
+                        ) from exc
                 self.stats.connected = False
                 first = False
                 if self._stopping.is_set():

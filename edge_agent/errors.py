@@ -11,3 +11,8 @@ class PublishError(EdgeError):
 
 class AuthError(PublishError):
     """The broker refused our credentials; retrying cannot help, so the agent stops."""
+
+
+class ClientIdConflict(EdgeError):
+    """The broker keeps closing sessions it accepted: another agent with our client id
+    takes it each time. A configuration error (exit 2)."""

@@ -55,8 +55,13 @@ def _known_error(exc: BaseException) -> int | None:
     # Only the errors of packages that are installed (an edge install has no ingest deps).
     if "edge_agent.errors" in sys.modules:
         from edge_agent.errors import AuthError, EdgeError
+        from edge_agent.errors import ClientIdConflict as EdgeClientIdConflict
 
-        kinds += [((AuthError,), EXIT_CREDENTIALS), ((EdgeError,), 1)]
+        kinds += [
+            ((AuthError,), EXIT_CREDENTIALS),
+            ((EdgeClientIdConflict,), EXIT_CONFIG),
+            ((EdgeError,), 1),
+        ]
     if "ingest.errors" in sys.modules:
         from ingest.errors import BrokerAuthError, ClientIdConflict, IngestError
 

@@ -99,3 +99,42 @@ async def test_dead_letters_in_influxdb_keep_hostile_content_exactly(
         assert await box.ids() == [cut.id]
     finally:
         await store.close()
+
+
+def test_two_gateways_with_one_client_id_is_a_configuration_error(
+    mosquitto_server: Server, topic_root: str, tmp_path: Path
+) -> None:
+    procs = []
+    for n in (1, 2):
+        env = {
+            "FACTORY_MQTT_URL": f"mqtt://127.0.0.1:{mosquitto_server.port}",
+            "FACTORY_TOPIC_ROOT": topic_root,
+            "FACTORY_EDGE__CLIENT_ID": f"gw-{topic_root}",
+            "FACTORY_EDGE__BUFFER_PATH": str(tmp_path / f"buf{n}.db"),
+        }
+        log = tmp_path / f"edge{n}.log"
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "factory_cli.main", "edge", "--machines", "1",
+                 "--hours", "2", "--speedup", "60", "--seed", str(n)],
+                env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
+            )  # fmt: skip
+        procs.append((proc, log))
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and all(p.poll() is None for p, _ in procs):
+            time.sleep(0.1)
+        logs = "\n".join(log.read_text()[-1500:] for _, log in procs)
+        exited = [(p, log) for p, log in procs if p.poll() is not None]
+        assert len(exited) >= 1, f"expected a stop: {logs}"
+        proc, log = exited[0]
+        assert proc.returncode == 2, logs
+        assert f"using the client id 'gw-{topic_root}'" in log.read_text()
+    finally:
+        for p, _ in procs:
+            if p.poll() is None:
+                p.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    p.wait(20)
+            if p.poll() is None:
+                p.kill()
