@@ -4,8 +4,9 @@
 
 Both modes run in their own process (so that each has its own peak RSS), one
 after the other, against the same Mosquitto, on the same simulated fleet. The
-simulator's generation and JSON encoding are part of the measured pipeline, as
-they are part of the agent's work. Last line: one JSON object.
+machine models are simulated before the timer starts (a real agent reads devices
+instead); turning their state into readings, encoding them, buffering and
+publishing are measured, as they are the agent's work. Last line: one JSON object.
 """
 
 from __future__ import annotations
