@@ -39,6 +39,27 @@ def test_known_register_values() -> None:
         decode(spec, [1])
 
 
+@pytest.mark.parametrize(
+    ("spec", "words", "value"),
+    [
+        # Written by hand from the IEEE 754 and two's complement layouts, not by our encoder.
+        (dict(type="float32", byte_order="little"), [0xD142, 0x0000], 104.5),  # 42 D1 00 00
+        (dict(type="float32"), [0x4366, 0x8000], 230.5),  # a phase voltage
+        (dict(type="float32", word_order="little"), [0x8000, 0x4366], 230.5),
+        (dict(type="int32"), [0xFFFF, 0xFFFE], -2.0),
+        (dict(type="uint32", word_order="little"), [0x86A0, 0x0001], 100_000.0),
+        (dict(type="int64"), [0xFFFF, 0xFFFF, 0xFFFF, 0xFC18], -1000.0),
+        (dict(type="uint64", scale=0.01), [0x0000, 0x0000, 0x0001, 0x86A0], 1000.0),
+        (dict(type="uint16", scale=0.1, offset=-40.0), [0x0258], 20.0),  # 600 x 0.1 - 40
+    ],
+)  # fmt: skip
+def test_hand_written_register_words(
+    spec: dict[str, object], words: list[int], value: float
+) -> None:
+    full = RegisterSpec(field="energy_kwh", address=0, **spec)  # type: ignore[arg-type]
+    assert decode(full, words) == pytest.approx(value)
+
+
 def test_presets_are_complete_and_distinct() -> None:
     for name, specs in PRESETS.items():
         fields = [s.field for s in specs]
