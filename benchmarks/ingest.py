@@ -12,8 +12,9 @@ simulated fleet, a real Mosquitto and a real InfluxDB started for the run:
 - ``influx_raw_readings_per_s``: the same lines posted straight to ``/write``
   in batches of 5,000 (the database's ceiling);
 - ``naive_readings_per_s``: a paho ``on_message`` that decodes the JSON and
-  makes one synchronous HTTP write per message, acking on arrival (what a quick
-  script does: no validation, no ack-after-write);
+  makes one synchronous HTTP write per message over one kept-alive connection,
+  acking on arrival (what a quick script, or Node-RED's InfluxDB node, does: no
+  validation, no ack-after-write);
 - ``lag_p99_s``: from a reading's ``ts`` to stored, at a steady 10,000 readings/s;
 - ``rich_readings_per_s`` / ``rich_influx_raw_readings_per_s``: ours and InfluxDB's
   raw rate again with rich readings (two process sensors per telemetry reading,
@@ -176,12 +177,18 @@ def child_ours(
 def child_naive(
     port: int, influx: int, db: str, root: str, client_id: str, total: int
 ) -> dict[str, float]:
-    """What a quick script does: decode, one synchronous write per message, ack on arrival."""
+    """What a quick script does: decode, one synchronous write per message over a kept-alive
+    HTTP connection, ack on arrival."""
+    import http.client
+    from urllib.parse import urlencode
+
     from telemetry.layout import TABLE_BY_CHANNEL
     from telemetry.models import Channel
 
     written = 0
     first: list[float] = []
+    http_conn = http.client.HTTPConnection("127.0.0.1", influx, timeout=60)
+    write_path = "/write?" + urlencode({"db": db, "precision": "ms"})
 
     def on_message(client: Any, userdata: Any, msg: Any) -> None:
         nonlocal written
@@ -208,7 +215,11 @@ def child_naive(
                 f"{table.name},area={area},line={line},machine={machine},site={site} "
                 f"{','.join(fields)} {r['ts']}"
             )
-        influx_post(influx, "/write", "\n".join(lines).encode(), {"db": db, "precision": "ms"})
+        http_conn.request("POST", write_path, body="\n".join(lines).encode())
+        response = http_conn.getresponse()
+        response.read()
+        if response.status != 204:
+            raise RuntimeError(f"naive write returned {response.status}")
         written += len(readings)
 
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
