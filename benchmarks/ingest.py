@@ -15,6 +15,9 @@ simulated fleet, a real Mosquitto and a real InfluxDB started for the run:
   makes one synchronous HTTP write per message over one kept-alive connection,
   acking on arrival (what a quick script, or Node-RED's InfluxDB node, does: no
   validation, no ack-after-write);
+- ``cpu_s_per_100k`` / ``naive_cpu_s_per_100k``: CPU seconds the ingest process
+  spent per 100,000 readings stored (all its threads), the steadiest figure on a
+  shared machine;
 - ``lag_p99_s``: from a reading's ``ts`` to stored, at a steady 10,000 readings/s;
 - ``rich_readings_per_s`` / ``rich_influx_raw_readings_per_s``: ours and InfluxDB's
   raw rate again with rich readings (two process sensors per telemetry reading,
@@ -155,17 +158,20 @@ def child_ours(
             service = make_service(port, influx, db, root, client_id, Path(tmp))
             task = asyncio.create_task(service.run())
             started = time.perf_counter()
+            cpu = time.process_time()
             while service.stats.written_readings < total:
                 if task.done():
                     task.result()
                 await asyncio.sleep(0.01)
             elapsed = time.perf_counter() - started
+            cpu = time.process_time() - cpu
             lag = service.stats.lag_quantiles()
             service.stop()
             await task
         return {
             "seconds": elapsed,
             "readings_per_s": total / elapsed,
+            "cpu_s_per_100k": cpu / total * 100_000,
             "lag_p99_s": lag.get("0.99", 0.0),
         }
 
@@ -226,13 +232,16 @@ def child_naive(
     c.on_message = on_message
     influx_post(influx, "/query", b"", {"q": f'CREATE DATABASE "{db}"'})
     started = time.perf_counter()
+    cpu = time.process_time()
     c.connect("127.0.0.1", port)
     c.subscribe(f"{root}/v1/+/+/+/+/+", qos=1)
     while written < total:
         c.loop(0.1)
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     c.disconnect()
-    return {"seconds": elapsed, "readings_per_s": total / elapsed, "peak_rss_mb": peak_rss_mb()}
+    return {"seconds": elapsed, "readings_per_s": total / elapsed,
+            "cpu_s_per_100k": cpu / total * 100_000, "peak_rss_mb": peak_rss_mb()}  # fmt: skip
 
 
 def child_lag(
@@ -374,6 +383,8 @@ def main() -> None:
     summary = {
         "readings_per_s": round(ours["readings_per_s"]),
         "naive_readings_per_s": round(res["naive"]["readings_per_s"]),
+        "cpu_s_per_100k": round(ours["cpu_s_per_100k"], 3),
+        "naive_cpu_s_per_100k": round(res["naive"]["cpu_s_per_100k"], 3),
         "speedup_vs_naive": round(ours["readings_per_s"] / res["naive"]["readings_per_s"], 2),
         "broker_readings_per_s": round(res.get("broker", 0)),
         "influx_raw_readings_per_s": round(res["raw"]),
