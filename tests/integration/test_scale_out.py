@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,28 @@ def _ingest(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+def _stop(procs: Iterable[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(20)
+        if p.poll() is None:
+            p.kill()
+
+
+def _first_to_stop(procs: list[tuple[subprocess.Popen[bytes], Path]]) -> tuple[int, str, str]:
+    """Wait (60 s at most) for one of ``procs`` to exit: its status, its log, all logs."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and all(p.poll() is None for p, _ in procs):
+        time.sleep(0.1)
+    logs = "\n".join(log.read_text()[-1500:] for _, log in procs)
+    exited = [(p, log) for p, log in procs if p.poll() is not None]
+    assert exited, f"expected one to stop: {logs}"
+    proc, log = exited[0]
+    return int(proc.returncode), log.read_text(), logs
+
+
 def test_a_client_id_used_twice_is_a_configuration_error(
     mosquitto_server: Server, topic_root: str, tmp_path: Path
 ) -> None:
@@ -43,29 +66,15 @@ def test_a_client_id_used_twice_is_a_configuration_error(
         }
         procs.append((_ingest(env, tmp_path / f"ingest{n}.log"), tmp_path / f"ingest{n}.log"))
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and all(p.poll() is None for p, _ in procs):
-            time.sleep(0.1)
-        exited = [(p, log) for p, log in procs if p.poll() is not None]
-        logs = "\n".join(log.read_text()[-1500:] for _, log in procs)
-        assert len(exited) == 1, f"expected one to stop: {logs}"
-        proc, log = exited[0]
-        assert proc.returncode == 2, logs
-        text = log.read_text()
+        status, text, logs = _first_to_stop(procs)
+        assert status == 2, logs
         assert f"another live process is using the client id 'same-{topic_root}'" in text
         assert "FACTORY_INGEST__CLIENT_ID" in text
         # The other one keeps its session from then on.
-        survivor = next(p for p, _ in procs if p is not proc)
         time.sleep(3)  # a window in which a loop would have shown again
-        assert survivor.poll() is None, logs
+        assert [p.poll() for p, _ in procs].count(None) == 1, logs
     finally:
-        for p, _ in procs:
-            if p.poll() is None:
-                p.terminate()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    p.wait(20)
-            if p.poll() is None:
-                p.kill()
+        _stop(p for p, _ in procs)
 
 
 async def test_dead_letters_in_influxdb_keep_hostile_content_exactly(
@@ -121,20 +130,8 @@ def test_two_gateways_with_one_client_id_is_a_configuration_error(
             )  # fmt: skip
         procs.append((proc, log))
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and all(p.poll() is None for p, _ in procs):
-            time.sleep(0.1)
-        logs = "\n".join(log.read_text()[-1500:] for _, log in procs)
-        exited = [(p, log) for p, log in procs if p.poll() is not None]
-        assert len(exited) >= 1, f"expected a stop: {logs}"
-        proc, log = exited[0]
-        assert proc.returncode == 2, logs
-        assert f"using the client id 'gw-{topic_root}'" in log.read_text()
+        status, text, logs = _first_to_stop(procs)
+        assert status == 2, logs
+        assert f"using the client id 'gw-{topic_root}'" in text
     finally:
-        for p, _ in procs:
-            if p.poll() is None:
-                p.terminate()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    p.wait(20)
-            if p.poll() is None:
-                p.kill()
+        _stop(p for p, _ in procs)
