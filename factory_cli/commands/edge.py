@@ -12,8 +12,8 @@ from factory_cli.runtime import at_least_info, call_when_set, run_until_stopped
 from factory_cli.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
-    from edge_agent.agent import AgentStats
     from edge_agent.source import Source
+    from edge_agent.stats import AgentStats
 
 NAME = "edge"
 
