@@ -10,7 +10,6 @@ previous period each time.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -21,6 +20,7 @@ from analytics.accounts import Kpi, Window, aggregate
 from analytics.analysis import Analysis, By, Level, Period, analyse, group, periods
 from store import StoreEndpoint, open_reader, open_store
 from store.errors import ReaderError, StoreError
+from telemetry.backoff import sleep_or_stop
 from telemetry.layout import ALL, KPI, Point
 from telemetry.plant import Plant
 from telemetry.topic import MachinePath
@@ -148,5 +148,4 @@ class KpiWriter:
                 log.info("wrote %d KPI points for %d %s period(s)", written, n, self.period)
             except (StoreError, ReaderError) as exc:
                 log.error("KPI pass failed: %s", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), every_s)
+            await sleep_or_stop(stop, every_s)

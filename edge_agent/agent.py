@@ -24,7 +24,7 @@ from edge_agent.errors import AuthError, ClientIdConflict, PublishError
 from edge_agent.publisher import Connection, MqttPublisher
 from edge_agent.source import Source
 from edge_agent.stats import AgentStats
-from telemetry.backoff import Backoff
+from telemetry.backoff import Backoff, TakeoverWatch, sleep_or_stop
 from telemetry.codec import encode
 from telemetry.metrics import MetricsServer, render
 from telemetry.models import Channel
@@ -201,7 +201,7 @@ class EdgeAgent:
     async def _forward_loop(self) -> None:
         backoff = Backoff(self._config.reconnect_initial_s, self._config.reconnect_max_s)
         first = True
-        losses: list[float] = []  # when sessions the broker had accepted were lost
+        takeover = TakeoverWatch()
         while True:
             if self._stopping.is_set() and not first:
                 # Stopped while away from the broker: what is buffered stays for next time.
@@ -227,17 +227,12 @@ class EdgeAgent:
                 self.stats.connected = False
                 raise
             except PublishError as exc:
-                if self.stats.connected:  # a session the broker had accepted: lost
-                    now = time.monotonic()
-                    losses[:] = [t for t in losses if t > now - 60] + [now]
-                    if len(losses) >= 5:
-                        raise ClientIdConflict(
-                            f"the broker closed our session {len(losses)} times within 60 s: "
-                            "another live agent is probably using the client id "
-                            f"{self._config.client_id!r} (MQTT allows one connection per "
-                            "client id; set FACTORY_EDGE__CLIENT_ID per gateway), or the "
-                            "broker refuses what we publish (see its log)"
-                        ) from exc
+                # A session the broker had accepted, lost: another gateway with our id?
+                if self.stats.connected and takeover.lost():
+                    raise ClientIdConflict(
+                        takeover.message(self._config.client_id, "FACTORY_EDGE__CLIENT_ID")
+                        + " (or the broker refuses what we publish: see its log)"
+                    ) from exc
                 self.stats.connected = False
                 first = False
                 if self._stopping.is_set():
@@ -246,8 +241,7 @@ class EdgeAgent:
                     return
                 wait = backoff.next()
                 log.warning("%s; reconnecting in %.1f s", exc, wait)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), wait)
+                await sleep_or_stop(self._stopping, wait)
 
     async def _forward(self, conn: Connection) -> None:
         """Send until the source is done and the buffer is empty; raise on a lost connection."""

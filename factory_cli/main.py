@@ -50,32 +50,18 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 
 def _known_error(exc: BaseException) -> int | None:
     """Print a known error (looking inside task groups, at any depth); its exit status."""
+    # Exception modules only: they import nothing, so every role's install has them.
+    from edge_agent import errors as edge
+    from ingest import errors as ingest
+    from store.errors import ReaderError, StoreError
+
     errors = _leaves(exc)
-    kinds: list[tuple[tuple[type[BaseException], ...], int]] = []
-    # Only the errors of packages that are installed (an edge install has no ingest deps).
-    if "edge_agent.errors" in sys.modules:
-        from edge_agent.errors import AuthError, EdgeError
-        from edge_agent.errors import ClientIdConflict as EdgeClientIdConflict
-
-        kinds += [
-            ((AuthError,), EXIT_CREDENTIALS),
-            ((EdgeClientIdConflict,), EXIT_CONFIG),
-            ((EdgeError,), 1),
-        ]
-    if "ingest.errors" in sys.modules:
-        from ingest.errors import BrokerAuthError, ClientIdConflict, IngestError
-
-        kinds += [
-            ((BrokerAuthError,), EXIT_CREDENTIALS),
-            ((ClientIdConflict,), EXIT_CONFIG),
-            ((IngestError,), 1),
-        ]
-    if "store.errors" in sys.modules:
-        from store.errors import ReaderError, StoreError
-
-        kinds += [((StoreError, ReaderError), 1)]
     # Refused credentials first, then configuration errors, then the rest.
-    kinds.sort(key=lambda k: {EXIT_CREDENTIALS: 0, EXIT_CONFIG: 1}.get(k[1], 2))
+    kinds: tuple[tuple[tuple[type[BaseException], ...], int], ...] = (
+        ((edge.AuthError, ingest.BrokerAuthError), EXIT_CREDENTIALS),
+        ((edge.ClientIdConflict, ingest.ClientIdConflict), EXIT_CONFIG),
+        ((edge.EdgeError, ingest.IngestError, StoreError, ReaderError), 1),
+    )
     for types, status in kinds:
         known = next((e for e in errors if isinstance(e, types)), None)
         if known is not None:

@@ -21,6 +21,9 @@ from typing import Any, TypeVar
 from factory_cli.settings import Settings
 
 T = TypeVar("T")
+READER_STOP_DEADLINE_S = 10.0
+"""`factory kpi` and `factory serve` hold nothing that must be kept: what they compute at a
+stop is abandoned after this long and redone at the next start."""
 log = logging.getLogger("factory")
 
 
@@ -109,12 +112,3 @@ async def call_when_set(event: asyncio.Event, fn: Callable[[], None]) -> None:
     """Call ``fn`` once ``event`` is set (a service's own ``stop()``)."""
     await event.wait()
     fn()
-
-
-async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
-    """Sleep ``seconds``, or less if ``stop`` is set; True when stopped."""
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        return False
-    return True

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from store.base import DeadLetter, DeadLetters, Store
-
-__all__ = ["DeadLetter", "ReingestResult", "reingest"]
+from store.base import DeadLetters, Store
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,10 +7,8 @@ not decode is kept as a dead letter and then acknowledged; the service goes on.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 
 from ingest.config import IngestConfig
@@ -20,19 +18,13 @@ from ingest.subscriber import Delivery, Subscriber
 from store import Store
 from store.base import DeadLetter
 from store.errors import StoreError
-from telemetry.backoff import Backoff
+from telemetry.backoff import Backoff, TakeoverWatch, sleep_or_stop
 from telemetry.codec import DecodeError, Message, decode, encode
 from telemetry.metrics import MetricsServer, render
 from telemetry.topic import DEFAULT_ROOT, subscription
 from telemetry.urls import MqttEndpoint
 
 log = logging.getLogger(__name__)
-
-TAKEOVER_WINDOW_S = 60.0
-TAKEOVER_LIMIT = 5
-"""Sessions the broker accepted and then closed, this many within the window: another
-process with our client id takes the session each time it reconnects (MQTT allows one
-connection per client id), which no retry can fix."""
 
 
 class IngestService:
@@ -65,7 +57,7 @@ class IngestService:
             ca_file=config.ca_file,
         )
         self.ready = asyncio.Event()
-        self.auth_error: BrokerAuthError | ClientIdConflict | None = None
+        self.fatal_error: BrokerAuthError | ClientIdConflict | None = None
         self._store_ok = False
         self.metrics: MetricsServer | None = None
 
@@ -116,8 +108,8 @@ class IngestService:
             await self._store.close()
             if self.metrics is not None:
                 await self.metrics.stop()
-        if self.auth_error is not None:
-            raise self.auth_error
+        if self.fatal_error is not None:
+            raise self.fatal_error
         return self.stats
 
     async def _deadline(self, writer: asyncio.Task[None]) -> None:
@@ -141,7 +133,7 @@ class IngestService:
 
     async def _connection_loop(self) -> None:
         backoff = self._backoff()
-        losses: deque[float] = deque()  # when recent sessions were lost after being made
+        takeover = TakeoverWatch()
         while not self._stopping.is_set():
             # While paused (too much pending), a new connection could not read its
             # CONNACK; connect again once the writer has caught up.
@@ -156,13 +148,13 @@ class IngestService:
                 await self.subscriber.connect()
             except BrokerAuthError as exc:
                 log.error("%s; stopping", exc)
-                self.auth_error = exc
+                self.fatal_error = exc
                 self.stop()
                 return
             except BrokerError as exc:
                 wait = backoff.next()
                 log.warning("%s; retrying in %.1f s", exc, wait)
-                await self._sleep_or_stop(wait)
+                await sleep_or_stop(self._stopping, wait)
                 continue
             backoff.reset()
             self.ready.set()
@@ -177,28 +169,17 @@ class IngestService:
                 self.stats.reconnects += 1
                 # The broker closes a session when another connection brings the same client
                 # id (MQTT allows one): two such processes take it from each other in a loop.
-                now = time.monotonic()
-                losses.append(now)
-                while losses and losses[0] < now - TAKEOVER_WINDOW_S:
-                    losses.popleft()
-                if len(losses) >= TAKEOVER_LIMIT:
-                    self.auth_error = ClientIdConflict(
-                        f"the broker closed our session {len(losses)} times within "
-                        f"{TAKEOVER_WINDOW_S:g} s, each time after accepting it: another "
-                        "live process is "
-                        f"using the client id {self._config.client_id!r} (MQTT allows one "
-                        "connection per client id). Give each ingest process its own "
-                        "FACTORY_INGEST__CLIENT_ID (the unit factory-ingest@N does); "
-                        "stopping this one"
+                if takeover.lost():
+                    self.fatal_error = ClientIdConflict(
+                        takeover.message(
+                            self._config.client_id,
+                            "FACTORY_INGEST__CLIENT_ID (the unit factory-ingest@N does)",
+                        )
                     )
-                    log.error("%s", self.auth_error)
+                    log.error("%s", self.fatal_error)
                     self.stop()
                     return
                 log.warning("lost the broker connection; reconnecting")
-
-    async def _sleep_or_stop(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
 
     def _decode(self, d: Delivery) -> Message | DecodeError:
         try:
@@ -362,4 +343,4 @@ class IngestService:
                     return False
                 wait = backoff.next()
                 log.warning("cannot %s (%s); retrying in %.1f s", what, exc, wait)
-                await self._sleep_or_stop(wait)
+                await sleep_or_stop(self._stopping, wait)

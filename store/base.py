@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -66,6 +66,20 @@ class DeadLetter:
     payload_bytes: int = 0
     truncated: bool = False
     source: str = ""
+
+
+def kept(letter: DeadLetter, *, source: str, limit: int, now_ms: int) -> DeadLetter:
+    """The letter as a store keeps it: its id, who kept it, the payload up to ``limit``
+    bytes (its full size noted) and when it was received."""
+    return replace(
+        letter,
+        id=letter_id(letter.topic, letter.payload),
+        source=source,
+        payload=letter.payload[:limit],
+        payload_bytes=len(letter.payload),
+        truncated=len(letter.payload) > limit,
+        received_ms=letter.received_ms or now_ms,
+    )
 
 
 class DeadLetters(Protocol):

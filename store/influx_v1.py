@@ -19,7 +19,7 @@ from urllib.parse import SplitResult, unquote
 
 from pydantic import SecretStr
 
-from store.base import DeadLetter, LineProtocolStore, StoreEndpoint, letter_id
+from store.base import DeadLetter, LineProtocolStore, StoreEndpoint, kept
 from store.errors import ReaderError, StoreError, unreachable
 from telemetry.layout import DEADLETTER, ENERGY, SENSOR_PREFIX, TAGS, TELEMETRY, FieldKind
 from telemetry.lineprotocol import FieldValue, line
@@ -71,6 +71,11 @@ def basic_auth(endpoint: StoreEndpoint) -> aiohttp.BasicAuth | None:
     if endpoint.username and endpoint.password:
         return aiohttp.BasicAuth(endpoint.username, endpoint.password.get_secret_value())
     return None
+
+
+def token_headers(token: SecretStr | None) -> dict[str, str]:
+    """The InfluxDB 2 token header, if there is a token."""
+    return {"Authorization": f"Token {token.get_secret_value()}"} if token else {}
 
 
 class InfluxV1Store(LineProtocolStore):
@@ -174,9 +179,6 @@ class InfluxV1Reader:
         """The series of a query's answer; ``method`` POST for statements that change data."""
         import aiohttp
 
-        headers = (
-            {"Authorization": f"Token {self._token.get_secret_value()}"} if self._token else None
-        )
         params = {
             "db": str(self.endpoint.database),
             "q": q,
@@ -190,7 +192,7 @@ class InfluxV1Reader:
                 aiohttp.ClientSession(
                     base_url=self.endpoint.base_url,
                     auth=basic_auth(self.endpoint),
-                    headers=headers,
+                    headers=token_headers(self._token),
                     timeout=aiohttp.ClientTimeout(total=self._timeout_s),
                 ) as session,
                 session.request(method, "/query", params=params) as resp,
@@ -286,6 +288,8 @@ class InfluxDeadLetters:
         max_payload_bytes: int,
     ) -> None:
         self._store = store
+        self._endpoint = endpoint
+        self._token = token
         self._reader = InfluxV1Reader(endpoint, token=token, timeout_s=60)
         self._source = source
         self._limit = min(max_payload_bytes, DEADLETTER_MAX_PAYLOAD)
@@ -293,19 +297,20 @@ class InfluxDeadLetters:
     async def add(self, letters: Sequence[DeadLetter]) -> None:
         now = int(time.time() * 1000)
         lines = []
-        for d in letters:
-            kept = d.payload[: self._limit]
+        for letter in letters:
+            k = kept(letter, source=self._source, limit=self._limit, now_ms=now)
+            assert k.id is not None
             fields: list[tuple[str, FieldValue, FieldKind]] = [
-                ("source", self._source, "str"),
-                ("stage", d.stage, "str"),
-                ("topic", json.dumps(d.topic), "str"),
-                ("payload", base64.b64encode(kept).decode(), "str"),
-                ("payload_bytes", len(d.payload), "int"),
-                ("truncated", len(d.payload) > self._limit, "bool"),
-                ("error", json.dumps(d.error), "str"),
-                ("received_ms", d.received_ms or now, "int"),
+                ("source", k.source, "str"),
+                ("stage", k.stage, "str"),
+                ("topic", json.dumps(k.topic), "str"),
+                ("payload", base64.b64encode(k.payload).decode(), "str"),
+                ("payload_bytes", k.payload_bytes, "int"),
+                ("truncated", k.truncated, "bool"),
+                ("error", json.dumps(k.error), "str"),
+                ("received_ms", k.received_ms, "int"),
             ]
-            lines.append(line(DEADLETTER.name, {}, fields, letter_id(d.topic, d.payload)))
+            lines.append(line(DEADLETTER.name, {}, fields, k.id))
         await self._store._write_lines(lines, precision="u")
 
     async def _select(self, q: str) -> list[DeadLetter]:
@@ -336,12 +341,10 @@ class InfluxDeadLetters:
         return found[:limit]
 
     async def get(self, ids: Sequence[int]) -> list[DeadLetter]:
-        out = []
-        for i in sorted(set(ids)):
-            out += await self._select(
-                f'SELECT * FROM "{DEADLETTER.name}" WHERE time >= {int(i)}u AND time <= {int(i)}u'
-            )
-        return out
+        # One query for any number of ids (InfluxQL cannot OR time ranges together).
+        wanted = set(ids)
+        found = await self._select(f'SELECT * FROM "{DEADLETTER.name}"')
+        return sorted((d for d in found if d.id in wanted), key=lambda d: d.id or 0)
 
     async def ids(self) -> list[int]:
         series = await self._reader._query(

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from store.base import LineProtocolStore, StoreEndpoint
 from store.errors import StoreError, unreachable
-from store.influx_v1 import InfluxDeadLetters, InfluxV1Reader
+from store.influx_v1 import InfluxDeadLetters, InfluxV1Reader, token_headers
 from telemetry.layout import DEADLETTER
 from telemetry.urls import UrlError, masked, port_of
 
@@ -135,27 +135,10 @@ class InfluxV2DeadLetters(InfluxDeadLetters):
     """Read through the v1 compatibility API (InfluxQL); InfluxDB 2 has no InfluxQL
     DELETE, so a dead letter is removed with the v2 delete API."""
 
-    def __init__(
-        self,
-        store: InfluxV2Store,
-        endpoint: StoreEndpoint,
-        *,
-        token: SecretStr | None,
-        source: str,
-        max_payload_bytes: int,
-    ) -> None:
-        super().__init__(
-            store, endpoint, token=token, source=source, max_payload_bytes=max_payload_bytes
-        )
-        self._endpoint = endpoint
-        self._token = token
-
     async def remove(self, ids: Sequence[int]) -> None:
         import aiohttp
 
-        headers = (
-            {"Authorization": f"Token {self._token.get_secret_value()}"} if self._token else {}
-        )
+        headers = token_headers(self._token)
         params = {"org": str(self._endpoint.org), "bucket": str(self._endpoint.database)}
         try:
             async with aiohttp.ClientSession(

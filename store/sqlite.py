@@ -17,7 +17,7 @@ from urllib.parse import SplitResult, unquote
 
 from pydantic import SecretStr
 
-from store.base import DeadLetter, StoreEndpoint, letter_id
+from store.base import DeadLetter, StoreEndpoint, kept
 from store.errors import ReaderError, StoreError
 from telemetry.codec import Message
 from telemetry.layout import (
@@ -195,12 +195,11 @@ class SQLiteDeadLetters:
 
     async def add(self, letters: Sequence[DeadLetter]) -> None:
         now = int(time.time() * 1000)
-        rows = [
-            (letter_id(d.topic, d.payload), self._source, d.stage, d.topic,
-             d.payload[: self._limit], len(d.payload), int(len(d.payload) > self._limit),
-             d.error, d.received_ms or now)
-            for d in letters
-        ]  # fmt: skip
+        rows = []
+        for letter in letters:
+            k = kept(letter, source=self._source, limit=self._limit, now_ms=now)
+            rows.append((k.id, k.source, k.stage, k.topic, k.payload, k.payload_bytes,
+                         int(k.truncated), k.error, k.received_ms))  # fmt: skip
         marks = ",".join("?" * len(_DL_COLUMNS))
 
         def insert(conn: sqlite3.Connection) -> None:

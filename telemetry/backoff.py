@@ -1,8 +1,13 @@
-"""Capped, jittered exponential backoff: the one schedule every retry loop uses."""
+"""Reconnecting: capped, jittered exponential backoff (the one schedule every retry loop
+uses), a wait between attempts that a stop cuts short, and telling a lost session from
+one another client takes."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
+from collections import deque
 from dataclasses import dataclass, field
 
 
@@ -32,3 +37,41 @@ class Backoff:
 
     def reset(self) -> None:
         self._base = self.initial_s
+
+
+async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait ``seconds`` between attempts, or less if ``stop`` is set; True when stopped."""
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True
+
+
+@dataclass(slots=True)
+class TakeoverWatch:
+    """Sessions the broker accepted and then closed: ``limit`` of them within ``window_s``
+    is another live client with our client id, which takes the session each time it
+    reconnects (MQTT allows one connection per client id). A flaky network fails to
+    connect instead, so it does not count. No retry can fix a takeover."""
+
+    limit: int = 5
+    window_s: float = 60.0
+    _lost: deque[float] = field(default_factory=deque)
+
+    def lost(self) -> bool:
+        """Record a session lost after the broker had accepted it; True: a takeover."""
+        now = time.monotonic()
+        self._lost.append(now)
+        while self._lost[0] < now - self.window_s:
+            self._lost.popleft()
+        return len(self._lost) >= self.limit
+
+    def message(self, client_id: str, setting: str) -> str:
+        """What to tell the operator, naming the setting that fixes it."""
+        return (
+            f"the broker closed our session {len(self._lost)} times within {self.window_s:g} s, "
+            f"each time after accepting it: another live process is using the client id "
+            f"{client_id!r} (MQTT allows one connection per client id). Give each process "
+            f"its own {setting}; stopping this one"
+        )

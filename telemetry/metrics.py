@@ -8,6 +8,7 @@ in a daemon thread, so the event loop is never held up by a scrape.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -116,8 +117,6 @@ class MetricsServer:
         log.info("metrics on http://%s:%d/metrics", self.host, self.port)
 
     async def stop(self) -> None:
-        import asyncio
-
         if self._server is not None:
             server, self._server = self._server, None
             await asyncio.to_thread(server.shutdown)

@@ -234,7 +234,20 @@ def victoria_metrics(folder: Path) -> Iterator[Server]:
         log.close()
 
 
-# ---- ingest service processes (integration tests and benchmarks) ----
+# ---- `factory` processes (integration tests and benchmarks) ----
+
+
+def factory_process(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`factory ARGS` as its own process (as systemd starts it), ``env`` over ours, its
+    output appended to ``log``, in ``log``'s folder."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "factory_cli.main", *args],
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=log.parent,
+        )
 
 
 def ingest_process(
@@ -249,7 +262,6 @@ def ingest_process(
     share_group: str | None = None,
 ) -> subprocess.Popen[bytes]:
     env = {
-        **os.environ,
         "FACTORY_MQTT_URL": f"mqtt://127.0.0.1:{mqtt_port}",
         "FACTORY_STORE_URL": f"influxdb://127.0.0.1:{influx_port}/{db}",
         "FACTORY_TOPIC_ROOT": root,
@@ -260,15 +272,7 @@ def ingest_process(
     }
     if share_group:
         env["FACTORY_INGEST__SHARE_GROUP"] = share_group
-    log = open(tmp / f"{client_id}.log", "ab")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "factory_cli.main", "ingest", "--stats-every", "1"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    log.close()
-    return proc
+    return factory_process(["ingest", "--stats-every", "1"], env, tmp / f"{client_id}.log")
 
 
 def metrics(port: int) -> dict[str, float]:

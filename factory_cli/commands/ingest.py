@@ -8,8 +8,9 @@ import logging
 import sys
 
 from factory_cli.options import add_command
-from factory_cli.runtime import at_least_info, call_when_set, run_until_stopped, sleep_or_stop
+from factory_cli.runtime import at_least_info, call_when_set, run_until_stopped
 from factory_cli.settings import Settings
+from telemetry.backoff import sleep_or_stop
 
 NAME = "ingest"
 log = logging.getLogger("factory.ingest")

@@ -8,12 +8,10 @@ import logging
 import time
 
 from factory_cli.options import add_command, add_plant, iso_ms, load_plant_or_none
-from factory_cli.runtime import at_least_info, run_until_stopped
+from factory_cli.runtime import READER_STOP_DEADLINE_S, at_least_info, run_until_stopped
 from factory_cli.settings import ConfigError, Settings
 
 NAME = "kpi"
-STOP_DEADLINE_S = 10.0
-"""A pass in progress is abandoned at a stop after this long; it is redone at the next start."""
 
 
 def add_parser(sub: object) -> argparse.ArgumentParser:
@@ -72,6 +70,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     )  # fmt: skip
     run_until_stopped(
         lambda stop: writer.run_schedule(stop, every_s=settings.analytics.kpi_every_s),
-        deadline_s=STOP_DEADLINE_S,
+        deadline_s=READER_STOP_DEADLINE_S,
     )
     return 0

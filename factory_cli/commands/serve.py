@@ -7,11 +7,10 @@ import sys
 import time
 
 from factory_cli.options import add_command, add_plant, iso_ms, load_plant_or_none, positive_float
-from factory_cli.runtime import at_least_info, run_until_stopped
+from factory_cli.runtime import READER_STOP_DEADLINE_S, at_least_info, run_until_stopped
 from factory_cli.settings import ConfigError, Settings
 
 NAME = "serve"
-STOP_DEADLINE_S = 10.0
 
 
 def add_parser(sub: object) -> argparse.ArgumentParser:
@@ -66,7 +65,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
           file=sys.stderr)  # fmt: skip
     try:
         run_until_stopped(
-            lambda stop: serve(dash, args.host, args.port, stop=stop), deadline_s=STOP_DEADLINE_S
+            lambda stop: serve(dash, args.host, args.port, stop=stop),
+            deadline_s=READER_STOP_DEADLINE_S,
         )
     except OSError as exc:
         raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc}") from None

@@ -4,9 +4,7 @@ shared subscription, one view of what they rejected; a client id used twice is c
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,20 +13,9 @@ import pytest
 
 from store import open_store, parse_store_url
 from store.base import DeadLetter, letter_id
-from tests.servers import Server
+from tests.servers import Server, factory_process
 
 pytestmark = pytest.mark.integration
-
-
-def _ingest(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "factory_cli.main", "ingest"],
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=log.parent,
-        )
 
 
 def _stop(procs: Iterable[subprocess.Popen[bytes]]) -> None:
@@ -64,7 +51,8 @@ def test_a_client_id_used_twice_is_a_configuration_error(
             "FACTORY_TOPIC_ROOT": topic_root,
             "FACTORY_INGEST__CLIENT_ID": f"same-{topic_root}",
         }
-        procs.append((_ingest(env, tmp_path / f"ingest{n}.log"), tmp_path / f"ingest{n}.log"))
+        log = tmp_path / f"ingest{n}.log"
+        procs.append((factory_process(["ingest"], env, log), log))
     try:
         status, text, logs = _first_to_stop(procs)
         assert status == 2, logs
@@ -122,13 +110,8 @@ def test_two_gateways_with_one_client_id_is_a_configuration_error(
             "FACTORY_EDGE__BUFFER_PATH": str(tmp_path / f"buf{n}.db"),
         }
         log = tmp_path / f"edge{n}.log"
-        with open(log, "ab") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "factory_cli.main", "edge", "--machines", "1",
-                 "--hours", "2", "--speedup", "60", "--seed", str(n)],
-                env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
-            )  # fmt: skip
-        procs.append((proc, log))
+        args = ["edge", "--machines", "1", "--hours", "2", "--speedup", "60", "--seed", str(n)]
+        procs.append((factory_process(args, env, log), log))
     try:
         status, text, logs = _first_to_stop(procs)
         assert status == 2, logs

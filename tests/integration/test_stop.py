@@ -7,12 +7,10 @@ broker, or a store that accepts connections and never answers), and sent SIGTERM
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,14 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import Server, free_port
+from tests.servers import Server, factory_process, free_port
 
 pytestmark = pytest.mark.integration
 
 DEADLINE_S = 3.0
 """The stop timeout the tests set where it is a setting (edge, ingest)."""
 FIXED_DEADLINE_S = 10.0
-"""`factory kpi` and `factory serve` (factory_cli.commands.kpi/serve.STOP_DEADLINE_S)."""
+"""`factory kpi` and `factory serve` (factory_cli.runtime.READER_STOP_DEADLINE_S)."""
 
 
 class BlackHole:
@@ -58,17 +56,6 @@ def black_hole() -> Iterator[BlackHole]:
     hole = BlackHole()
     yield hole
     hole.close()
-
-
-def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "factory_cli.main", *args],
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=log.parent,
-        )
 
 
 def wait_until(check: object, what: str, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -123,7 +110,9 @@ def test_edge_without_a_broker_stops_and_keeps_its_buffer(tmp_path: Path) -> Non
         "FACTORY_LOG_LEVEL": "INFO",
     }
     log = tmp_path / "edge.log"
-    proc = start(["edge", "--machines", "2", "--hours", "1", "--speedup", "120"], env, log)
+    proc = factory_process(
+        ["edge", "--machines", "2", "--hours", "1", "--speedup", "120"], env, log
+    )
     wait_until(lambda: buffered(buffer) > 0 and "reconnecting" in log.read_text(),
                "buffering while the broker is away", proc, log)  # fmt: skip
     held = buffered(buffer)
@@ -140,7 +129,7 @@ def test_ingest_without_a_broker_stops(tmp_path: Path) -> None:
         "FACTORY_INGEST__RETRY_MAX_S": "60",
     }
     log = tmp_path / "ingest.log"
-    proc = start(["ingest"], env, log)
+    proc = factory_process(["ingest"], env, log)
     wait_until(lambda: "retrying in" in log.read_text(), "a failed connection", proc, log)
     assert stop_within(proc, DEADLINE_S + 5, log, clean=True) == 0
 
@@ -155,7 +144,7 @@ def test_ingest_with_a_hung_store_stops(
         "FACTORY_INGEST__CLIENT_ID": f"stop-{free_port()}",
     }
     log = tmp_path / "ingest.log"
-    proc = start(["ingest"], env, log)
+    proc = factory_process(["ingest"], env, log)
     wait_until(black_hole.accepted.is_set, "a connection to the store", proc, log)
     assert stop_within(proc, DEADLINE_S + 5, log) == 0
 
@@ -166,7 +155,7 @@ def test_reading_commands_with_a_hung_store_stop(
 ) -> None:
     env = {"FACTORY_STORE_URL": f"influxdb://127.0.0.1:{black_hole.port}/factory"}
     log = tmp_path / f"{command[0]}.log"
-    proc = start(command, env, log)
+    proc = factory_process(command, env, log)
     wait_until(black_hole.accepted.is_set, "a query to the store", proc, log)
     code = stop_within(proc, FIXED_DEADLINE_S, log)
     assert code == 0, log.read_text()[-2000:]
