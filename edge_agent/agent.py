@@ -26,7 +26,7 @@ from edge_agent.source import Source
 from edge_agent.stats import AgentStats
 from telemetry.backoff import Backoff, TakeoverWatch, sleep_or_stop
 from telemetry.codec import encode
-from telemetry.metrics import MetricsServer, render
+from telemetry.metrics import MetricsServer
 from telemetry.models import Channel
 from telemetry.topic import MachinePath
 
@@ -78,9 +78,6 @@ class EdgeAgent:
         self.stats.oldest_age_s = (
             max(0.0, time.time() - s.oldest_ts_ms / 1000) if s.oldest_ts_ms else 0.0
         )
-
-    def metrics_text(self) -> str:
-        return render(self.stats.samples, {"agent": self._config.client_id})
 
     async def run(self) -> AgentStats:
         if self._config.metrics_port is not None:

@@ -20,7 +20,7 @@ from store.base import DeadLetter
 from store.errors import StoreError
 from telemetry.backoff import Backoff, TakeoverWatch, sleep_or_stop
 from telemetry.codec import DecodeError, Message, decode, encode
-from telemetry.metrics import MetricsServer, render
+from telemetry.metrics import MetricsServer
 from telemetry.topic import DEFAULT_ROOT, subscription
 from telemetry.urls import MqttEndpoint
 
@@ -75,9 +75,6 @@ class IngestService:
         """
         self.subscriber.pause()
         self._stopping.set()
-
-    def metrics_text(self) -> str:
-        return render(self.stats.samples, {"client_id": self._config.client_id})
 
     def healthy(self) -> bool:
         return self.ready.is_set() and self._store_ok
