@@ -12,6 +12,7 @@ import numpy as np
 
 from analytics.accounts import Kpi, Params, Window, aggregate
 from analytics.anomaly import HISTORY_MS, SIGNAL, Detector, Event
+from analytics.ledger import Entry, chains, machine_entry, meter_entry
 from analytics.timeline import Timeline, build_timeline
 from store import Reader
 from store.series import MachineData
@@ -43,7 +44,13 @@ class Analysis:
     events: list[Event] | None = None
     """Anomaly events that started in the window (None: not looked for)."""
     sensor_machines: int = 0
-    """Machines that report the vibration sensor."""
+    """Machines that report the vibration sensor in the window."""
+    alarms: dict[MachinePath, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    """(times, z) of each machine's anomaly alarms, from the history before the window on."""
+    sensor_t: dict[MachinePath, np.ndarray] = field(default_factory=dict, repr=False)
+    plant: Plant | None = None
+    max_gap_s: float = 60.0
+    detector: Detector | None = None
 
     def narrow(self, **only: str | None) -> None:
         """Keep only the machines (and main meters) of a site, area, line or machine."""
@@ -59,6 +66,27 @@ class Analysis:
         self.meters = {p: d for p, d in self.meters.items() if not finer and site in (None, p.site)}
         if self.events is not None:
             self.events = [e for e in self.events if keep(e.path)]
+        self.sensor_machines = sum(
+            1 for p in self.timelines if p in self.sensor_t and _inside(self.sensor_t[p], self.window)
+        )
+
+    def entries(self, window: Window) -> list[Entry]:
+        """The entry of every machine and main meter over a window (inside the one read)."""
+        hours = [p.window for p in periods(window, "hour", self.plant)]
+        gap = int(self.max_gap_s * 1000)
+        merge = self.detector.merge_s if self.detector else 600.0
+        out = [
+            machine_entry(path, t, window, hours=hours, max_gap_ms=gap,
+                          alarms=self.alarms.get(path), sensor_t=self.sensor_t.get(path),
+                          merge_s=merge)  # fmt: skip
+            for path, t in sorted(self.timelines.items())
+        ]
+        out += [
+            meter_entry(path, d.energy, window, max_gap_ms=gap)
+            for path, d in sorted(self.meters.items())
+            if d.energy is not None
+        ]
+        return out
 
     def accounts(self, window: Window) -> dict[MachinePath, Kpi]:
         """Every machine's account over another window (inside the one read)."""
@@ -145,7 +173,8 @@ async def analyse(
     before = max(margin, HISTORY_MS) if detector is not None else margin
     data = await reader.read(window.start_ms - before, window.end_ms + margin)
     split = periods(window, by, plant)
-    result = Analysis(window=window, machines={}, periods=[(p, {}) for p in split])
+    result = Analysis(window=window, machines={}, periods=[(p, {}) for p in split],
+                      plant=plant, max_gap_s=max_gap_s, detector=detector)  # fmt: skip
     for path, d in data.items():
         if d.telemetry is None or len(d.telemetry.t_ms) == 0:
             if d.energy is not None:
@@ -159,18 +188,27 @@ async def analyse(
     if detector is not None:
         result.events = []
         sensors = await reader.read_sensor(SIGNAL, window.start_ms - before, window.end_ms)
-        result.sensor_machines = len(sensors)
         for path, (t, v) in sorted(sensors.items()):
             md = data.get(path)
             if md is None or md.telemetry is None or len(md.telemetry.t_ms) == 0:
                 continue
             k = np.searchsorted(md.telemetry.t_ms, t, side="right") - 1
             running = (k >= 0) & (md.telemetry.state[np.maximum(k, 0)] == RUN)
+            at, z = detector.alarms(t, v, running)
+            result.alarms[path] = (at, z)
+            result.sensor_t[path] = np.asarray(t, dtype=np.int64)
+            result.sensor_machines += _inside(result.sensor_t[path], window)
             result.events += [
-                e for e in detector.detect(path, t, v, running)
-                if window.start_ms <= e.start_ms < window.end_ms
-            ]  # fmt: skip
+                Event(path, SIGNAL, c.first_ms, c.last_ms, c.peak_z)
+                for c in chains(at, z, window.start_ms, window.end_ms, detector.merge_s * 1000)
+                if not c.joined
+            ]
     return result
+
+
+def _inside(t: np.ndarray, window: Window) -> bool:
+    i, j = np.searchsorted(t, [window.start_ms, window.end_ms])
+    return bool(j > i)
 
 
 async def machine_kpis(

@@ -27,8 +27,9 @@ from telemetry.topic import MachinePath
 
 SIGNAL = "vibration_mm_s"
 BLOCK_MS = 600_000
-HISTORY_MS = 3 * 3_600_000
-"""How much history the detector wants before a window (the normal is taken from it)."""
+HISTORY_MS = 3 * 3_600_000 + BLOCK_MS
+"""How much history the detector wants before a window (the normal is taken from the
+18 ten-minute blocks before, whole)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +57,25 @@ class Detector:
     def detect(
         self, path: MachinePath, t_ms: np.ndarray, value: np.ndarray, running: np.ndarray
     ) -> list[Event]:
+        """Alarms merged into events."""
+        t, z = self.alarms(t_ms, value, running)
+        if len(t) == 0:
+            return []
+        gaps = np.flatnonzero(np.diff(t) > self.merge_s * 1000) + 1
+        return [
+            Event(path, SIGNAL, int(t[run[0]]), int(t[run[-1]]), float(np.max(z[run])))
+            for run in np.split(np.arange(len(t)), gaps)
+        ]
+
+    def alarms(
+        self, t_ms: np.ndarray, value: np.ndarray, running: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(times, z) of the readings that raise an alarm."""
         keep = running & ~np.isnan(value)
         index = np.flatnonzero(keep)
         t, v = t_ms[keep].astype(np.int64), value[keep].astype(np.float64)
         if len(t) < self.smooth:
-            return []
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
         # The mean starts again with every run: readings from before a stop (a failure
         # and its repair) say nothing about the machine after it.
         run_start = np.maximum.accumulate(
@@ -90,14 +105,7 @@ class Detector:
         floor = 0.01 * np.abs(base[which])
         z = (smoothed - base[which]) / np.maximum(spread[which], floor)
         alarm = np.nan_to_num(z) > self.z
-        if not alarm.any():
-            return []
-        at = np.flatnonzero(alarm)
-        gaps = np.flatnonzero(np.diff(t[at]) > self.merge_s * 1000) + 1
-        out = []
-        for run in np.split(at, gaps):
-            out.append(Event(path, SIGNAL, int(t[run[0]]), int(t[run[-1]]), float(np.max(z[run]))))
-        return out
+        return t[alarm], z[alarm]
 
 
 def evaluate(

@@ -25,24 +25,8 @@ from typing import Any
 import numpy as np
 
 from analytics.accounts import Window
-from analytics.counters import counter_increments
-from store.series import EnergySeries
 
 DEMAND_BLOCK_MS = 900_000
-
-
-def cumulative(
-    series: EnergySeries, rollover_kwh: float | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """(times, cumulative kWh from the first reading): register increments, else power x time."""
-    t = series.t_ms.astype(np.int64)
-    if len(t) == 0:
-        return t, np.zeros(0)
-    if not np.isnan(series.energy_kwh).all():
-        inc = counter_increments(np.nan_to_num(series.energy_kwh), rollover_kwh)
-    else:
-        inc = np.nan_to_num(series.power_kw[:-1]) * np.diff(t) / 3.6e6
-    return t, np.concatenate(([0.0], np.cumsum(inc)))
 
 
 def demand_edges(window: Window) -> np.ndarray:
@@ -51,8 +35,12 @@ def demand_edges(window: Window) -> np.ndarray:
     return np.arange(first, window.end_ms + 1, DEMAND_BLOCK_MS, dtype=np.int64)
 
 
-def block_kwh(t: np.ndarray, cum: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Energy in each block between ``edges``; NaN where the data does not cover the block."""
+def block_kwh(
+    t: np.ndarray, cum: np.ndarray, edges: np.ndarray, *, max_gap_ms: int | None = None
+) -> np.ndarray:
+    """Energy in each block between ``edges`` (the cumulative curve interpolated at them);
+    NaN where the data does not cover the block: before the first reading, after the last,
+    or across a gap between readings longer than ``max_gap_ms`` (never bridged by a guess)."""
     if len(edges) < 2:
         return np.zeros(0)
     if len(t) < 2:
@@ -60,6 +48,12 @@ def block_kwh(t: np.ndarray, cum: np.ndarray, edges: np.ndarray) -> np.ndarray:
     at = np.interp(edges, t, cum)
     out = np.diff(at)
     covered = (edges[:-1] >= t[0]) & (edges[1:] <= t[-1])
+    if max_gap_ms is not None:
+        big = np.concatenate(([0], np.cumsum(np.diff(t) > max_gap_ms)))
+        # Steps k with t[k] < block end and t[k + 1] > block start cross the block.
+        lo = np.clip(np.searchsorted(t, edges[:-1], side="right") - 1, 0, len(t) - 1)
+        hi = np.clip(np.searchsorted(t, edges[1:], side="left"), 0, len(t) - 1)
+        covered &= big[hi] == big[lo]
     return np.where(covered, out, np.nan)
 
 
@@ -155,21 +149,14 @@ def co2e_kg(kwh: float | None, factor: float) -> float | None:
     return None if kwh is None else kwh * factor
 
 
-def site_energy(
-    meter: EnergySeries, machines_kwh: float, window: Window, factor: float
-) -> dict[str, Any]:
-    """A site's main meter over the window: total, machines, non-production, peak demand."""
-    t, cum = cumulative(meter)
-    edges = np.array([window.start_ms, window.end_ms])
-    inside = (t >= window.start_ms) & (t <= window.end_ms)
-    total = float(np.diff(np.interp(edges, t, cum))[0]) if inside.sum() >= 2 else None
-    demand = demand_edges(window)
-    p = peak(block_kwh(t, cum, demand), demand)
+def site_energy(meter_kwh: float | None, peak_15min: Peak | None, machines_kwh: float,
+                factor: float) -> dict[str, Any]:  # fmt: skip
+    """A site's main meter over a window: total, machines, non-production, peak demand."""
     return {
-        "energy_kwh": total,
+        "energy_kwh": meter_kwh,
         "machines_kwh": machines_kwh,
-        "non_production_kwh": None if total is None else total - machines_kwh,
-        "sub_metered_share": None if not total else machines_kwh / total,
-        "peak_15min": None if p is None else p.as_dict(),
-        "co2e_kg": co2e_kg(total, factor),
+        "non_production_kwh": None if meter_kwh is None else meter_kwh - machines_kwh,
+        "sub_metered_share": None if not meter_kwh else machines_kwh / meter_kwh,
+        "peak_15min": None if peak_15min is None else peak_15min.as_dict(),
+        "co2e_kg": co2e_kg(meter_kwh, factor),
     }

@@ -15,11 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from analytics.accounts import aggregate
-from analytics.analysis import Analysis
+from typing import TYPE_CHECKING
+
+from analytics.anomaly import Event
 from analytics.report_model import Energy
 from telemetry.oee import UNSPECIFIED
+from telemetry.oee import total as total_of
 from telemetry.plant import Plant
+
+if TYPE_CHECKING:
+    from analytics.book import Book
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,29 +88,29 @@ DIMENSIONS = ("connectivity", "visibility", "transparency", "performance",
 
 
 def measure(
-    analysis: Analysis,
+    book: Book,
     plant: Plant | None,
     energy: Energy,
     *,
     now_ms: int,
-    breakdown_starts: dict[str, list[int]] | None = None,
+    events: list[Event] | None = None,
 ) -> dict[str, float | None]:
     """The measured value of every criterion (None: cannot be measured from this data)."""
-    kpis = analysis.machines
-    total = aggregate(kpis.values()) if kpis else None
+    entries = [e for e in book.entries.values() if e.kpi is not None]
+    kpis = [e.kpi for e in entries if e.kpi is not None]
+    total = total_of(kpis) if kpis else None
     expected = len(plant.machines()) if plant else None
-    window_s = analysis.window.seconds
+    window_s = book.window.seconds
     values: dict[str, float | None] = {}
     values["machines_reporting"] = len(kpis) / expected if expected else (1.0 if kpis else 0.0)
     values["machines_metered"] = (
-        sum(k.energy_kwh is not None for k in kpis.values()) / len(kpis) if kpis else None
+        sum(k.energy_kwh is not None for k in kpis) / len(kpis) if kpis else None
     )
     values["data_completeness"] = (
-        1 - sum(k.no_data_s for k in kpis.values()) / (window_s * len(kpis)) if kpis else None
+        1 - sum(k.no_data_s for k in kpis) / (window_s * len(kpis)) if kpis else None
     )
-    newest = max((int(t.c_time[-1]) for t in analysis.timelines.values() if len(t.c_time)),
-                 default=None)  # fmt: skip
-    recent = now_ms - analysis.window.end_ms < 300_000
+    newest = max((e.newest_ms for e in entries if e.newest_ms is not None), default=None)
+    recent = now_ms - book.window.end_ms < 300_000
     values["freshness_s"] = (now_ms - newest) / 1000 if recent and newest is not None else None
     if total is not None:
         down = total.downtime_by_reason_s
@@ -113,7 +118,7 @@ def measure(
         values["downtime_with_reason"] = (
             1 - down.get(UNSPECIFIED, 0.0) / all_down if all_down > 0 else None
         )
-        values["ideal_cycle_known"] = sum(k.ideal_s is not None for k in kpis.values()) / len(kpis)
+        values["ideal_cycle_known"] = sum(k.ideal_s is not None for k in kpis) / len(kpis)
         by_state = sum(v for s, v in total.energy_by_state_kwh.items() if s != "unknown")
         values["energy_by_state"] = (
             min(by_state / total.energy_kwh, 1.0) if total.energy_kwh else None
@@ -126,13 +131,14 @@ def measure(
         else None
     )
     values["baseline_r2"] = energy.baseline.r2 if energy.baseline else None
-    values["sensor_coverage"] = analysis.sensor_machines / len(kpis) if kpis else None
+    sensors = sum(1 for e in entries if e.sensor)
+    values["sensor_coverage"] = sensors / len(kpis) if kpis else None
     values["breakdowns_forewarned"] = None
-    if analysis.events is not None and breakdown_starts:
-        starts = [(m, t) for m, ts in breakdown_starts.items() for t in ts]
+    if events is not None:
+        starts = [(str(e.path), t) for e in entries for t in e.breakdowns]
         if starts:
             warned = sum(
-                any(str(e.path) == m and t - 3_600_000 <= e.start_ms <= t for e in analysis.events)
+                any(str(e.path) == m and t - 3_600_000 <= e.start_ms <= t for e in events)
                 for m, t in starts
             )
             values["breakdowns_forewarned"] = warned / len(starts)

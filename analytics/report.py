@@ -8,8 +8,8 @@ the dashboard are drawn from it. :func:`compute_report` reads the store and buil
 
 from __future__ import annotations
 
-import datetime as dt
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,8 @@ from analytics import energy as en
 from analytics.accounts import Kpi, Window, aggregate
 from analytics.analysis import Analysis, By, Level, analyse, flags, group, pareto, periods
 from analytics.anomaly import Detector
+from analytics.book import Book, book_of, iso
+from analytics.ledger import Entry
 from analytics.config import GRID_FACTOR_VN_2023, AnalyticsConfig
 from analytics.maturity import assess, measure
 from analytics.report_model import Energy, Report
@@ -27,11 +29,7 @@ from telemetry.plant import Plant
 from telemetry.topic import MachinePath
 
 
-def _iso(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-def _levels(kpis: dict[MachinePath, Kpi]) -> dict[str, Any]:
+def _levels(kpis: Mapping[MachinePath, Kpi]) -> dict[str, Any]:
     out: dict[str, Any] = {"plant": aggregate(kpis.values()).summary() if kpis else None}
     levels: tuple[Level, ...] = ("site", "area", "line")
     for level in levels:
@@ -40,16 +38,44 @@ def _levels(kpis: dict[MachinePath, Kpi]) -> dict[str, Any]:
     return out
 
 
-def energy_section(analysis: Analysis, plant: Plant | None, grid_factor: float) -> Energy:
-    window = analysis.window
+def _block_array(entry: Entry, edges: np.ndarray) -> np.ndarray:
+    out = np.full(max(len(edges) - 1, 0), np.nan)
+    if len(edges) >= 2:
+        for start, kwh in entry.blocks:
+            k = (start - int(edges[0])) // en.DEMAND_BLOCK_MS
+            if 0 <= k < len(out):
+                out[k] = kwh
+    return out
+
+
+def _baseline_rows(book: Book, plant: Plant | None) -> list[tuple[str, float, float]]:
+    """Energy against production, hour by hour, for the machines together."""
+    machines = [e for e in book.entries.values() if e.kpi is not None]
+    per_hour: dict[int, list[tuple[int, float | None, float]]] = {}
+    for e in machines:
+        for start, units, kwh, no_data in e.hours:
+            per_hour.setdefault(start, []).append((units, kwh, no_data))
+    rows = []
+    for period in periods(book.window, "hour", plant) if machines else []:
+        items = per_hour.get(period.window.start_ms, [])
+        seconds = period.window.seconds
+        no_data = sum(n for _, _, n in items) + (len(machines) - len(items)) * seconds
+        kwh = [k for _, k, _ in items if k is not None]
+        if kwh and no_data < 0.5 * seconds * len(machines):
+            rows.append((period.label, float(sum(u for u, _, _ in items)), float(sum(kwh))))
+    return rows
+
+
+def energy_section(book: Book, plant: Plant | None, grid_factor: float) -> Energy:
+    window = book.window
     edges = en.demand_edges(window)
     n = max(len(edges) - 1, 0)
+    kpis = book.machines
     blocks: dict[MachinePath, np.ndarray] = {}
     machines: dict[str, Any] = {}
-    for path, timeline in sorted(analysis.timelines.items()):
-        kpi = analysis.machines[path]
-        curve = timeline.energy_curve()
-        b = en.block_kwh(*curve, edges) if curve is not None else np.full(n, np.nan)
+    for path, kpi in sorted(kpis.items()):
+        entry = book.entries[path]
+        b = _block_array(entry, edges)
         blocks[path] = b
         p = en.peak(b, edges)
         machines[str(path)] = {
@@ -59,7 +85,7 @@ def energy_section(analysis: Analysis, plant: Plant | None, grid_factor: float) 
             "idle_kwh": kpi.idle_kwh if kpi.energy_by_state_kwh else None,
             "idle_share": kpi.idle_share,
             "energy_by_state_kwh": dict(kpi.energy_by_state_kwh),
-            "base_load_kw": timeline.base_load_kw(window),
+            "base_load_kw": entry.base_load_kw,
             "peak_15min": None if p is None else p.as_dict(),
             "co2e_kg": en.co2e_kg(kpi.energy_kwh, grid_factor),
         }
@@ -69,7 +95,7 @@ def energy_section(analysis: Analysis, plant: Plant | None, grid_factor: float) 
         members: dict[str, list[np.ndarray]] = {}
         for path, b in blocks.items():
             members.setdefault(path.key(level), []).append(b)
-        for key, kpi in group(analysis.machines, level).items():
+        for key, kpi in group(kpis, level).items():
             p = en.peak(en.group_blocks(members[key], n), edges)
             out[key] = {
                 "energy_kwh": kpi.energy_kwh,
@@ -80,27 +106,15 @@ def energy_section(analysis: Analysis, plant: Plant | None, grid_factor: float) 
             }
         return out
 
-    total = aggregate(analysis.machines.values()) if analysis.machines else None
+    total = aggregate(kpis.values()) if kpis else None
     plant_peak = en.peak(en.group_blocks(blocks.values(), n), edges)
     main: dict[str, Any] = {}
-    for path, data in sorted(analysis.meters.items()):
-        if data.energy is None:
-            continue
-        site_kwh = sum(
-            k.energy_kwh or 0.0 for p, k in analysis.machines.items() if p.site == path.site
-        )
-        main[str(path)] = en.site_energy(data.energy, site_kwh, window, grid_factor)
-
-    # The baseline: energy against production, hour by hour, for the machines together.
-    rows = []
-    for period in periods(window, "hour", plant):
-        kpis = analysis.accounts(period.window)
-        if not kpis:
-            continue
-        hour = aggregate(kpis.values())
-        if hour.energy_kwh is not None and hour.no_data_s < 0.5 * period.window.seconds * len(kpis):
-            rows.append((period.label, float(hour.total_count), hour.energy_kwh))
-    baseline = en.fit_baseline(rows)
+    for path, meter in sorted(book.meters.items()):
+        site_kwh = sum(k.energy_kwh or 0.0 for p, k in kpis.items() if p.site == path.site)
+        total_kwh = meter.meter_kwh if meter.meter_readings >= 2 else None
+        peak = en.peak(_block_array(meter, edges), edges)
+        main[str(path)] = en.site_energy(total_kwh, peak, site_kwh, grid_factor)
+    baseline = en.fit_baseline(_baseline_rows(book, plant))
     return Energy.model_validate(
         {
             "grid_emission_factor_kg_per_kwh": grid_factor,
@@ -125,51 +139,55 @@ def energy_section(analysis: Analysis, plant: Plant | None, grid_factor: float) 
 
 
 def build(
-    analysis: Analysis,
+    book: Book,
     *,
     plant: Plant | None = None,
     grid_factor: float = GRID_FACTOR_VN_2023,
     now_ms: int | None = None,
 ) -> Report:
-    """The report of an analysis."""
-    w: Window = analysis.window
-    total = aggregate(analysis.machines.values()) if analysis.machines else None
-    energy = energy_section(analysis, plant, grid_factor)
-    breakdowns = {str(p): t.breakdown_starts(w) for p, t in analysis.timelines.items()}
+    """The report of a book."""
+    w: Window = book.window
+    kpis = book.machines
+    total = aggregate(kpis.values()) if kpis else None
+    energy = energy_section(book, plant, grid_factor)
+    events = book.events() if book.anomalies else None
     now = now_ms if now_ms is not None else int(time.time() * 1000)
-    values = measure(analysis, plant, energy, now_ms=now, breakdown_starts=breakdowns)
+    values = measure(book, plant, energy, now_ms=now, events=events)
     return Report.model_validate(
         {
             "window": {
-                "from": _iso(w.start_ms),
-                "to": _iso(w.end_ms),
+                "from": iso(w.start_ms),
+                "to": iso(w.end_ms),
                 "start_ms": w.start_ms,
                 "end_ms": w.end_ms,
             },
             "plant_model": None if plant is None else plant.name,
             "micro_stop_threshold_s": plant.micro_stop_threshold_s if plant else 120.0,
-            "oee": _levels(analysis.machines),
+            "oee": _levels(kpis),
             "periods": [
                 {
                     "period": p.label,
-                    "from": _iso(p.window.start_ms),
-                    "to": _iso(p.window.end_ms),
-                    **_levels(kpis),
+                    "from": iso(p.window.start_ms),
+                    "to": iso(p.window.end_ms),
+                    **_levels(pk),
                 }
-                for p, kpis in analysis.periods
+                for p, pk in book.periods
             ],
             "pareto": pareto(total.downtime_by_reason_s) if total else [],
             "energy": energy,
             "anomalies": None
-            if analysis.events is None
+            if events is None
             else {
                 "method": "robust z-score of smoothed vibration against the machine's own "
                 "normal (docs/analytics.md)",
-                "machines_with_sensor": analysis.sensor_machines,
-                "events": [e.as_dict() for e in analysis.events],
+                "machines_with_sensor": sum(
+                    1 for e in book.entries.values() if e.kpi is not None and e.sensor
+                ),
+                "events": [e.as_dict() for e in events],
             },
             "maturity": assess(values),
-            "flags": flags(analysis.machines),
+            "flags": flags(kpis),
+            "sources": book.sources,
         }
     )
 
@@ -199,4 +217,5 @@ async def compute_report(
     )
     if only:
         analysis.narrow(**only)
-    return build(analysis, plant=plant, grid_factor=cfg.grid_emission_factor), analysis
+    book = book_of(analysis)
+    return build(book, plant=plant, grid_factor=cfg.grid_emission_factor), analysis

@@ -186,6 +186,15 @@ class Maturity(_Model):
     next_steps: list[NextStep]
 
 
+class Source(_Model):
+    """Where a part of the window came from: ``raw`` (computed from the readings for this
+    report) or ``accounts`` (stored period accounts, current with every reading)."""
+
+    from_: str = Field(alias="from")
+    to: str
+    source: str
+
+
 class Report(_Model):
     """The whole report of one window."""
 
@@ -199,6 +208,7 @@ class Report(_Model):
     anomalies: Anomalies | None
     maturity: Maturity
     flags: list[str]
+    sources: list[Source] = Field(default_factory=list)
     generated_at: str | None = None
     """When the dashboard computed it (only in the API's answers)."""
 

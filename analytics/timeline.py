@@ -158,20 +158,22 @@ class Timeline:
         out: list[int] = self.stop_start[pick].tolist()
         return out
 
-    def base_load_kw(self, window: Window) -> float | None:
-        """Median power while idle (powered, not producing) in the window."""
-        if self.e_time is None or self.e_power is None or self.er_first is None:
-            return None
+    def idle_seconds(self, window: Window) -> float:
+        """Metered time in ``IDLE`` inside the window (the base load's denominator)."""
+        if self.e_time is None or self.er_first is None or self.e_end is None:
+            return 0.0
         assert self.er_state is not None
-        i, j = np.searchsorted(self.e_time[:-1], [window.start_ms, window.end_ms])
-        ends = np.append(self.er_first[1:], len(self.e_power))
-        parts = [
-            self.e_power[max(int(f), int(i)) : min(int(e), int(j))]
-            for f, e, st in zip(self.er_first, ends, self.er_state, strict=True)
-            if st == IDLE + 1 and e > i and f < j
-        ]
-        idle = np.concatenate(parts) if parts else np.zeros(0)
-        return float(np.median(idle)) if len(idle) else None
+        starts = self.e_time[:-1]
+        a, b = window.start_ms, window.end_ms
+        pi = int(np.searchsorted(self.e_end, a, side="right"))
+        pj = max(pi, int(np.searchsorted(starts, b, side="left")))
+        if pj <= pi:
+            return 0.0
+        run = np.searchsorted(self.er_first, np.arange(pi, pj), side="right") - 1
+        idle = self.er_state[run] == IDLE + 1
+        lo = np.maximum(starts[pi:pj][idle], a)
+        hi = np.minimum(self.e_end[pi:pj][idle], b)
+        return float(np.clip(hi - lo, 0, None).sum()) / 1000
 
     def account(self, window: Window, path: MachinePath | None = None) -> Kpi:
         a, b = window.start_ms, window.end_ms

@@ -23,6 +23,7 @@ from analytics import report as summary
 from analytics.accounts import Window
 from analytics.analysis import analyse
 from analytics.anomaly import Detector
+from analytics.book import book_of
 from simulators import Fleet, FleetConfig
 from simulators.faults import Faults, fleet_messages
 from store import open_store, parse_store_url
@@ -61,7 +62,7 @@ async def run(port: int, machines: int, hours: float) -> dict[str, float | int]:
     t_oee = time.perf_counter() - t0
     t0 = time.perf_counter()
     full = await analyse(reader, window, detector=Detector())
-    report = summary.build(full)
+    report = summary.build(book_of(full))
     t_report = time.perf_counter() - t0
     # The baseline reads the same two measurements as the report, concurrently as the
     # report's reader does, every field, and nothing else.

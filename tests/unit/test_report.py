@@ -15,6 +15,7 @@ from analytics import report as summary
 from analytics.accounts import Window
 from analytics.analysis import analyse
 from analytics.anomaly import Detector, evaluate
+from analytics.book import book_of
 from analytics.config import GRID_FACTOR_VN_2023
 from analytics.energy import fit_baseline
 from analytics.maturity import RUBRIC, assess
@@ -43,7 +44,7 @@ async def report_of(fleet: Fleet, db: Path, **kw: Any) -> dict[str, Any]:
         SQLiteReader(db), Window(fleet.start_ms, fleet.end_ms), plant=fleet.plant,
         detector=Detector(), **kw,
     )  # fmt: skip
-    report = summary.build(analysis, plant=fleet.plant, now_ms=fleet.end_ms + 86_400_000)
+    report = summary.build(book_of(analysis), plant=fleet.plant, now_ms=fleet.end_ms + 86_400_000)
     return report.as_json_dict()
 
 
