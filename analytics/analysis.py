@@ -67,7 +67,9 @@ class Analysis:
         if self.events is not None:
             self.events = [e for e in self.events if keep(e.path)]
         self.sensor_machines = sum(
-            1 for p in self.timelines if p in self.sensor_t and _inside(self.sensor_t[p], self.window)
+            1
+            for p in self.timelines
+            if p in self.sensor_t and _inside(self.sensor_t[p], self.window)
         )
 
     def entries(self, window: Window) -> list[Entry]:
@@ -76,9 +78,16 @@ class Analysis:
         gap = int(self.max_gap_s * 1000)
         merge = self.detector.merge_s if self.detector else 600.0
         out = [
-            machine_entry(path, t, window, hours=hours, max_gap_ms=gap,
-                          alarms=self.alarms.get(path), sensor_t=self.sensor_t.get(path),
-                          merge_s=merge)  # fmt: skip
+            machine_entry(
+                path,
+                t,
+                window,
+                hours=hours,
+                max_gap_ms=gap,
+                alarms=self.alarms.get(path),
+                sensor_t=self.sensor_t.get(path),
+                merge_s=merge,
+            )
             for path, t in sorted(self.timelines.items())
         ]
         out += [

@@ -74,5 +74,3 @@ def book_of(analysis: Analysis) -> Book:
         anomalies=analysis.detector is not None,
         sources=[{"from": iso(w.start_ms), "to": iso(w.end_ms), "source": "raw"}],
     )
-
-

@@ -24,11 +24,18 @@ class AnalyticsConfig(BaseModel):
         default=60.0, gt=0, description="Seconds a reading stays valid; longer is 'no data'"
     )
     kpi_every_s: float = Field(
-        default=900.0, ge=10, description="How often `factory kpi` writes KPIs to the store"
+        default=60.0,
+        ge=1,
+        description="How often `factory kpi` brings the stored accounts and KPIs up to date",
     )
     kpi_period: Literal["hour", "shift", "day"] = Field(
-        default="hour", description="The periods `factory kpi` writes (shift needs the plant)"
+        default="hour",
+        description="KPI points are written per hour and day; 'shift' adds shifts (plant model)",
     )
+    metrics_port: int | None = Field(
+        default=None, ge=0, le=65_535, description="`factory kpi` serves /metrics here (0: any)"
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="Where /metrics listens")
     anomaly_z: float = Field(
         default=8.0, gt=0, description="Robust z-score of smoothed vibration that raises an event"
     )

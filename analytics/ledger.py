@@ -93,7 +93,10 @@ def chains(t: np.ndarray, z: np.ndarray, a: int, b: int, merge_ms: float) -> tup
     cuts = np.flatnonzero(np.diff(tt) > merge_ms) + 1
     starts = np.concatenate(([0], cuts))
     ends = np.append(cuts, len(tt))
-    out = [Chain(int(tt[s]), int(tt[e - 1]), float(zz[s:e].max())) for s, e in zip(starts, ends, strict=True)]
+    out = [
+        Chain(int(tt[s]), int(tt[e - 1]), float(zz[s:e].max()))
+        for s, e in zip(starts, ends, strict=True)
+    ]
     if i > 0 and tt[0] - t[i - 1] <= merge_ms:
         out[0] = replace(out[0], joined=True)
     return tuple(out)

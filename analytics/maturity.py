@@ -13,9 +13,7 @@ criterion that cannot be measured from the data says so and does not count.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from analytics.anomaly import Event
 from analytics.report_model import Energy

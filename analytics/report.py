@@ -17,13 +17,14 @@ from pydantic import SecretStr
 
 from analytics import energy as en
 from analytics.accounts import Kpi, Window, aggregate
-from analytics.analysis import Analysis, By, Level, analyse, flags, group, pareto, periods
+from analytics.analysis import By, Level, analyse, flags, group, pareto, periods
 from analytics.anomaly import Detector
 from analytics.book import Book, book_of, iso
-from analytics.ledger import Entry
 from analytics.config import GRID_FACTOR_VN_2023, AnalyticsConfig
+from analytics.ledger import Entry
 from analytics.maturity import assess, measure
 from analytics.report_model import Energy, Report
+from analytics.stored import book_from_store
 from store import StoreEndpoint, open_reader
 from telemetry.plant import Plant
 from telemetry.topic import MachinePath
@@ -60,9 +61,9 @@ def _baseline_rows(book: Book, plant: Plant | None) -> list[tuple[str, float, fl
         items = per_hour.get(period.window.start_ms, [])
         seconds = period.window.seconds
         no_data = sum(n for _, _, n in items) + (len(machines) - len(items)) * seconds
-        kwh = [k for _, k, _ in items if k is not None]
-        if kwh and no_data < 0.5 * seconds * len(machines):
-            rows.append((period.label, float(sum(u for u, _, _ in items)), float(sum(kwh))))
+        metered = [k for _, k, _ in items if k is not None]
+        if metered and no_data < 0.5 * seconds * len(machines):
+            rows.append((period.label, float(sum(u for u, _, _ in items)), float(sum(metered))))
     return rows
 
 
@@ -203,19 +204,23 @@ async def compute_report(
     max_gap_s: float | None = None,
     anomalies: bool = True,
     only: dict[str, str | None] | None = None,
-) -> tuple[Report, Analysis]:
-    """Read the window from the store and build its report; the analysis behind it (its
-    machines' timelines) comes along for views that draw from it."""
+    raw: bool = False,
+) -> tuple[Report, Book]:
+    """The report of a window: from the stored accounts of its whole days and hours that
+    are current, and raw readings for the rest (``raw``: all from raw readings); the book
+    behind it comes along."""
     cfg = config or AnalyticsConfig()
-    analysis = await analyse(
-        open_reader(endpoint, token=token),
-        window,
-        plant=plant,
-        by=by,
-        max_gap_s=max_gap_s or cfg.max_gap_s,
-        detector=Detector(z=cfg.anomaly_z) if anomalies else None,
-    )
+    reader = open_reader(endpoint, token=token)
+    gap = max_gap_s or cfg.max_gap_s
+    detector = Detector(z=cfg.anomaly_z) if anomalies else None
+    if raw:
+        book = book_of(
+            await analyse(reader, window, plant=plant, by=by, max_gap_s=gap, detector=detector)
+        )
+    else:
+        book = await book_from_store(
+            reader, window, plant=plant, by=by, max_gap_s=gap, detector=detector
+        )
     if only:
-        analysis.narrow(**only)
-    book = book_of(analysis)
-    return build(book, plant=plant, grid_factor=cfg.grid_emission_factor), analysis
+        book.narrow(**only)
+    return build(book, plant=plant, grid_factor=cfg.grid_emission_factor), book

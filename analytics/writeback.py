@@ -12,16 +12,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 from pydantic import SecretStr
 
 from analytics.accounts import Kpi, Window, aggregate
 from analytics.analysis import Analysis, By, Level, Period, analyse, group, periods
-from store import StoreEndpoint, open_reader, open_store
+from analytics.anomaly import Detector
+from analytics.ledger import Entry, compose_all, to_json
+from analytics.stored import SENTINEL, Changes, book_from_store, reach, read_found, whole
+from store import Store, StoreEndpoint, open_reader, open_store
+from store.base import BUCKET_MS
 from store.errors import ReaderError, StoreError
 from telemetry.backoff import sleep_or_stop
-from telemetry.layout import ALL, KPI, Point
+from telemetry.layout import ACCOUNT, ALL, KPI, Point
+from telemetry.metrics import Sample
 from telemetry.plant import Plant
 from telemetry.topic import MachinePath
 
@@ -89,11 +95,64 @@ def kpi_points(analysis: Analysis, kind: str) -> list[Point]:
     return [p for period, kpis in analysis.periods for p in period_points(period, kind, kpis)]
 
 
-class KpiWriter:
-    """Computes the accounts of periods from the store's readings and writes them back.
+@dataclass(slots=True)
+class AggregationStats:
+    passes: int = 0
+    failed_passes: int = 0
+    hours: int = 0
+    late_hours: int = 0
+    days: int = 0
+    points: int = 0
+    watermark_ms: int = 0
+    """Every change marked before this is in the stored accounts."""
+    pending_marks: int = 0
 
-    ``write`` does one window; ``run_schedule`` recomputes the current and the previous
-    period every ``every_s`` seconds until stopped (late data is taken in).
+    def samples(self) -> list[Sample]:
+        return [
+            ("factory_accounts_passes_total", "counter", "aggregation passes", self.passes),
+            ("factory_accounts_failed_passes_total", "counter",
+             "aggregation passes that failed (store away)", self.failed_passes),
+            ("factory_accounts_hours_total", "counter", "hour accounts computed", self.hours),
+            ("factory_accounts_late_hours_total", "counter",
+             "hour accounts recomputed because readings arrived late", self.late_hours),
+            ("factory_accounts_days_total", "counter", "day accounts composed", self.days),
+            ("factory_accounts_points_total", "counter", "points written", self.points),
+            ("factory_accounts_watermark_seconds", "gauge",
+             "changes marked before this time are in the stored accounts",
+             self.watermark_ms / 1000),
+            ("factory_accounts_pending_marks", "gauge",
+             "change marks not yet accounted for", self.pending_marks),
+        ]  # fmt: skip
+
+
+def account_points(
+    kind: str, computed_ms: int, window: Window, entries: list[Entry]
+) -> list[Point]:
+    """The stored accounts of one period: each entry, and the sentinel that says the period
+    was accounted (a period without readings has no entries)."""
+    out = [
+        Point(ACCOUNT, {**_path_tags(SENTINEL), "period": kind}, window.start_ms,
+              {"end_ms": window.end_ms, "computed_ms": computed_ms, "entry": "{}"})
+    ]  # fmt: skip
+    for e in entries:
+        out.append(
+            Point(ACCOUNT, {**_path_tags(e.path), "period": kind}, window.start_ms,
+                  {"end_ms": window.end_ms, "computed_ms": computed_ms, "entry": to_json(e)})
+        )  # fmt: skip
+    return out
+
+
+def _path_tags(path: MachinePath) -> dict[str, str]:
+    return {"site": path.site, "area": path.area, "line": path.line, "machine": path.machine}
+
+
+class Aggregator:
+    """Keeps the stored accounts (hours, days) and the ``kpi`` points current.
+
+    Each pass reads the change marks that ingest wrote with the readings, recomputes the
+    hours they reach (:mod:`analytics.stored`) from raw readings, composes the days those
+    hours belong to once all their hours are current, writes it all, and drops the marks
+    it has accounted for. ``write`` recomputes a window whatever the marks say (backfill).
     """
 
     def __init__(
@@ -104,6 +163,9 @@ class KpiWriter:
         plant: Plant | None,
         period: By,
         max_gap_s: float,
+        anomaly_z: float | None = 8.0,
+        span_hours: int = 6,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if period == "shift" and plant is None:
             raise ValueError("shift periods need the plant model")
@@ -112,40 +174,147 @@ class KpiWriter:
         self.plant = plant
         self.period = period
         self.max_gap_s = max_gap_s
+        self.detector = Detector(z=anomaly_z) if anomaly_z else None
+        self.span_hours = span_hours
+        self._clock = clock
+        self.stats = AggregationStats()
+        self.reader = open_reader(endpoint, token=token)
+        before, after = reach(plant, max_gap_s, anomalies=self.detector is not None)
+        self._reach = (before, after)
 
     def recent(self, now_ms: int) -> Window:
         """The current period and the one before it."""
-        # Two of its lengths back is enough for hours and days; shifts come from the calendar.
         span = {"hour": 2 * 3_600_000, "day": 2 * 86_400_000, "shift": 2 * 86_400_000}[self.period]
-        whole = periods(Window(now_ms - span, now_ms), self.period, self.plant)
-        start = whole[-2].window.start_ms if len(whole) >= 2 else now_ms - span
+        whole_periods = periods(Window(now_ms - span, now_ms), self.period, self.plant)
+        start = whole_periods[-2].window.start_ms if len(whole_periods) >= 2 else now_ms - span
         return Window(start, now_ms)
 
+    def _hours(self, spans: list[tuple[int, int]], now_ms: int) -> list[Window]:
+        """The clock hours that overlap ``spans`` and have begun."""
+        out: dict[int, Window] = {}
+        for a, b in spans:
+            a, b = max(a, 0), min(b, now_ms)
+            if b > a:
+                for h in whole(Window(a - 3_600_000, b + 3_600_000), "hour", self.plant):
+                    if h.start_ms < b and h.end_ms > a:
+                        out[h.start_ms] = h
+        return [out[k] for k in sorted(out)]
+
     async def write(self, window: Window) -> tuple[int, int]:
-        """Compute the periods of ``window`` and write their points; (periods, points)."""
-        analysis = await analyse(
-            open_reader(self.endpoint, token=self.token),
-            window,
-            plant=self.plant,
-            by=self.period,
-            max_gap_s=self.max_gap_s,
-        )
-        points = kpi_points(analysis, self.period)
+        """Recompute every hour that overlaps ``window`` (and its days); (hours, points)."""
+        now = self.now_ms()
+        hours = self._hours([(window.start_ms, window.end_ms)], now)
+        points = await self._account(hours, late=set(), now_ms=now)
+        return len(hours), points
+
+    def now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    async def pass_once(self) -> int:
+        """One pass over the change marks; the number of hours recomputed."""
+        started = self.now_ms()
+        marks = await self.reader.read_changes(0)
+        changes = Changes(marks, *self._reach)
+        hours = self._hours(changes.dirty(), started)
+        # Readings of a bucket that came more than 5 minutes after it closed are late.
+        late_spans = Changes(
+            [(b, u) for b, u in marks if u - 30_000 > b + BUCKET_MS + 300_000], *self._reach
+        ).dirty()
+        late = {h.start_ms for h in hours
+                if any(a < h.end_ms and b > h.start_ms for a, b in late_spans)}  # fmt: skip
+        await self._account(hours, late=late, now_ms=started)
+        if marks:
+            store = open_store(self.endpoint, token=self.token)
+            await store.open()
+            try:
+                await store.remove_changes(started)
+            finally:
+                await store.close()
+        self.stats.passes += 1
+        self.stats.watermark_ms = started
+        self.stats.pending_marks = sum(1 for _, u in marks if u > started)
+        return len(hours)
+
+    async def _account(self, hours: list[Window], *, late: set[int], now_ms: int) -> int:
+        spans: list[list[Window]] = []
+        for h in hours:
+            if spans and spans[-1][-1].end_ms == h.start_ms and len(spans[-1]) < self.span_hours:
+                spans[-1].append(h)
+            else:
+                spans.append([h])
         store = open_store(self.endpoint, token=self.token)
         await store.open()
+        written = 0
         try:
-            written = await store.write_points(points)
+            for span in spans:
+                computed = self.now_ms()
+                analysis = await analyse(
+                    self.reader, Window(span[0].start_ms, span[-1].end_ms), plant=self.plant,
+                    max_gap_s=self.max_gap_s, detector=self.detector,
+                )  # fmt: skip
+                points: list[Point] = []
+                for h in span:
+                    entries = analysis.entries(h)
+                    points += account_points("hour", computed, h, entries)
+                    kpis = {e.path: e.as_kpi() for e in entries if e.kpi is not None}
+                    label = periods(h, "hour", self.plant)[0].label
+                    points += period_points(Period(label, h), "hour", kpis)
+                written += await store.write_points(points)
+                self.stats.hours += len(span)
+                self.stats.late_hours += sum(1 for h in span if h.start_ms in late)
+            written += await self._days(store, hours, now_ms)
         finally:
             await store.close()
-        return len(analysis.periods), written
+        self.stats.points += written
+        return written
+
+    async def _days(self, store: Store, hours: list[Window], now_ms: int) -> int:
+        """Compose and write the days of ``hours`` that have ended and whose hours are all
+        accounted and current; and the shifts, when those are the KPI periods."""
+        days: dict[int, Window] = {}
+        for h in hours:
+            for d in whole(Window(h.start_ms - 86_400_000, h.end_ms + 86_400_000), "day",
+                           self.plant):  # fmt: skip
+                if d.start_ms <= h.start_ms < d.end_ms and d.end_ms <= now_ms:
+                    days[d.start_ms] = d
+        marks = Changes(await self.reader.read_changes(0), *self._reach)
+        points: list[Point] = []
+        for d in days.values():
+            found = await read_found(self.reader, "hour", d.start_ms, d.end_ms)
+            day_hours = whole(d, "hour", self.plant)
+            if not all(found.usable(h, marks) for h in day_hours):
+                continue
+            computed = min(found.computed[h.start_ms] for h in day_hours)
+            entries = list(
+                compose_all([e for h in day_hours for e in found.entries[h.start_ms]], d,
+                            merge_s=self.detector.merge_s if self.detector else 600.0).values()
+            )  # fmt: skip
+            points += account_points("day", computed, d, entries)
+            kpis = {e.path: e.as_kpi() for e in entries if e.kpi is not None}
+            points += period_points(periods(d, "day", self.plant)[0], "day", kpis)
+            self.stats.days += 1
+        if self.period == "shift" and self.plant is not None and hours:
+            span = Window(hours[0].start_ms, min(hours[-1].end_ms, now_ms))
+            around = Window(span.start_ms - 86_400_000, span.end_ms + 86_400_000)
+            for shift in periods(around, "shift", self.plant):
+                w = shift.window
+                if w.end_ms <= span.start_ms or w.start_ms >= span.end_ms or w.start_ms >= now_ms:
+                    continue
+                w = Window(w.start_ms, min(w.end_ms, now_ms))
+                book = await book_from_store(self.reader, w, plant=self.plant,
+                                             max_gap_s=self.max_gap_s)  # fmt: skip
+                points += period_points(Period(shift.label, w), "shift", book.machines)
+        return await store.write_points(points) if points else 0
 
     async def run_schedule(self, stop: asyncio.Event, *, every_s: float) -> None:
         """A pass every ``every_s`` seconds until ``stop`` is set; a failed pass (the store
         away) is logged and tried again next time."""
         while not stop.is_set():
             try:
-                n, written = await self.write(self.recent(int(time.time() * 1000)))
-                log.info("wrote %d KPI points for %d %s period(s)", written, n, self.period)
+                n = await self.pass_once()
+                if n:
+                    log.info("accounted %d hour(s) (%d late so far)", n, self.stats.late_hours)
             except (StoreError, ReaderError) as exc:
-                log.error("KPI pass failed: %s", exc)
+                self.stats.failed_passes += 1
+                log.error("aggregation pass failed: %s", exc)
             await sleep_or_stop(stop, every_s)

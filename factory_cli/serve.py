@@ -25,10 +25,13 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from analytics.accounts import Window
-from analytics.analysis import Analysis
+from analytics.analysis import analyse
+from analytics.book import Book
 from analytics.report import compute_report
 from analytics.report_model import Report
+from analytics.timeline import Timeline
 from factory_cli.settings import Settings
+from store import open_reader
 from telemetry.models import NAME_PATTERN
 from telemetry.topic import MachinePath
 
@@ -97,7 +100,7 @@ class Dashboard:
     fixed: tuple[int, int] | None = None
     """A fixed default window (e.g. a past shift); None: the last ``hours`` up to now."""
     refresh_s: float = 30.0
-    _cache: dict[tuple[Any, ...], tuple[float, Report, Analysis]] = field(default_factory=dict)
+    _cache: dict[tuple[Any, ...], tuple[float, Report, Book]] = field(default_factory=dict)
     _locks: dict[tuple[Any, ...], asyncio.Lock] = field(default_factory=dict)
 
     def default_window(self) -> Window:
@@ -135,7 +138,7 @@ class Dashboard:
 
     async def compute(
         self, window: Window, by: str | None, only: dict[str, str | None], *, fresh: bool = False
-    ) -> tuple[Report, Analysis]:
+    ) -> tuple[Report, Book]:
         key = (window, by, tuple(sorted(only.items())))
         hit = self._cache.get(key)
         if hit is not None and not fresh and time.monotonic() - hit[0] < self.refresh_s:
@@ -165,6 +168,16 @@ class Dashboard:
                 self._locks = {key: lock}
             self._cache[key] = (time.monotonic(), report, analysis)
             return report, analysis
+
+    async def timeline(self, window: Window, path: MachinePath) -> Timeline | None:
+        """One machine's timeline over a window, from its raw readings."""
+        reader = open_reader(self.settings.store_url, token=self.settings.influx_token)
+        analysis = await in_worker_thread(
+            lambda: analyse(
+                reader, window, plant=self.plant, max_gap_s=self.settings.analytics.max_gap_s
+            )
+        )
+        return analysis.timelines.get(path)
 
     async def refresher(self) -> None:
         """Keep the default window's report fresh (the live view). A report that takes
@@ -218,11 +231,10 @@ def make_app(dash: Dashboard) -> web.Application:
             return _error(400, "machine: give site/area/line/machine ([A-Za-z0-9_-] names)")
         try:
             window = dash.window(query)
-            _, analysis = await dash.compute(window, None, dict.fromkeys(LEVELS))
         except BadRequest as exc:
             return _error(400, str(exc))
         path = MachinePath(*parts)
-        found = analysis.timelines.get(path)
+        found = await dash.timeline(window, path)
         if found is None:
             return _error(404, f"no telemetry for {machine} in the window")
         return web.json_response({"machine": machine, "start_ms": window.start_ms,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from pydantic import SecretStr
 
 from telemetry.codec import Message
-from telemetry.layout import Point
+from telemetry.layout import CHANGES, Point
 from telemetry.lineprotocol import message_lines, point_line
 from telemetry.topic import MachinePath
 
@@ -108,6 +108,91 @@ def letter_id(topic: str, payload: bytes) -> int:
     return int.from_bytes(digest[:7], "big") >> 4
 
 
+BUCKET_MS = 300_000
+"""Change marks are per 5 minutes of device time: a live stream's mark reaches back from
+its own 5 minutes only, not from the start of its hour."""
+
+
+class ChangeMarks:
+    """The change marks one writer owes the store (``telemetry.layout.CHANGES``).
+
+    Before a batch is written, each 5-minute bucket of device time it holds gets a mark
+    saying "readings of this bucket may arrive until T" (T a little ahead), written with
+    the batch; a mark is renewed only when T comes near, so a live stream costs a mark per
+    bucket every ``renew_ms``, not one per batch. After the write, a bucket whose T has
+    passed meanwhile (a slow write) is marked again. An account computed after every mark
+    that reaches its period expired is current; the aggregation recomputes what marks
+    reach (:mod:`analytics.stored`)."""
+
+    def __init__(self, writer: str, *, hold_ms: int = 30_000, renew_ms: int = 20_000) -> None:
+        self.writer = writer
+        self.hold_ms = hold_ms
+        self.renew_ms = renew_ms
+        self._until: dict[int, int] = {}
+
+    @staticmethod
+    def buckets(messages: Sequence[Message]) -> dict[int, int]:
+        """Readings per bucket (epoch ms of its start) in a batch."""
+        out: dict[int, int] = {}
+        for m in messages:
+            ts = [r.ts for r in m.readings]
+            if not ts:
+                continue
+            lo, hi = min(ts) // BUCKET_MS, max(ts) // BUCKET_MS
+            if lo == hi:
+                out[lo * BUCKET_MS] = out.get(lo * BUCKET_MS, 0) + len(ts)
+            else:
+                for t in ts:
+                    b = t // BUCKET_MS * BUCKET_MS
+                    out[b] = out.get(b, 0) + 1
+        return out
+
+    def before(self, buckets: dict[int, int], now_ms: int) -> list[tuple[int, int, int]]:
+        """(bucket, until, readings) marks to write with the batch."""
+        due = []
+        for bucket, n in buckets.items():
+            if self._until.get(bucket, 0) - now_ms < self.hold_ms - self.renew_ms:
+                self._until[bucket] = now_ms + self.hold_ms
+                due.append((bucket, now_ms + self.hold_ms, n))
+        if len(self._until) > 10_000:  # forget long-expired buckets
+            self._until = {h: u for h, u in self._until.items() if u > now_ms}
+        return due
+
+    def after(self, buckets: dict[int, int], now_ms: int) -> list[tuple[int, int, int]]:
+        """Marks to write once the batch is stored, for buckets whose mark ran out meanwhile."""
+        late = [(h, n) for h, n in buckets.items() if self._until.get(h, 0) <= now_ms]
+        for bucket, _ in late:
+            self._until[bucket] = now_ms + self.hold_ms
+        return [(h, now_ms + self.hold_ms, n) for h, n in late]
+
+
+def writer_name() -> str:
+    """This process, as the ``writer`` of its change marks."""
+    import os
+    import socket
+
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def change_points(writer: str, marks: Sequence[tuple[int, int, int]]) -> list[Point]:
+    return [
+        Point(CHANGES, {"writer": writer, "bucket": str(bucket)}, until, {"readings": n})
+        for bucket, until, n in marks
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    """A stored period account (``telemetry.layout.ACCOUNT``)."""
+
+    path: MachinePath
+    period: str
+    start_ms: int
+    end_ms: int
+    computed_ms: int
+    entry: str
+
+
 class Store(Protocol):
     """Where validated readings go. ``write`` returns only once they are durable."""
 
@@ -122,6 +207,10 @@ class Store(Protocol):
 
     async def write_points(self, points: Sequence[Point]) -> int:
         """Store computed points (same tags and time: replaced)."""
+        ...
+
+    async def remove_changes(self, through_ms: int) -> None:
+        """Drop the change marks that expired at or before ``through_ms`` (accounted for)."""
         ...
 
     async def ping(self) -> bool: ...
@@ -143,15 +232,34 @@ class Reader(Protocol):
         self, name: str, start_ms: int, end_ms: int
     ) -> dict[MachinePath, SensorSeries]: ...
 
+    async def read_accounts(self, period: str, start_ms: int, end_ms: int) -> list[AccountRow]:
+        """The stored accounts of ``period`` ("bucket", "day") that start in [start, end)."""
+        ...
+
+    async def read_changes(self, after_ms: int) -> list[tuple[int, int]]:
+        """(bucket, until) of the change marks that expire after ``after_ms``."""
+        ...
+
 
 class LineProtocolStore:
-    """The InfluxDB writers: readings and computed points both go out as line protocol."""
+    """The InfluxDB writers: readings and computed points both go out as line protocol;
+    the change marks of a batch go in the same request, before its readings."""
+
+    marks: ChangeMarks
 
     async def write(self, messages: Sequence[Message]) -> int:
-        lines: list[str] = []
+        import time
+
+        buckets = ChangeMarks.buckets(messages)
+        due = self.marks.before(buckets, int(time.time() * 1000))
+        lines = [point_line(p) for p in change_points(self.marks.writer, due)]
         for m in messages:
             lines.extend(message_lines(m))
-        return await self._write_lines(lines)
+        written = await self._write_lines(lines) - len(due)
+        late = self.marks.after(buckets, int(time.time() * 1000))
+        if late:
+            await self._write_lines([point_line(p) for p in change_points(self.marks.writer, late)])
+        return written
 
     async def write_points(self, points: Sequence[Point]) -> int:
         return await self._write_lines([point_line(p) for p in points])

@@ -19,9 +19,26 @@ from urllib.parse import SplitResult, unquote
 
 from pydantic import SecretStr
 
-from store.base import DeadLetter, LineProtocolStore, StoreEndpoint, kept
+from store.base import (
+    AccountRow,
+    ChangeMarks,
+    DeadLetter,
+    LineProtocolStore,
+    StoreEndpoint,
+    kept,
+    writer_name,
+)
 from store.errors import ReaderError, StoreError, unreachable
-from telemetry.layout import DEADLETTER, ENERGY, SENSOR_PREFIX, TAGS, TELEMETRY, FieldKind
+from telemetry.layout import (
+    ACCOUNT,
+    CHANGES,
+    DEADLETTER,
+    ENERGY,
+    SENSOR_PREFIX,
+    TAGS,
+    TELEMETRY,
+    FieldKind,
+)
 from telemetry.lineprotocol import FieldValue, line
 from telemetry.topic import MachinePath
 from telemetry.urls import UrlError, masked, port_of
@@ -85,6 +102,7 @@ class InfluxV1Store(LineProtocolStore):
         self.endpoint = endpoint
         self._timeout_s = timeout_s
         self._session: aiohttp.ClientSession | None = None
+        self.marks = ChangeMarks(writer_name())
 
     async def open(self) -> None:
         import aiohttp
@@ -140,6 +158,12 @@ class InfluxV1Store(LineProtocolStore):
             await self._create_database()
         message = f"InfluxDB write returned {resp.status}: {str(detail)[:500]}"
         raise StoreError.from_status(resp.status, message, retry_after_header=wait)
+
+    async def remove_changes(self, through_ms: int) -> None:
+        reader = InfluxV1Reader(self.endpoint, timeout_s=self._timeout_s)
+        await reader._query(
+            f'DELETE FROM "{CHANGES.name}" WHERE time <= {int(through_ms)}ms', method="POST"
+        )
 
     async def ping(self) -> bool:
         import aiohttp
@@ -255,6 +279,28 @@ class InfluxV1Reader:
             if keep.any():
                 out[path] = (t[keep], v[keep])
         return out
+
+    async def read_accounts(self, period: str, start_ms: int, end_ms: int) -> list[AccountRow]:
+        if period not in ("hour", "day"):
+            raise ValueError(f"no stored accounts per {period!r}")
+        q = (
+            f'SELECT "end_ms", "computed_ms", "entry" FROM "{ACCOUNT.name}" '
+            f"WHERE \"period\" = '{period}' AND time >= {int(start_ms)}ms "
+            f"AND time < {int(end_ms)}ms GROUP BY {', '.join(TAGS)}"
+        )
+        out = []
+        for s in await self._query(q):
+            tags = s.get("tags", {})
+            path = MachinePath(*(tags[t] for t in TAGS))
+            for t, end, computed, entry in s.get("values", []):
+                out.append(AccountRow(path, period, int(t), int(end), int(computed), entry))
+        return out
+
+    async def read_changes(self, after_ms: int) -> list[tuple[int, int]]:
+        q = f'SELECT "readings", "bucket" FROM "{CHANGES.name}" WHERE time > {int(after_ms)}ms'
+        return sorted(
+            (int(v[2]), int(v[0])) for s in await self._query(q) for v in s.get("values", [])
+        )
 
 
 def _take(raw: bytes, series: list[dict[str, Any]]) -> None:

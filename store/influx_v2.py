@@ -14,10 +14,10 @@ from urllib.parse import SplitResult, parse_qs, unquote
 
 from pydantic import SecretStr
 
-from store.base import LineProtocolStore, StoreEndpoint
+from store.base import ChangeMarks, LineProtocolStore, StoreEndpoint, writer_name
 from store.errors import StoreError, unreachable
 from store.influx_v1 import InfluxDeadLetters, InfluxV1Reader, token_headers
-from telemetry.layout import DEADLETTER
+from telemetry.layout import CHANGES, DEADLETTER
 from telemetry.urls import UrlError, masked, port_of
 
 if TYPE_CHECKING:
@@ -71,6 +71,7 @@ class InfluxV2Store(LineProtocolStore):
         self._token = token
         self._timeout_ms = int(timeout_s * 1000)
         self._client: InfluxDBClientAsync | None = None
+        self.marks = ChangeMarks(writer_name())
 
     async def open(self) -> None:
         from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
@@ -111,6 +112,10 @@ class InfluxV2Store(LineProtocolStore):
             raise StoreError(unreachable(self.endpoint.base_url, exc), action="retry") from exc
         return len(lines)
 
+    async def remove_changes(self, through_ms: int) -> None:
+        stop = datetime.fromtimestamp(through_ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+        await v2_delete(self.endpoint, self._token, "1970-01-01T00:00:00Z", stop, CHANGES.name)
+
     async def ping(self) -> bool:
         if self._client is None:
             return False
@@ -136,25 +141,31 @@ class InfluxV2DeadLetters(InfluxDeadLetters):
     DELETE, so a dead letter is removed with the v2 delete API."""
 
     async def remove(self, ids: Sequence[int]) -> None:
-        import aiohttp
+        for i in ids:
+            at = datetime.fromtimestamp(i / 1e6, UTC).isoformat().replace("+00:00", "Z")
+            await v2_delete(self._endpoint, self._token, at, at, DEADLETTER.name)
 
-        headers = token_headers(self._token)
-        params = {"org": str(self._endpoint.org), "bucket": str(self._endpoint.database)}
-        try:
-            async with aiohttp.ClientSession(
-                base_url=self._endpoint.base_url, headers=headers,
+
+async def v2_delete(
+    endpoint: StoreEndpoint, token: SecretStr | None, start: str, stop: str, measurement: str
+) -> None:
+    """The v2 delete API: the points of ``measurement`` between two RFC 3339 times."""
+    import aiohttp
+
+    params = {"org": str(endpoint.org), "bucket": str(endpoint.database)}
+    body = {"start": start, "stop": stop, "predicate": f'_measurement="{measurement}"'}
+    try:
+        async with (
+            aiohttp.ClientSession(
+                base_url=endpoint.base_url, headers=token_headers(token),
                 timeout=aiohttp.ClientTimeout(total=60),
-            ) as session:  # fmt: skip
-                for i in ids:
-                    at = datetime.fromtimestamp(i / 1e6, UTC).isoformat().replace("+00:00", "Z")
-                    body = {"start": at, "stop": at,
-                            "predicate": f'_measurement="{DEADLETTER.name}"'}  # fmt: skip
-                    async with session.post("/api/v2/delete", params=params, json=body) as resp:
-                        if resp.status >= 300:
-                            raise StoreError.from_status(
-                                resp.status,
-                                f"InfluxDB v2 delete returned {resp.status}: "
-                                f"{(await resp.text())[:300]}",
-                            )
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise StoreError(unreachable(self._endpoint.base_url, exc), action="retry") from exc
+            ) as session,
+            session.post("/api/v2/delete", params=params, json=body) as resp,
+        ):  # fmt: skip
+            if resp.status >= 300:
+                raise StoreError.from_status(
+                    resp.status,
+                    f"InfluxDB v2 delete returned {resp.status}: {(await resp.text())[:300]}",
+                )
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise StoreError(unreachable(endpoint.base_url, exc), action="retry") from exc

@@ -17,10 +17,12 @@ from urllib.parse import SplitResult, unquote
 
 from pydantic import SecretStr
 
-from store.base import DeadLetter, StoreEndpoint, kept
+from store.base import AccountRow, ChangeMarks, DeadLetter, StoreEndpoint, kept, writer_name
 from store.errors import ReaderError, StoreError
 from telemetry.codec import Message
 from telemetry.layout import (
+    ACCOUNT,
+    CHANGES,
     DEADLETTER,
     ENERGY,
     SENSOR,
@@ -91,6 +93,7 @@ class SQLiteStore:
         self.path = path
         self._conn: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
+        self.marks = ChangeMarks(writer_name())
 
     async def open(self) -> None:
         try:
@@ -105,6 +108,9 @@ class SQLiteStore:
         rows: dict[Table, list[tuple[Any, ...]]] = {}
         sensors: list[tuple[Any, ...]] = []
         count = 0
+        hours = ChangeMarks.buckets(messages)
+        # Marks are in the batch's transaction: they cannot be lost while its readings land.
+        due = self.marks.before(hours, int(time.time() * 1000))
         for message in messages:
             table = TABLE_BY_CHANNEL[message.topic.channel]
             tags = tuple(getattr(message.topic.path, t) for t in TAGS)
@@ -115,6 +121,7 @@ class SQLiteStore:
                     sensors.extend((*tags, r.ts, k, v) for k, v in r.sensors.items())
             count += len(message.readings)
         with self._conn:
+            self._insert_changes(due)
             for table, values in rows.items():
                 cols = (*TAGS, "ts", *table.field_names)
                 marks = ",".join("?" * len(cols))
@@ -128,7 +135,33 @@ class SQLiteStore:
                     f"INSERT OR REPLACE INTO sensor ({','.join(cols)}) VALUES (?,?,?,?,?,?,?)",
                     sensors,
                 )
+        late = self.marks.after(hours, int(time.time() * 1000))
+        if late:
+            with self._conn:
+                self._insert_changes(late)
         return count
+
+    def _insert_changes(self, marks: Sequence[tuple[int, int, int]]) -> None:
+        assert self._conn is not None
+        self._conn.executemany(
+            f"INSERT OR REPLACE INTO {CHANGES.name} (writer, bucket, ts, readings) "
+            "VALUES (?, ?, ?, ?)",
+            [(self.marks.writer, hour, until, n) for hour, until, n in marks],
+        )
+
+    def _remove_changes(self, through_ms: int) -> None:
+        assert self._conn is not None, "open() the store first"
+        with self._conn:
+            self._conn.execute(f"DELETE FROM {CHANGES.name} WHERE ts <= ?", (through_ms,))
+
+    async def remove_changes(self, through_ms: int) -> None:
+        async with self._lock:
+            try:
+                await asyncio.to_thread(self._remove_changes, through_ms)
+            except sqlite3.Error as exc:
+                raise StoreError(
+                    f"SQLite: cannot drop change marks: {exc}", action="retry"
+                ) from exc
 
     async def write(self, messages: Sequence[Message]) -> int:
         async with self._lock:
@@ -359,3 +392,33 @@ class SQLiteReader:
         self, name: str, start_ms: int, end_ms: int
     ) -> dict[MachinePath, SensorSeries]:
         return await asyncio.to_thread(self._read_sensor, name, start_ms, end_ms)
+
+    def _rows(self, q: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+        if not self.path.exists():
+            return []
+        conn = self._connect()
+        try:
+            return conn.execute(q, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []  # a store written before accounts existed
+            raise ReaderError(f"cannot read {self.path}: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise ReaderError(f"cannot read {self.path}: {exc}") from exc
+        finally:
+            conn.close()
+
+    async def read_accounts(self, period: str, start_ms: int, end_ms: int) -> list[AccountRow]:
+        rows = await asyncio.to_thread(
+            self._rows,
+            f"SELECT site, area, line, machine, ts, end_ms, computed_ms, entry FROM "
+            f"{ACCOUNT.name} WHERE period = ? AND ts >= ? AND ts < ?",
+            (period, start_ms, end_ms),
+        )
+        return [AccountRow(MachinePath(*r[:4]), period, *r[4:]) for r in rows]
+
+    async def read_changes(self, after_ms: int) -> list[tuple[int, int]]:
+        rows = await asyncio.to_thread(
+            self._rows, f"SELECT bucket, ts FROM {CHANGES.name} WHERE ts > ?", (after_ms,)
+        )
+        return sorted((int(b), int(t)) for b, t in rows)

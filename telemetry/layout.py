@@ -101,6 +101,22 @@ KPI = Table(
 )
 KPI_TAGS: tuple[str, ...] = (*TAGS, "level", "period")
 
+# Period accounts (analytics.ledger entries), written by the aggregation (`factory kpi`)
+# and read back by reports: one per machine or main meter, period ("hour", "day") and
+# period start. ``computed_ms`` is when the readings behind it were read: an account is
+# current unless a change mark (below) newer than that touches its period.
+ACCOUNT = Table(
+    "account",
+    (FieldDef("end_ms", "int"), FieldDef("computed_ms", "int"), FieldDef("entry", "str")),
+)
+ACCOUNT_TAGS: tuple[str, ...] = (*TAGS, "period")
+
+# Change marks, written by every store writer with the readings (same transaction, same
+# request): readings of the 5 minutes of device time starting at ``bucket`` (epoch ms)
+# may be written until the mark's time. Tags ``writer`` and ``bucket``.
+CHANGES = Table("changes", (FieldDef("readings", "int"),))
+CHANGES_TAGS: tuple[str, ...] = ("writer", "bucket")
+
 # Rejected messages, kept in the store so that every ingest process on every host shares
 # one view. A dead letter's id comes from its topic and payload (the same message rejected
 # twice is kept once); ``source`` is the client id of the ingest process that kept it. In
@@ -167,6 +183,18 @@ def sqlite_ddl() -> list[str]:
         "site TEXT NOT NULL, area TEXT NOT NULL, line TEXT NOT NULL, machine TEXT NOT NULL, "
         f"level TEXT NOT NULL, period TEXT NOT NULL, ts INTEGER NOT NULL, {cols}, "
         "PRIMARY KEY (site, area, line, machine, level, period, ts)) WITHOUT ROWID"
+    )
+    statements.append(
+        f"CREATE TABLE IF NOT EXISTS {ACCOUNT.name} ("
+        "period TEXT NOT NULL, ts INTEGER NOT NULL, site TEXT NOT NULL, area TEXT NOT NULL, "
+        "line TEXT NOT NULL, machine TEXT NOT NULL, end_ms INTEGER NOT NULL, "
+        "computed_ms INTEGER NOT NULL, entry TEXT NOT NULL, "
+        "PRIMARY KEY (period, ts, site, area, line, machine)) WITHOUT ROWID"
+    )
+    statements.append(
+        f"CREATE TABLE IF NOT EXISTS {CHANGES.name} (writer TEXT NOT NULL, "
+        "bucket INTEGER NOT NULL, ts INTEGER NOT NULL, readings INTEGER NOT NULL, "
+        "PRIMARY KEY (ts, writer, bucket)) WITHOUT ROWID"
     )
     statements.append(
         "CREATE TABLE IF NOT EXISTS sensor ("

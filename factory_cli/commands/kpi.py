@@ -18,21 +18,27 @@ def add_parser(sub: object) -> argparse.ArgumentParser:
     p = add_command(
         sub,
         NAME,
-        help="write computed KPIs to the store (table/measurement 'kpi') on a schedule",
+        help="keep the stored period accounts and KPIs current (the aggregation)",
         description=(
-            "Compute OEE, its losses and energy per period (hour, shift or day) for every "
-            "machine, line, area, site and the plant, and write them to the store as the "
-            "'kpi' table (SQLite) or measurement (InfluxDB), so that dashboards chart them "
-            "without recomputing. Runs every FACTORY_ANALYTICS__KPI_EVERY_S seconds, each time "
-            "recomputing the current and the previous period (late data is taken in); "
-            "--once does one pass, --from/--to backfills."
+            "Keep the stored accounts of every hour and day current, so that reports and "
+            "the dashboard over any window read them instead of every raw reading: every "
+            "FACTORY_ANALYTICS__KPI_EVERY_S seconds, read the change marks the ingest "
+            "service writes with the readings, recompute the hours they reach (late data "
+            "included, however late), compose their days, and write the accounts ('account') "
+            "and the KPIs per hour, day (and shift, with --period shift) for every machine, "
+            "line, area, site and the plant ('kpi', for Grafana). --once does one pass; "
+            "--once --from/--to recomputes a window whatever the marks say (a backfill, e.g. "
+            "for readings stored before accounts existed). /metrics on "
+            "FACTORY_ANALYTICS__METRICS_PORT shows the watermark and the late hours."
         ),
     )
     p.add_argument("--once", action="store_true", help="one pass, then exit")
     p.add_argument("--from", dest="start", type=iso_ms, help="with --once: backfill from")
     p.add_argument("--to", dest="end", type=iso_ms, help="with --once: backfill to (default now)")
     p.add_argument(
-        "--period", choices=("hour", "shift", "day"), help="default FACTORY_ANALYTICS__KPI_PERIOD"
+        "--period",
+        choices=("hour", "shift", "day"),
+        help="KPI points per shift too with 'shift' (default FACTORY_ANALYTICS__KPI_PERIOD)",
     )
     add_plant(p)
     return p
@@ -40,36 +46,56 @@ def add_parser(sub: object) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from analytics.accounts import Window
-    from analytics.writeback import KpiWriter
+    from analytics.writeback import Aggregator
 
     period = args.period or settings.analytics.kpi_period
     plant = load_plant_or_none(args.plant or settings.plant)
     if period == "shift" and plant is None:
         raise ConfigError("--period shift needs the plant model: --plant FILE or FACTORY_PLANT")
-    writer = KpiWriter(
+    cfg = settings.analytics
+    aggregator = Aggregator(
         settings.store_url,
         token=settings.influx_token,
         plant=plant,
         period=period,
-        max_gap_s=settings.analytics.max_gap_s,
+        max_gap_s=cfg.max_gap_s,
+        anomaly_z=cfg.anomaly_z,
     )
     if args.once:
+        if args.start is None:
+            hours = asyncio.run(aggregator.pass_once())
+            print(f"{hours} hour(s) accounted in {settings.store_url} "
+                  f"({aggregator.stats.points:,} points)")  # fmt: skip
+            return 0
         end = args.end if args.end is not None else int(time.time() * 1000)
         try:
-            window = Window(args.start, end) if args.start is not None else writer.recent(end)
+            window = Window(args.start, end)
         except ValueError as exc:
             raise ConfigError(f"--from/--to: {exc}") from None
-        n, written = asyncio.run(writer.write(window))
-        print(f"{written:,} KPI points for {n} {period} period(s) written to {settings.store_url}")
+        hours, written = asyncio.run(aggregator.write(window))
+        print(f"{written:,} points for {hours} hour(s) written to {settings.store_url}")
         return 0
 
     at_least_info()
     logging.getLogger("factory.kpi").info(
-        "writing %s KPIs to %s every %.0f s", period, settings.store_url,
-        settings.analytics.kpi_every_s,
-    )  # fmt: skip
-    run_until_stopped(
-        lambda stop: writer.run_schedule(stop, every_s=settings.analytics.kpi_every_s),
-        deadline_s=READER_STOP_DEADLINE_S,
+        "keeping the accounts of %s current every %.0f s", settings.store_url, cfg.kpi_every_s
     )
+    metrics = None
+    if cfg.metrics_port is not None:
+        from telemetry.metrics import MetricsServer
+
+        metrics = MetricsServer(
+            host=cfg.metrics_host, port=cfg.metrics_port, samples=aggregator.stats.samples
+        )
+
+    async def work(stop: asyncio.Event) -> None:
+        if metrics is not None:
+            await metrics.start()
+        try:
+            await aggregator.run_schedule(stop, every_s=cfg.kpi_every_s)
+        finally:
+            if metrics is not None:
+                await metrics.stop()
+
+    run_until_stopped(work, deadline_s=READER_STOP_DEADLINE_S)
     return 0

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from analytics.accounts import aggregate
+from analytics.accounts import Window, aggregate
 from analytics.report import compute_report
-from analytics.writeback import KpiWriter
+from analytics.writeback import Aggregator
 from factory_cli.pipeline import run_pipeline
 from factory_cli.settings import Settings
 from simulators import Fleet, FleetConfig
 from telemetry.urls import parse_mqtt_url
 from tests.servers import Server, influx_query
+from tests.unit.test_accounts import assert_same, without_sources
 
 pytestmark = pytest.mark.integration
 
@@ -69,10 +71,19 @@ async def test_fleet_through_mosquitto_and_influxdb_matches_truth(
     assert report.anomalies is not None and report.anomalies.machines_with_sensor == 6
     assert report.maturity.label != "pre-3.0"
 
-    # KPI write-back: hourly points in the `kpi` measurement, read back with InfluxQL.
-    writer = KpiWriter(settings.store_url, token=None, plant=None, period="hour", max_gap_s=60)
-    periods, written = await writer.write(window)
-    assert periods == 8 and written == 8 * (6 + 2 + 1 + 1 + 1)
+    # The aggregation, an hour later (the marks written with the readings have run out):
+    # hourly accounts and KPI points, read back with InfluxQL.
+    aggregator = Aggregator(settings.store_url, token=None, plant=None, period="hour",
+                            max_gap_s=60, clock=lambda: time.time() + 3600)  # fmt: skip
+    hours = await aggregator.pass_once()
+    assert hours >= 8 and aggregator.stats.points > 0 and aggregator.stats.pending_marks == 0
+    # Reports from the stored accounts equal reports from every raw reading, in InfluxDB.
+    inner = Window(window.start_ms + 7_001, window.end_ms - 1_800_000)
+    for w, by in ((window, None), (window, "hour"), (inner, None)):
+        raw, _ = await compute_report(settings.store_url, w, by=by, raw=True)  # type: ignore[arg-type]
+        stored, _ = await compute_report(settings.store_url, w, by=by)  # type: ignore[arg-type]
+        assert_same(without_sources(raw.as_json_dict()), without_sources(stored.as_json_dict()))
+        assert any(s.source == "accounts" for s in stored.sources)
     (series,) = influx_query(
         influx_server.port, influx_db,
         "SELECT sum(good_count) FROM kpi WHERE level = 'machine' AND period = 'hour'",
@@ -82,7 +93,7 @@ async def test_fleet_through_mosquitto_and_influxdb_matches_truth(
         influx_server.port, influx_db,
         "SELECT count(oee) FROM kpi WHERE level = 'line' AND machine = '_all'",
     )  # fmt: skip
-    assert lines["values"][0][1] == 2 * 8
+    assert lines["values"][0][1] == 2 * 8  # 2 lines, 8 hours (no whole day: no day points)
 
 
 async def test_fleet_through_mosquitto_and_sqlite_matches_truth(

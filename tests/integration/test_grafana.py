@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from analytics.writeback import KpiWriter
+from analytics.writeback import Aggregator
 from factory_cli.settings import Settings
 from simulators import Fleet, FleetConfig
 from simulators.faults import Faults, fleet_messages
@@ -84,9 +84,10 @@ async def test_every_dashboard_query_runs_and_returns_data(
     from analytics.accounts import Window
 
     settings = Settings(store_url=url)  # type: ignore[arg-type]
-    writer = KpiWriter(settings.store_url, token=None, plant=plant, period="hour", max_gap_s=60)
-    periods, written = await writer.write(Window(fleet.start_ms, fleet.end_ms))
-    assert periods == 6 and written > 0
+    aggregator = Aggregator(settings.store_url, token=None, plant=plant, period="hour",
+                            max_gap_s=60)  # fmt: skip
+    hours, written = await aggregator.write(Window(fleet.start_ms, fleet.end_ms))
+    assert hours == 6 and written > 0
 
     found = queries()
     assert len(found) >= 10

@@ -1,0 +1,140 @@
+"""Reports from stored accounts equal reports from raw readings (SQLite here; InfluxDB in
+tests/integration/test_accounts_influx.py), over random windows, levels and plants."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from analytics.accounts import Window
+from analytics.config import AnalyticsConfig
+from analytics.report import compute_report
+from analytics.writeback import Aggregator
+from simulators.faults import Faults, fleet_messages
+from simulators.fleet import Fleet, FleetConfig
+from store import StoreEndpoint
+from store.sqlite import SQLiteReader, SQLiteStore
+from telemetry.codec import decode
+from telemetry.plant import Plant, load_plant
+from tests.unit.test_oee_truth import MIDNIGHT_VN, PLANTS
+
+
+async def store_messages(fleet: Fleet, faults: Faults, db: Path) -> None:
+    store = SQLiteStore(db)
+    await store.open()
+    messages, _ = fleet_messages(fleet, faults, root="factory", batch=200)
+    decoded = [decode(topic, payload) for topic, payload in messages]
+    for i in range(0, len(decoded), 500):
+        await store.write(decoded[i : i + 500])
+    await store.close()
+
+
+def assert_same(a: Any, b: Any, where: str = "report", rel: float = 1e-9) -> None:
+    """Equal documents: the same keys, lists and integers, floats to ``rel`` (sums of the
+    same numbers in another order differ in the last bits)."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict), where
+        assert sorted(a) == sorted(b), f"{where}: keys {sorted(set(a) ^ set(b))}"
+        for k in a:
+            assert_same(a[k], b[k], f"{where}.{k}", rel)
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), f"{where}: {len(a)} vs {len(b)} items"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same(x, y, f"{where}[{i}]", rel)
+    elif isinstance(a, float) and isinstance(b, float | int) and not isinstance(b, bool):
+        assert b == pytest.approx(a, rel=rel, abs=1e-9), f"{where}: {a} vs {b}"
+    else:
+        assert a == b, f"{where}: {a!r} vs {b!r}"
+
+
+def without_sources(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k != "sources"}
+
+
+async def both(
+    endpoint: StoreEndpoint, window: Window, plant: Plant | None, **kw: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    cfg = AnalyticsConfig()
+    raw, _ = await compute_report(endpoint, window, config=cfg, plant=plant, raw=True, **kw)
+    stored, _ = await compute_report(endpoint, window, config=cfg, plant=plant, **kw)
+    # The freshness criterion depends on the clock; both are built for the same instant.
+    return raw.as_json_dict(), stored.as_json_dict()
+
+
+def random_windows(start_ms: int, end_ms: int, n: int, seed: int) -> list[Window]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        a = rng.randrange(start_ms, end_ms - 3_600_000)
+        b = rng.randrange(a + 600_000, min(end_ms, a + 40 * 3_600_000))
+        out.append(Window(a, b))
+    return out
+
+
+@pytest.fixture(scope="module")
+def stored_plant(tmp_path_factory: pytest.TempPathFactory) -> tuple[Fleet, StoreEndpoint]:
+    plant = load_plant(PLANTS / "small.toml")
+    fleet = Fleet(FleetConfig(hours=52, start_ms=MIDNIGHT_VN - 2 * 3_600_000, seed=23), plant)
+    db = tmp_path_factory.mktemp("accounts") / "t.db"
+    # PLC restarts (counter resets), devices silent for 40 minutes (longer than any reach of
+    # a reading), late and out-of-order messages.
+    faults = Faults(counter_resets=4, gaps=3, gap_s=2400, out_of_order=0.02, bursts=2,
+                    burst_s=1800, seed=3)  # fmt: skip
+    asyncio.run(store_messages(fleet, faults, db))
+    endpoint = StoreEndpoint(kind="sqlite", path=db)
+    # An hour later: the marks written with the readings have run out.
+    aggregator = Aggregator(endpoint, token=None, plant=plant, period="shift", max_gap_s=60,
+                            clock=lambda: time.time() + 3600)  # fmt: skip
+    hours = asyncio.run(aggregator.pass_once())
+    assert hours >= 52 and aggregator.stats.days == 2
+    return fleet, endpoint
+
+
+async def test_stored_accounts_cover_every_hour_and_day(
+    stored_plant: tuple[Fleet, StoreEndpoint],
+) -> None:
+    fleet, endpoint = stored_plant
+    assert endpoint.path is not None
+    reader = SQLiteReader(endpoint.path)
+    hours = await reader.read_accounts("hour", fleet.start_ms, fleet.end_ms)
+    days = await reader.read_accounts("day", fleet.start_ms - 86_400_000, fleet.end_ms)
+    machines = len(fleet.plant.machines()) + 1  # and the main meter
+    assert len({r.start_ms for r in hours}) >= 52
+    assert len(days) == 2 * (machines + 1)  # two whole days, each with its sentinel
+    assert await reader.read_changes(0) == []  # every mark accounted for, and dropped
+
+
+@pytest.mark.parametrize("by", [None, "hour", "shift", "day"])
+async def test_reports_from_accounts_equal_reports_from_raw_readings(
+    stored_plant: tuple[Fleet, StoreEndpoint], by: str | None
+) -> None:
+    fleet, endpoint = stored_plant
+    windows = [
+        Window(MIDNIGHT_VN, MIDNIGHT_VN + 86_400_000),  # a whole day
+        Window(MIDNIGHT_VN + 6 * 3_600_000, MIDNIGHT_VN + 30 * 3_600_000),  # across midnight
+        *random_windows(fleet.start_ms, fleet.end_ms, 3, seed=len(str(by))),
+    ]
+    for window in windows:
+        raw, stored = await both(endpoint, window, fleet.plant, by=by)
+        assert_same(without_sources(raw), without_sources(stored))
+        if window.seconds == 86_400:
+            assert raw["anomalies"]["events"] and raw["energy"]["main_meters"]
+        if window.seconds >= 2 * 3600:  # a whole hour inside
+            assert any(s["source"] == "accounts" for s in stored["sources"]), stored["sources"]
+        assert raw["sources"] == [{"from": raw["window"]["from"], "to": raw["window"]["to"],
+                                   "source": "raw"}]  # fmt: skip
+
+
+async def test_narrowed_reports_agree(stored_plant: tuple[Fleet, StoreEndpoint]) -> None:
+    fleet, endpoint = stored_plant
+    path = fleet.plant.machines()[3][0]
+    window = Window(MIDNIGHT_VN + 1_234_567, MIDNIGHT_VN + 40 * 3_600_000 + 7_654)
+    for only in ({"site": path.site}, {"line": path.line}, {"machine": path.machine}):
+        raw, stored = await both(endpoint, window, fleet.plant, only=dict.fromkeys(
+            ("site", "area", "line", "machine")) | only)  # fmt: skip
+        assert_same(without_sources(raw), without_sources(stored))
