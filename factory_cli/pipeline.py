@@ -17,7 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from analytics.accounts import Kpi, Window
-from analytics.analysis import machine_kpis
+from analytics.stored import book_from_store
+from analytics.writeback import Aggregator
 from edge_agent.agent import build_agent
 from edge_agent.source import SimulatorSource
 from factory_cli.settings import Settings
@@ -70,6 +71,10 @@ class DemoResult:
     stored: int
     rejected: int
     seconds: float
+    accounted_hours: int = 0
+    """Hour accounts the aggregation stored while the pipeline ran."""
+    sources: tuple[str, ...] = ()
+    """Where the figures came from: stored accounts, raw readings, or both."""
 
 
 async def run_pipeline(
@@ -130,7 +135,18 @@ async def run_pipeline(
             root=settings.topic_root,
             on_progress=on_publish,
         )
+        # The aggregation keeps the stored accounts current while readings arrive.
+        aggregator = Aggregator(
+            settings.store_url,
+            token=settings.influx_token,
+            plant=fleet.plant,
+            period="hour",
+            max_gap_s=settings.analytics.max_gap_s,
+            anomaly_z=None,
+        )
+        aggregating = asyncio.Event()
         async with asyncio.TaskGroup() as tg:
+            tg.create_task(aggregator.run_schedule(aggregating, every_s=2.0), name="kpi")
             ingest_task = tg.create_task(ingest.run(), name="ingest")
             await asyncio.wait_for(ingest.ready.wait(), 30)
             await agent.run()
@@ -142,9 +158,16 @@ async def run_pipeline(
                 await asyncio.wait_for(all_stored.wait(), 120)
             ingest.stop()
             await ingest_task
+            aggregating.set()
     scratch.cleanup()
+    # Ingest has stopped (its change marks released): one more pass makes every account
+    # current, and the figures come from them.
+    await aggregator.pass_once()
     window = Window(fleet.start_ms, fleet.end_ms)
-    kpis = await machine_kpis(open_reader(settings.store_url, token=settings.influx_token), window)
+    reader = open_reader(settings.store_url, token=settings.influx_token)
+    book = await book_from_store(reader, window, plant=fleet.plant,
+                                 max_gap_s=settings.analytics.max_gap_s)  # fmt: skip
+    kpis = book.machines
     truth = {p: t.summary() for p, t in fleet.truth().items()}
     return DemoResult(
         kpis={p: k for p, k in kpis.items() if p in truth},
@@ -154,6 +177,8 @@ async def run_pipeline(
         stored=ingest.stats.written_readings,
         rejected=ingest.stats.rejected_messages,
         seconds=time.monotonic() - started,
+        accounted_hours=aggregator.stats.hours,
+        sources=tuple(sorted({s["source"] for s in book.sources})),
     )
 
 

@@ -165,6 +165,14 @@ class ChangeMarks:
             self._until[bucket] = now_ms + self.hold_ms
         return [(h, now_ms + self.hold_ms, n) for h, n in late]
 
+    def release(self, now_ms: int) -> list[tuple[int, int, int]]:
+        """A writer that stops writes no more: its open marks end now (written at close, with
+        the marks that run beyond now removed), so the accounts can be current at once."""
+        open_buckets = [b for b, u in self._until.items() if u > now_ms]
+        for bucket in open_buckets:
+            self._until[bucket] = now_ms
+        return [(b, now_ms, 0) for b in open_buckets]
+
 
 def writer_name() -> str:
     """This process, as the ``writer`` of its change marks."""

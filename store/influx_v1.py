@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -25,6 +26,7 @@ from store.base import (
     DeadLetter,
     LineProtocolStore,
     StoreEndpoint,
+    change_points,
     kept,
     writer_name,
 )
@@ -39,7 +41,7 @@ from telemetry.layout import (
     TELEMETRY,
     FieldKind,
 )
-from telemetry.lineprotocol import FieldValue, line
+from telemetry.lineprotocol import FieldValue, line, point_line
 from telemetry.topic import MachinePath
 from telemetry.urls import UrlError, masked, port_of
 
@@ -47,6 +49,8 @@ if TYPE_CHECKING:
     import aiohttp
 
     from store.series import Columns, MachineData, SensorSeries
+
+log = logging.getLogger(__name__)
 
 KIND = "influxdb"
 SCHEMES = ("influxdb", "influxdbs")
@@ -178,6 +182,21 @@ class InfluxV1Store(LineProtocolStore):
 
     async def close(self) -> None:
         if self._session is not None:
+            now = int(time.time() * 1000)
+            released = self.marks.release(now)
+            if released:
+                writer = self.marks.writer.replace("'", "")
+                try:
+                    await self._write_lines(
+                        [point_line(p) for p in change_points(self.marks.writer, released)]
+                    )
+                    await InfluxV1Reader(self.endpoint, timeout_s=10)._query(
+                        f'DELETE FROM "{CHANGES.name}" WHERE "writer" = \'{writer}\' '
+                        f"AND time > {now}ms",
+                        method="POST",
+                    )
+                except (StoreError, ReaderError) as exc:  # they run out by themselves
+                    log.warning("could not release change marks: %s", exc)
             session, self._session = self._session, None
             await session.close()
 

@@ -7,6 +7,8 @@ v1 compatibility API (:class:`store.influx_v1.InfluxV1Reader` with the token).
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -14,14 +16,17 @@ from urllib.parse import SplitResult, parse_qs, unquote
 
 from pydantic import SecretStr
 
-from store.base import ChangeMarks, LineProtocolStore, StoreEndpoint, writer_name
+from store.base import ChangeMarks, LineProtocolStore, StoreEndpoint, change_points, writer_name
 from store.errors import StoreError, unreachable
 from store.influx_v1 import InfluxDeadLetters, InfluxV1Reader, token_headers
 from telemetry.layout import CHANGES, DEADLETTER
+from telemetry.lineprotocol import point_line
 from telemetry.urls import UrlError, masked, port_of
 
 if TYPE_CHECKING:
     from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
+
+log = logging.getLogger(__name__)
 
 KIND = "influxdb2"
 SCHEMES = ("influxdb2", "influxdb2s")
@@ -126,6 +131,19 @@ class InfluxV2Store(LineProtocolStore):
 
     async def close(self) -> None:
         if self._client is not None:
+            now = int(time.time() * 1000)
+            released = self.marks.release(now)
+            if released:
+                start = datetime.fromtimestamp((now + 1) / 1000, UTC).isoformat()
+                try:
+                    await self._write_lines(
+                        [point_line(p) for p in change_points(self.marks.writer, released)]
+                    )
+                    await v2_delete(self.endpoint, self._token, start.replace("+00:00", "Z"),
+                                    "2262-01-01T00:00:00Z", CHANGES.name,
+                                    f'writer="{self.marks.writer}"')  # fmt: skip
+                except StoreError as exc:  # they run out by themselves
+                    log.warning("could not release change marks: %s", exc)
             client, self._client = self._client, None
             await client.close()  # type: ignore[no-untyped-call]
 
@@ -147,13 +165,20 @@ class InfluxV2DeadLetters(InfluxDeadLetters):
 
 
 async def v2_delete(
-    endpoint: StoreEndpoint, token: SecretStr | None, start: str, stop: str, measurement: str
+    endpoint: StoreEndpoint,
+    token: SecretStr | None,
+    start: str,
+    stop: str,
+    measurement: str,
+    where: str | None = None,
 ) -> None:
-    """The v2 delete API: the points of ``measurement`` between two RFC 3339 times."""
+    """The v2 delete API: the points of ``measurement`` (and ``where``, a tag predicate)
+    between two RFC 3339 times."""
     import aiohttp
 
     params = {"org": str(endpoint.org), "bucket": str(endpoint.database)}
-    body = {"start": start, "stop": stop, "predicate": f'_measurement="{measurement}"'}
+    predicate = f'_measurement="{measurement}"' + (f" AND {where}" if where else "")
+    body = {"start": start, "stop": stop, "predicate": predicate}
     try:
         async with (
             aiohttp.ClientSession(

@@ -8,6 +8,7 @@ first used, so that an ingest host writing SQLite needs no numpy).
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -44,6 +45,9 @@ T = TypeVar("T")
 KIND = "sqlite"
 SCHEMES = ("sqlite",)
 PREFIX = "sqlite:///"
+
+
+log = logging.getLogger(__name__)
 
 
 def parse_url(raw: str, parts: SplitResult) -> StoreEndpoint:
@@ -197,8 +201,25 @@ class SQLiteStore:
     async def ping(self) -> bool:
         return self._conn is not None
 
+    def _release(self, marks: Sequence[tuple[int, int, int]], now_ms: int) -> None:
+        assert self._conn is not None
+        with self._conn:
+            self._conn.execute(
+                f"DELETE FROM {CHANGES.name} WHERE writer = ? AND ts > ?",
+                (self.marks.writer, now_ms),
+            )
+            self._insert_changes(marks)
+
     async def close(self) -> None:
         if self._conn is not None:
+            now = int(time.time() * 1000)
+            released = self.marks.release(now)
+            if released:
+                async with self._lock:
+                    try:
+                        await asyncio.to_thread(self._release, released, now)
+                    except sqlite3.Error as exc:  # they run out by themselves in seconds
+                        log.warning("could not release change marks: %s", exc)
             conn, self._conn = self._conn, None
             await asyncio.to_thread(conn.close)
 

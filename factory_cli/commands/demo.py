@@ -49,6 +49,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         f"published {result.published:,} readings, stored {result.stored:,}, "
         f"rejected {result.rejected} messages, in {result.seconds:.1f} s"
     )
+    console.print(
+        f"aggregation: {result.accounted_hours} hour accounts computed as readings arrived; "
+        "the figures below come "
+        f"from {' and '.join(result.sources) or 'nothing'}"
+    )
     if result.stored < result.published:
         raise ConfigError(
             f"only {result.stored:,} of {result.published:,} published readings were stored "
