@@ -73,7 +73,8 @@ class Analysis:
         )
 
     def entries(self, window: Window) -> list[Entry]:
-        """The entry of every machine and main meter over a window (inside the one read)."""
+        """The entry of every machine and main meter with readings in a window (inside the
+        one read); one with nothing in it has none (composing, missing time is no data)."""
         hours = [p.window for p in periods(window, "hour", self.plant)]
         gap = int(self.max_gap_s * 1000)
         merge = self.detector.merge_s if self.detector else 600.0
@@ -95,7 +96,7 @@ class Analysis:
             for path, d in sorted(self.meters.items())
             if d.energy is not None
         ]
-        return out
+        return [e for e in out if not e.empty]
 
     def accounts(self, window: Window) -> dict[MachinePath, Kpi]:
         """Every machine's account over another window (inside the one read)."""

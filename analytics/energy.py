@@ -69,8 +69,11 @@ class Peak:
 def peak(blocks: np.ndarray, edges: np.ndarray) -> Peak | None:
     if len(blocks) == 0 or np.isnan(blocks).all():
         return None
-    i = int(np.nanargmax(blocks))
-    return Peak(float(blocks[i]) / (DEMAND_BLOCK_MS / 3.6e6), int(edges[i]))
+    # The first of the blocks within rounding of the highest: the same block whichever way
+    # the blocks were summed (from stored accounts or from one read of the window).
+    top = float(np.nanmax(blocks))
+    i = int(np.flatnonzero(np.nan_to_num(blocks, nan=-np.inf) >= top - 1e-9 * abs(top))[0])
+    return Peak(top / (DEMAND_BLOCK_MS / 3.6e6), int(edges[i]))
 
 
 def group_blocks(per_machine: Iterable[np.ndarray], n: int) -> np.ndarray:

@@ -78,6 +78,24 @@ class Entry:
         return Kpi(path=self.path, window=self.window, **values)
 
     @property
+    def empty(self) -> bool:
+        """Nothing in the period (no readings in it): the same as no entry at all."""
+        k = self.kpi
+        if k is None:
+            return self.meter_readings == 0 and not self.blocks and self.meter_kwh == 0.0
+        return (
+            k.no_data_s >= (self.end_ms - self.start_ms) / 1000
+            and k.total_count == 0
+            and not k.energy_kwh
+            and not k.energy_by_state_kwh
+            and not self.blocks
+            and not self.chains
+            and not self.breakdowns
+            and self.newest_ms is None
+            and not self.sensor
+        )
+
+    @property
     def base_load_kw(self) -> float | None:
         """Mean power while idle (powered, not producing)."""
         if self.kpi is None or self.idle_s <= 0:

@@ -129,7 +129,7 @@ def measure(
         else None
     )
     values["baseline_r2"] = energy.baseline.r2 if energy.baseline else None
-    sensors = sum(1 for e in entries if e.sensor)
+    sensors = sum(1 for e in entries if e.sensor) if events is not None else 0
     values["sensor_coverage"] = sensors / len(kpis) if kpis else None
     values["breakdowns_forewarned"] = None
     if events is not None:

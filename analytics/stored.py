@@ -12,6 +12,7 @@ of a 5-minute bucket of device time reaches that far on both sides.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -90,19 +91,24 @@ class Found:
     entries: dict[int, list[Entry]]
     computed: dict[int, int]
     ends: dict[int, int]
+    anomalies: dict[int, bool]
+    """Whether anomaly alarms were looked for when the period was accounted."""
 
-    def usable(self, w: Window, changes: Changes) -> bool:
+    def usable(self, w: Window, changes: Changes, *, anomalies: bool = False) -> bool:
         c = self.computed.get(w.start_ms)
-        return c is not None and self.ends[w.start_ms] == w.end_ms and not changes.stale(w, c)
+        if c is None or self.ends[w.start_ms] != w.end_ms or changes.stale(w, c):
+            return False
+        return self.anomalies[w.start_ms] or not anomalies
 
 
 async def read_found(reader: Reader, kind: str, start_ms: int, end_ms: int) -> Found:
     rows = await reader.read_accounts(kind, start_ms, end_ms)
-    found = Found({}, {}, {})
+    found = Found({}, {}, {}, {})
     for r in rows:
         if r.path == SENTINEL:
             found.computed[r.start_ms] = r.computed_ms
             found.ends[r.start_ms] = r.end_ms
+            found.anomalies[r.start_ms] = bool(json.loads(r.entry).get("anomalies"))
             found.entries.setdefault(r.start_ms, [])
     for r in rows:
         if r.path != SENTINEL and r.start_ms in found.computed:
@@ -158,7 +164,9 @@ async def book_from_store(
     cuts = {t for p in split for t in (p.window.start_ms, p.window.end_ms)}
 
     def fits(w: Window, found: Found) -> bool:
-        return found.usable(w, changes) and not any(w.start_ms < t < w.end_ms for t in cuts)
+        if any(w.start_ms < t < w.end_ms for t in cuts):
+            return False
+        return found.usable(w, changes, anomalies=detector is not None)
 
     used: list[Window] = []
     parts: list[Entry] = []

@@ -10,6 +10,7 @@ previous period each time.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -126,13 +127,15 @@ class AggregationStats:
 
 
 def account_points(
-    kind: str, computed_ms: int, window: Window, entries: list[Entry]
+    kind: str, computed_ms: int, window: Window, entries: list[Entry], *, anomalies: bool
 ) -> list[Point]:
     """The stored accounts of one period: each entry, and the sentinel that says the period
-    was accounted (a period without readings has no entries)."""
+    was accounted (a period without readings has no entries) and whether anomaly alarms
+    were looked for."""
+    sentinel = json.dumps({"anomalies": anomalies})
     out = [
         Point(ACCOUNT, {**_path_tags(SENTINEL), "period": kind}, window.start_ms,
-              {"end_ms": window.end_ms, "computed_ms": computed_ms, "entry": "{}"})
+              {"end_ms": window.end_ms, "computed_ms": computed_ms, "entry": sentinel})
     ]  # fmt: skip
     for e in entries:
         out.append(
@@ -255,7 +258,9 @@ class Aggregator:
                 points: list[Point] = []
                 for h in span:
                     entries = analysis.entries(h)
-                    points += account_points("hour", computed, h, entries)
+                    points += account_points(
+                        "hour", computed, h, entries, anomalies=self.detector is not None
+                    )
                     kpis = {e.path: e.as_kpi() for e in entries if e.kpi is not None}
                     label = periods(h, "hour", self.plant)[0].label
                     points += period_points(Period(label, h), "hour", kpis)
@@ -282,14 +287,15 @@ class Aggregator:
         for d in days.values():
             found = await read_found(self.reader, "hour", d.start_ms, d.end_ms)
             day_hours = whole(d, "hour", self.plant)
-            if not all(found.usable(h, marks) for h in day_hours):
+            anomalies = self.detector is not None
+            if not all(found.usable(h, marks, anomalies=anomalies) for h in day_hours):
                 continue
             computed = min(found.computed[h.start_ms] for h in day_hours)
             entries = list(
                 compose_all([e for h in day_hours for e in found.entries[h.start_ms]], d,
                             merge_s=self.detector.merge_s if self.detector else 600.0).values()
             )  # fmt: skip
-            points += account_points("day", computed, d, entries)
+            points += account_points("day", computed, d, entries, anomalies=anomalies)
             kpis = {e.path: e.as_kpi() for e in entries if e.kpi is not None}
             points += period_points(periods(d, "day", self.plant)[0], "day", kpis)
             self.stats.days += 1

@@ -142,7 +142,7 @@ async def run_pipeline(
             plant=fleet.plant,
             period="hour",
             max_gap_s=settings.analytics.max_gap_s,
-            anomaly_z=None,
+            anomaly_z=settings.analytics.anomaly_z,
         )
         aggregating = asyncio.Event()
         async with asyncio.TaskGroup() as tg:
