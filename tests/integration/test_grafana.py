@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from analytics.report import compute_report
 from analytics.writeback import Aggregator
 from factory_cli.settings import Settings
 from simulators import Fleet, FleetConfig
@@ -98,3 +99,12 @@ async def test_every_dashboard_query_runs_and_returns_data(
         assert series and any(
             any(v is not None for row in s["values"] for v in row[1:]) for s in series
         ), (name, "no data")
+
+    # The stat panel's OEE over the whole range (sums of hourly accounts) is the report's.
+    (stat,) = [q for name, q in found if "Plant OEE over the chosen range" in name]
+    result = influxql(influx_server.port, influx_db, expand(stat, fleet.start_ms, fleet.end_ms))
+    (row,) = result["series"][0]["values"]
+    report, _ = await compute_report(settings.store_url, Window(fleet.start_ms, fleet.end_ms),
+                                     plant=plant, anomalies=False)  # fmt: skip
+    assert report.oee.plant is not None and report.oee.plant.oee is not None
+    assert row[1] == pytest.approx(report.oee.plant.oee, rel=1e-9)

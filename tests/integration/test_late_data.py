@@ -8,7 +8,6 @@ import asyncio
 import json
 import signal
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from simulators.fleet import Fleet, FleetConfig
 from store import StoreEndpoint, open_reader, open_store, parse_store_url
 from telemetry.codec import Message, decode
 from telemetry.plant import load_plant
-from tests.servers import Server, factory_process, free_port
+from tests.servers import Server, factory_process, free_port, metrics
 from tests.unit.test_accounts import assert_same, without_sources
 from tests.unit.test_oee_truth import MIDNIGHT_VN, PLANTS
 
@@ -46,14 +45,6 @@ async def marks_accounted(endpoint: StoreEndpoint, kpi_log: Path, limit_s: float
     while await reader.read_changes(0):
         assert time.monotonic() < deadline, f"marks not accounted in time: see {kpi_log}"
         await asyncio.sleep(0.5)
-
-
-def metric(port: int, name: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        for line in resp.read().decode().splitlines():
-            if line.startswith(name + " ") or line.startswith(name + "{"):
-                return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"{name} not in /metrics")
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "influxdb"])
@@ -95,12 +86,12 @@ async def test_a_gateway_back_after_26_hours_leaves_every_account_exact(
         hour = start + 10 * 3_600_000
         before = {r.path for r in await reader.read_accounts("hour", hour, hour + 1)}
         assert not any(p.line == "line2" for p in before - {SENTINEL})  # offline: no data
-        late_before = metric(port, "factory_accounts_late_hours_total")
+        late_before = metrics(port)["factory_accounts_late_hours_total"]
 
         await write(endpoint, backlog)  # the gateway is back: 26 hours at once
         await marks_accounted(endpoint, log, 180)
-        assert metric(port, "factory_accounts_late_hours_total") >= late_before + 26
-        assert metric(port, "factory_accounts_watermark_seconds") > time.time() - 60
+        assert metrics(port)["factory_accounts_late_hours_total"] >= late_before + 26
+        assert metrics(port)["factory_accounts_watermark_seconds"] > time.time() - 60
     finally:
         kpi.send_signal(signal.SIGTERM)
         assert kpi.wait(timeout=30) == 0, log.read_text()[-3000:]

@@ -156,4 +156,4 @@ def test_the_roles_work_together(
     kpi = factory(venvs, "analytics", "kpi", "--once", "--from", START, "--to", END,
                   env=common, cwd=tmp_path)  # fmt: skip
     assert kpi.returncode == 0, kpi.stderr[-3000:]
-    assert "KPI points" in kpi.stdout
+    assert "points for" in kpi.stdout and "hour(s)" in kpi.stdout
