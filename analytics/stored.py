@@ -153,10 +153,8 @@ async def book_from_store(
     """The book of ``window`` from the current stored accounts, and raw readings for the
     rest; equal to :func:`analytics.book.book_of` over the raw readings of the window."""
     before, after = reach(plant, max_gap_s, anomalies=detector is not None)
-    marks, days, hours = await asyncio.gather(
-        reader.read_changes(0),
-        read_found(reader, "day", window.start_ms, window.end_ms),
-        read_found(reader, "hour", window.start_ms, window.end_ms),
+    marks, days = await asyncio.gather(
+        reader.read_changes(0), read_found(reader, "day", window.start_ms, window.end_ms)
     )
     changes = Changes(marks, before, after)
     split = periods(window, by, plant)
@@ -174,10 +172,13 @@ async def book_from_store(
     for d in day_windows:
         used.append(d)
         parts += days.entries[d.start_ms]
-    for h in whole(window, "hour", plant):
-        if not any(d.start_ms <= h.start_ms < d.end_ms for d in day_windows) and fits(h, hours):
-            used.append(h)
-            parts += hours.entries[h.start_ms]
+    # Hour accounts are read only where no day account serves.
+    for gap in _gaps(window, day_windows):
+        hours = await read_found(reader, "hour", gap.start_ms, gap.end_ms)
+        for h in whole(gap, "hour", plant):
+            if fits(h, hours):
+                used.append(h)
+                parts += hours.entries[h.start_ms]
     raw = _gaps(window, used)
     raw_kpis: list[tuple[Window, dict[MachinePath, Kpi]]] = []
     for span in raw:

@@ -32,27 +32,11 @@ from pathlib import Path
 from analytics.accounts import Window
 from analytics.report import compute_report
 from analytics.writeback import Aggregator
+from benchmarks.fill import fill
 from simulators import Fleet, FleetConfig
-from simulators.faults import Faults, fleet_messages
-from store import open_store, parse_store_url
-from telemetry.codec import decode
+from store import parse_store_url
 
 MIDNIGHT_UTC = 1_767_571_200_000  # 2026-01-05T00:00:00Z
-
-
-async def fill(url: str, fleet: Fleet) -> int:
-    store = open_store(parse_store_url(url))
-    await store.open()
-    messages, _ = fleet_messages(fleet, Faults(), root="factory", batch=1000)
-    batch, written = [], 0
-    for topic, payload in messages:
-        batch.append(decode(topic, payload))
-        if len(batch) >= 50:
-            written += await store.write(batch)
-            batch = []
-    written += await store.write(batch)
-    await store.close()
-    return written
 
 
 def first_difference(a: object, b: object) -> str | None:
@@ -99,7 +83,7 @@ async def run(port: int, machines: int, days: int, folder: Path) -> dict[str, ob
                     start_ms=MIDNIGHT_UTC)
     )  # fmt: skip
     t0 = time.perf_counter()
-    written = await fill(url, fleet)
+    written = await fill(url, fleet, per_write=50)
     print(f"{written:,} readings written in {time.perf_counter() - t0:.1f} s", flush=True)
     endpoint = parse_store_url(url)
     window = Window(fleet.start_ms, fleet.end_ms)

@@ -24,33 +24,17 @@ from analytics.accounts import Window
 from analytics.analysis import analyse
 from analytics.anomaly import Detector
 from analytics.book import book_of
+from benchmarks.fill import fill
 from simulators import Fleet, FleetConfig
-from simulators.faults import Faults, fleet_messages
-from store import open_store, parse_store_url
+from store import parse_store_url
 from store.influx_v1 import InfluxV1Reader
-from telemetry.codec import decode
-
-
-async def fill(url: str, fleet: Fleet) -> int:
-    store = open_store(parse_store_url(url))
-    await store.open()
-    messages, _ = fleet_messages(fleet, Faults(), root="factory", batch=1000)
-    batch, written = [], 0
-    for topic, payload in messages:
-        batch.append(decode(topic, payload))
-        if len(batch) >= 20:
-            written += await store.write(batch)
-            batch = []
-    written += await store.write(batch)
-    await store.close()
-    return written
 
 
 async def run(port: int, machines: int, hours: float) -> dict[str, float | int]:
     url = f"influxdb://127.0.0.1:{port}/bench"
     fleet = Fleet(FleetConfig(machines=machines, lines=5, hours=hours, interval_s=1.0, seed=3))
     t0 = time.perf_counter()
-    written = await fill(url, fleet)
+    written = await fill(url, fleet, per_write=20)
     filled = time.perf_counter() - t0
     print(f"{written:,} readings written in {filled:.1f} s", flush=True)
     endpoint = parse_store_url(url)
