@@ -18,7 +18,8 @@ from pydantic import SecretStr
 
 from store.base import ChangeMarks, LineProtocolStore, StoreEndpoint, change_points, writer_name
 from store.errors import StoreError, unreachable
-from store.influx_v1 import InfluxDeadLetters, InfluxV1Reader, token_headers
+from store.influx_deadletters import InfluxDeadLetters
+from store.influx_v1 import InfluxV1Reader, token_headers
 from telemetry.layout import CHANGES, DEADLETTER
 from telemetry.lineprotocol import point_line
 from telemetry.urls import UrlError, masked, port_of
@@ -149,8 +150,8 @@ class InfluxV2Store(LineProtocolStore):
 
     def deadletters(self, *, source: str, max_payload_bytes: int) -> InfluxV2DeadLetters:
         return InfluxV2DeadLetters(
-            self, self.endpoint, token=self._token, source=source,
-            max_payload_bytes=max_payload_bytes,
+            self, InfluxV1Reader(self.endpoint, token=self._token, timeout_s=60), self.endpoint,
+            token=self._token, source=source, max_payload_bytes=max_payload_bytes,
         )  # fmt: skip
 
 
