@@ -12,6 +12,7 @@ criterion that cannot be measured from the data says so and does not count.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from analytics.report_model import Energy
 from telemetry.oee import UNSPECIFIED
 from telemetry.oee import total as total_of
 from telemetry.plant import Plant
+from telemetry.topic import MachinePath
 
 if TYPE_CHECKING:
     from analytics.book import Book
@@ -133,12 +135,19 @@ def measure(
     values["sensor_coverage"] = sensors / len(kpis) if kpis else None
     values["breakdowns_forewarned"] = None
     if events is not None:
-        starts = [(str(e.path), t) for e in entries for t in e.breakdowns]
+        starts = [(e.path, t) for e in entries for t in e.breakdowns]
         if starts:
-            warned = sum(
-                any(str(e.path) == m and t - 3_600_000 <= e.start_ms <= t for e in events)
-                for m, t in starts
-            )
+            # Each machine's event starts, sorted: one search per breakdown.
+            by_machine: dict[MachinePath, list[int]] = {}
+            for ev in events:
+                by_machine.setdefault(ev.path, []).append(ev.start_ms)
+            for v in by_machine.values():
+                v.sort()
+            warned = 0
+            for path, t in starts:
+                found = by_machine.get(path, [])
+                k = bisect.bisect_left(found, t - 3_600_000)
+                warned += k < len(found) and found[k] <= t
             values["breakdowns_forewarned"] = warned / len(starts)
     return values
 

@@ -391,7 +391,7 @@ def build_timeline(
         cycle=cycle,
         unknown_cycle=unknown,
         su_time=t[1:][ridx],
-        su_count=su,
+        su_count=np.round(su),  # whole units per reading: sums of any windows add up
         su_s=su * cycle[ridx],
         e_time=e_time,
         d_kwh=d_kwh,
