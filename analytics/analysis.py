@@ -52,26 +52,6 @@ class Analysis:
     max_gap_s: float = 60.0
     detector: Detector | None = None
 
-    def narrow(self, **only: str | None) -> None:
-        """Keep only the machines (and main meters) of a site, area, line or machine."""
-
-        def keep(path: MachinePath) -> bool:
-            return all(v is None or getattr(path, k) == v for k, v in only.items())
-
-        self.machines = {p: k for p, k in self.machines.items() if keep(p)}
-        self.timelines = {p: t for p, t in self.timelines.items() if keep(p)}
-        self.periods = [(p, {m: k for m, k in ks.items() if keep(m)}) for p, ks in self.periods]
-        # A main meter measures a whole site: it stays only when whole sites are kept.
-        site, finer = only.get("site"), any(only.get(k) for k in ("area", "line", "machine"))
-        self.meters = {p: d for p, d in self.meters.items() if not finer and site in (None, p.site)}
-        if self.events is not None:
-            self.events = [e for e in self.events if keep(e.path)]
-        self.sensor_machines = sum(
-            1
-            for p in self.timelines
-            if p in self.sensor_t and _inside(self.sensor_t[p], self.window)
-        )
-
     def entries(self, window: Window) -> list[Entry]:
         """The entry of every machine and main meter with readings in a window (inside the
         one read); one with nothing in it has none (composing, missing time is no data)."""
@@ -163,6 +143,16 @@ def _local(ms: int, zone: ZoneInfo) -> dt.datetime:
     return dt.datetime.fromtimestamp(ms / 1000, zone)
 
 
+def margins(plant: Plant | None, max_gap_s: float, *, anomalies: bool) -> tuple[int, int]:
+    """(before, after): how far around a window :func:`analyse` reads, so that the state
+    at its start, stops across its edges and (with ``anomalies``) the detector's history
+    are known. The same distances, the other way round, are how far after and before a
+    reading the accounts it changes can lie. They depend only on plant-wide settings."""
+    threshold = plant.micro_stop_threshold_s if plant else Params().micro_stop_threshold_s
+    lookback = Params(max_gap_s=max_gap_s, micro_stop_threshold_s=threshold).lookback_ms
+    return (max(lookback, HISTORY_MS) if anomalies else lookback), lookback
+
+
 async def analyse(
     reader: Reader,
     window: Window,
@@ -177,10 +167,7 @@ async def analyse(
     With a ``detector``, vibration is read too (with hours of history before the window,
     the machine's normal) and the anomaly events that start in the window are kept."""
     params_of = machine_params(plant, max_gap_s)
-    # The margins depend only on settings shared by every machine of the plant.
-    threshold = plant.micro_stop_threshold_s if plant else Params().micro_stop_threshold_s
-    margin = Params(max_gap_s=max_gap_s, micro_stop_threshold_s=threshold).lookback_ms
-    before = max(margin, HISTORY_MS) if detector is not None else margin
+    before, margin = margins(plant, max_gap_s, anomalies=detector is not None)
     data = await reader.read(window.start_ms - before, window.end_ms + margin)
     split = periods(window, by, plant)
     result = Analysis(window=window, machines={}, periods=[(p, {}) for p in split],

@@ -39,7 +39,7 @@ class Book:
     def meters(self) -> dict[MachinePath, Entry]:
         return {p: e for p, e in self.entries.items() if e.kpi is None}
 
-    def events(self, merge_s: float = 600.0) -> list[Event]:
+    def events(self) -> list[Event]:
         """Anomaly events that start in the window: alarm chains not joined to an earlier one."""
         out = [
             Event(p, SIGNAL, c.first_ms, c.last_ms, c.peak_z)

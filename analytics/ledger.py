@@ -31,7 +31,7 @@ from analytics.counters import counter_increments
 from analytics.energy import block_kwh, demand_edges
 from analytics.timeline import Timeline
 from store.series import EnergySeries
-from telemetry.oee import Oee
+from telemetry.oee import Oee, total
 from telemetry.topic import MachinePath
 
 HourRow = tuple[int, int, float | None, float]
@@ -225,15 +225,13 @@ def compose(parts: Sequence[Entry], window: Window, *, merge_s: float = 600.0) -
             blocks=tuple(b for p in parts for b in p.blocks),
         )  # fmt: skip
     kpis = [p.kpi for p in parts if p.kpi is not None]
-    total = kpis[0]
-    for k in kpis[1:]:
-        total = total + k
+    summed = total(kpis)
     covered = sum(p.end_ms - p.start_ms for p in parts) / 1000
     metered = any(k.energy_kwh is not None for k in kpis)
-    total = replace(
-        total,
-        no_data_s=total.no_data_s + max(window.seconds - covered, 0.0),
-        energy_kwh=(total.energy_kwh or 0.0) if metered else None,
+    summed = replace(
+        summed,
+        no_data_s=summed.no_data_s + max(window.seconds - covered, 0.0),
+        energy_kwh=(summed.energy_kwh or 0.0) if metered else None,
     )
     chains: list[Chain] = []
     for c in (c for p in parts for c in p.chains):
@@ -247,7 +245,7 @@ def compose(parts: Sequence[Entry], window: Window, *, merge_s: float = 600.0) -
         path=first.path,
         start_ms=window.start_ms,
         end_ms=window.end_ms,
-        kpi=total,
+        kpi=summed,
         blocks=tuple(b for p in parts for b in p.blocks),
         idle_s=sum(p.idle_s for p in parts),
         breakdowns=tuple(t for p in parts for t in p.breakdowns),

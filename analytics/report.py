@@ -67,11 +67,13 @@ def _baseline_rows(book: Book, plant: Plant | None) -> list[tuple[str, float, fl
     return rows
 
 
-def energy_section(book: Book, plant: Plant | None, grid_factor: float) -> Energy:
+def energy_section(
+    book: Book, kpis: Mapping[MachinePath, Kpi], plant: Plant | None, grid_factor: float
+) -> Energy:
+    """The energy section; ``kpis``: the book's machine accounts (``book.machines``)."""
     window = book.window
     edges = en.demand_edges(window)
     n = max(len(edges) - 1, 0)
-    kpis = book.machines
     blocks: dict[MachinePath, np.ndarray] = {}
     machines: dict[str, Any] = {}
     for path, kpi in sorted(kpis.items()):
@@ -150,7 +152,7 @@ def build(
     w: Window = book.window
     kpis = book.machines
     total = aggregate(kpis.values()) if kpis else None
-    energy = energy_section(book, plant, grid_factor)
+    energy = energy_section(book, kpis, plant, grid_factor)
     events = book.events() if book.anomalies else None
     now = now_ms if now_ms is not None else int(time.time() * 1000)
     values = measure(book, plant, energy, now_ms=now, events=events)

@@ -16,9 +16,9 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from analytics.accounts import Kpi, Params, Window
-from analytics.analysis import By, Period, analyse, periods
-from analytics.anomaly import HISTORY_MS, Detector
+from analytics.accounts import Kpi, Window
+from analytics.analysis import By, Period, analyse, margins, periods
+from analytics.anomaly import Detector
 from analytics.book import Book, iso
 from analytics.ledger import Entry, compose_all, from_json
 from store import Reader
@@ -33,10 +33,10 @@ with no machine reporting has no entries, but is accounted all the same."""
 
 
 def reach(plant: Plant | None, max_gap_s: float, *, anomalies: bool) -> tuple[int, int]:
-    """(before, after): how far from a reading the accounts it changes can lie."""
-    threshold = plant.micro_stop_threshold_s if plant else Params().micro_stop_threshold_s
-    lookback = Params(max_gap_s=max_gap_s, micro_stop_threshold_s=threshold).lookback_ms
-    return lookback, max(lookback, HISTORY_MS) if anomalies else lookback
+    """(before, after): how far from a reading the accounts it changes can lie: what
+    :func:`analytics.analysis.analyse` reads around a window, the other way round."""
+    read_before, read_after = margins(plant, max_gap_s, anomalies=anomalies)
+    return read_after, read_before
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,14 +56,9 @@ class Changes:
             for bucket, until in self.marks
         )
 
-    def dirty(self, *, after_ms: int = 0) -> list[tuple[int, int]]:
-        """The spans of device time whose accounts marks expiring after ``after_ms`` may
-        change, merged."""
-        spans = sorted(
-            (b - self.before_ms, b + BUCKET_MS + self.after_ms)
-            for b, until in self.marks
-            if until > after_ms
-        )
+    def dirty(self) -> list[tuple[int, int]]:
+        """The spans of device time whose accounts the marks may change, merged."""
+        spans = sorted((b - self.before_ms, b + BUCKET_MS + self.after_ms) for b, _ in self.marks)
         out: list[tuple[int, int]] = []
         for a, b in spans:
             if out and a <= out[-1][1]:

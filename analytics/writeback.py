@@ -10,21 +10,22 @@ previous period each time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from pydantic import SecretStr
 
 from analytics.accounts import Kpi, Window, aggregate
-from analytics.analysis import Analysis, By, Level, Period, analyse, group, periods
+from analytics.analysis import By, Level, Period, analyse, group, periods
 from analytics.anomaly import Detector
 from analytics.ledger import Entry, compose_all, to_json
 from analytics.stored import SENTINEL, Changes, book_from_store, reach, read_found, whole
 from store import Store, StoreEndpoint, open_reader, open_store
-from store.base import BUCKET_MS
+from store.base import BUCKET_MS, HOLD_MS
 from store.errors import ReaderError, StoreError
 from telemetry.backoff import sleep_or_stop
 from telemetry.layout import ACCOUNT, ALL, KPI, Point
@@ -33,6 +34,9 @@ from telemetry.plant import Plant
 from telemetry.topic import MachinePath
 
 log = logging.getLogger("factory.kpi")
+
+LATE_MS = 300_000
+"""Readings stored more than this after their 5 minutes of device time ended are late."""
 
 
 def _fields(k: Kpi, end_ms: int) -> dict[str, int | float | None]:
@@ -89,11 +93,6 @@ def period_points(period: Period, kind: str, kpis: Mapping[MachinePath, Kpi]) ->
         out.append(Point(KPI, _tags([], "plant", kind), w.start_ms,
                          _fields(aggregate(kpis.values()), w.end_ms)))  # fmt: skip
     return out
-
-
-def kpi_points(analysis: Analysis, kind: str) -> list[Point]:
-    """Every point of an analysis made with ``by=kind``."""
-    return [p for period, kpis in analysis.periods for p in period_points(period, kind, kpis)]
 
 
 @dataclass(slots=True)
@@ -185,13 +184,6 @@ class Aggregator:
         before, after = reach(plant, max_gap_s, anomalies=self.detector is not None)
         self._reach = (before, after)
 
-    def recent(self, now_ms: int) -> Window:
-        """The current period and the one before it."""
-        span = {"hour": 2 * 3_600_000, "day": 2 * 86_400_000, "shift": 2 * 86_400_000}[self.period]
-        whole_periods = periods(Window(now_ms - span, now_ms), self.period, self.plant)
-        start = whole_periods[-2].window.start_ms if len(whole_periods) >= 2 else now_ms - span
-        return Window(start, now_ms)
-
     def _hours(self, spans: list[tuple[int, int]], now_ms: int) -> list[Window]:
         """The clock hours that overlap ``spans`` and have begun."""
         out: dict[int, Window] = {}
@@ -207,11 +199,22 @@ class Aggregator:
         """Recompute every hour that overlaps ``window`` (and its days); (hours, points)."""
         now = self.now_ms()
         hours = self._hours([(window.start_ms, window.end_ms)], now)
-        points = await self._account(hours, late=set(), now_ms=now)
+        changes = Changes(await self.reader.read_changes(0), *self._reach)
+        async with self._store() as store:
+            points = await self._account(store, hours, changes, late=set(), now_ms=now)
         return len(hours), points
 
     def now_ms(self) -> int:
         return int(self._clock() * 1000)
+
+    @contextlib.asynccontextmanager
+    async def _store(self) -> AsyncIterator[Store]:
+        store = open_store(self.endpoint, token=self.token)
+        await store.open()
+        try:
+            yield store
+        finally:
+            await store.close()
 
     async def pass_once(self) -> int:
         """One pass over the change marks; the number of hours recomputed."""
@@ -219,61 +222,55 @@ class Aggregator:
         marks = await self.reader.read_changes(0)
         changes = Changes(marks, *self._reach)
         hours = self._hours(changes.dirty(), started)
-        # Readings of a bucket that came more than 5 minutes after it closed are late.
+        # Readings of a bucket that came more than LATE_MS after it closed are late (a
+        # mark is written HOLD_MS before it expires).
         late_spans = Changes(
-            [(b, u) for b, u in marks if u - 30_000 > b + BUCKET_MS + 300_000], *self._reach
+            [(b, u) for b, u in marks if u - HOLD_MS > b + BUCKET_MS + LATE_MS], *self._reach
         ).dirty()
         late = {h.start_ms for h in hours
                 if any(a < h.end_ms and b > h.start_ms for a, b in late_spans)}  # fmt: skip
-        await self._account(hours, late=late, now_ms=started)
-        if marks:
-            store = open_store(self.endpoint, token=self.token)
-            await store.open()
-            try:
+        async with self._store() as store:
+            await self._account(store, hours, changes, late=late, now_ms=started)
+            if marks:
                 await store.remove_changes(started)
-            finally:
-                await store.close()
         self.stats.passes += 1
         self.stats.watermark_ms = started
         self.stats.pending_marks = sum(1 for _, u in marks if u > started)
         return len(hours)
 
-    async def _account(self, hours: list[Window], *, late: set[int], now_ms: int) -> int:
+    async def _account(
+        self, store: Store, hours: list[Window], changes: Changes, *, late: set[int], now_ms: int
+    ) -> int:
         spans: list[list[Window]] = []
         for h in hours:
             if spans and spans[-1][-1].end_ms == h.start_ms and len(spans[-1]) < self.span_hours:
                 spans[-1].append(h)
             else:
                 spans.append([h])
-        store = open_store(self.endpoint, token=self.token)
-        await store.open()
         written = 0
-        try:
-            for span in spans:
-                computed = self.now_ms()
-                analysis = await analyse(
-                    self.reader, Window(span[0].start_ms, span[-1].end_ms), plant=self.plant,
-                    max_gap_s=self.max_gap_s, detector=self.detector,
-                )  # fmt: skip
-                points: list[Point] = []
-                for h in span:
-                    entries = analysis.entries(h)
-                    points += account_points(
-                        "hour", computed, h, entries, anomalies=self.detector is not None
-                    )
-                    kpis = {e.path: e.as_kpi() for e in entries if e.kpi is not None}
-                    label = periods(h, "hour", self.plant)[0].label
-                    points += period_points(Period(label, h), "hour", kpis)
-                written += await store.write_points(points)
-                self.stats.hours += len(span)
-                self.stats.late_hours += sum(1 for h in span if h.start_ms in late)
-            written += await self._days(store, hours, now_ms)
-        finally:
-            await store.close()
+        for span in spans:
+            computed = self.now_ms()
+            analysis = await analyse(
+                self.reader, Window(span[0].start_ms, span[-1].end_ms), plant=self.plant,
+                max_gap_s=self.max_gap_s, detector=self.detector,
+            )  # fmt: skip
+            points: list[Point] = []
+            for h in span:
+                entries = analysis.entries(h)
+                points += account_points(
+                    "hour", computed, h, entries, anomalies=self.detector is not None
+                )
+                kpis = {e.path: e.as_kpi() for e in entries if e.kpi is not None}
+                label = periods(h, "hour", self.plant)[0].label
+                points += period_points(Period(label, h), "hour", kpis)
+            written += await store.write_points(points)
+            self.stats.hours += len(span)
+            self.stats.late_hours += sum(1 for h in span if h.start_ms in late)
+        written += await self._days(store, hours, changes, now_ms)
         self.stats.points += written
         return written
 
-    async def _days(self, store: Store, hours: list[Window], now_ms: int) -> int:
+    async def _days(self, store: Store, hours: list[Window], marks: Changes, now_ms: int) -> int:
         """Compose and write the days of ``hours`` that have ended and whose hours are all
         accounted and current; and the shifts, when those are the KPI periods."""
         days: dict[int, Window] = {}
@@ -282,7 +279,6 @@ class Aggregator:
                            self.plant):  # fmt: skip
                 if d.start_ms <= h.start_ms < d.end_ms and d.end_ms <= now_ms:
                     days[d.start_ms] = d
-        marks = Changes(await self.reader.read_changes(0), *self._reach)
         points: list[Point] = []
         for d in days.values():
             found = await read_found(self.reader, "hour", d.start_ms, d.end_ms)

@@ -7,6 +7,8 @@ read one window of series per machine. Every backend implements both sides.
 from __future__ import annotations
 
 import hashlib
+import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -14,10 +16,13 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import SecretStr
 
+from store.errors import StoreError
 from telemetry.codec import Message
 from telemetry.layout import CHANGES, Point
 from telemetry.lineprotocol import message_lines, point_line
 from telemetry.topic import MachinePath
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from store.series import MachineData, SensorSeries
@@ -108,6 +113,8 @@ def letter_id(topic: str, payload: bytes) -> int:
     return int.from_bytes(digest[:7], "big") >> 4
 
 
+HOLD_MS = 30_000
+"""How far ahead a change mark runs: readings of its bucket may arrive until then."""
 BUCKET_MS = 300_000
 """Change marks are per 5 minutes of device time: a live stream's mark reaches back from
 its own 5 minutes only, not from the start of its hour."""
@@ -124,7 +131,7 @@ class ChangeMarks:
     that reaches its period expired is current; the aggregation recomputes what marks
     reach (:mod:`analytics.stored`)."""
 
-    def __init__(self, writer: str, *, hold_ms: int = 30_000, renew_ms: int = 20_000) -> None:
+    def __init__(self, writer: str, *, hold_ms: int = HOLD_MS, renew_ms: int = 20_000) -> None:
         self.writer = writer
         self.hold_ms = hold_ms
         self.renew_ms = renew_ms
@@ -256,8 +263,6 @@ class LineProtocolStore:
     marks: ChangeMarks
 
     async def write(self, messages: Sequence[Message]) -> int:
-        import time
-
         buckets = ChangeMarks.buckets(messages)
         due = self.marks.before(buckets, int(time.time() * 1000))
         lines = [point_line(p) for p in change_points(self.marks.writer, due)]
@@ -271,6 +276,24 @@ class LineProtocolStore:
 
     async def write_points(self, points: Sequence[Point]) -> int:
         return await self._write_lines([point_line(p) for p in points])
+
+    async def _release_marks(self) -> None:
+        """At close: this writer's open marks end now (:meth:`ChangeMarks.release`): the
+        ended marks are written, then the ones that ran beyond now removed."""
+        now = int(time.time() * 1000)
+        released = self.marks.release(now)
+        if not released:
+            return
+        try:
+            await self._write_lines(
+                [point_line(p) for p in change_points(self.marks.writer, released)]
+            )
+            await self._delete_marks_after(now)
+        except StoreError as exc:  # they run out by themselves within seconds
+            log.warning("could not release change marks: %s", exc)
+
+    async def _delete_marks_after(self, now_ms: int) -> None:
+        raise NotImplementedError
 
     async def _write_lines(self, lines: list[str], precision: str = "ms") -> int:
         raise NotImplementedError

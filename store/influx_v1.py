@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import time
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -24,7 +22,6 @@ from store.base import (
     ChangeMarks,
     LineProtocolStore,
     StoreEndpoint,
-    change_points,
     writer_name,
 )
 from store.errors import ReaderError, StoreError, unreachable
@@ -37,7 +34,6 @@ from telemetry.layout import (
     TAGS,
     TELEMETRY,
 )
-from telemetry.lineprotocol import point_line
 from telemetry.topic import MachinePath
 from telemetry.urls import UrlError, masked, port_of
 
@@ -45,8 +41,6 @@ if TYPE_CHECKING:
     import aiohttp
 
     from store.series import Columns, MachineData, SensorSeries
-
-log = logging.getLogger(__name__)
 
 KIND = "influxdb"
 SCHEMES = ("influxdb", "influxdbs")
@@ -188,22 +182,15 @@ class InfluxV1Store(LineProtocolStore):
         except (aiohttp.ClientError, TimeoutError):
             return False
 
+    async def _delete_marks_after(self, now_ms: int) -> None:
+        writer = self.marks.writer.replace("'", "")
+        await self._statement(
+            f'DELETE FROM "{CHANGES.name}" WHERE "writer" = \'{writer}\' AND time > {now_ms}ms'
+        )
+
     async def close(self) -> None:
         if self._session is not None:
-            now = int(time.time() * 1000)
-            released = self.marks.release(now)
-            if released:
-                writer = self.marks.writer.replace("'", "")
-                try:
-                    await self._write_lines(
-                        [point_line(p) for p in change_points(self.marks.writer, released)]
-                    )
-                    await self._statement(
-                        f'DELETE FROM "{CHANGES.name}" WHERE "writer" = \'{writer}\' '
-                        f"AND time > {now}ms"
-                    )
-                except StoreError as exc:  # they run out by themselves
-                    log.warning("could not release change marks: %s", exc)
+            await self._release_marks()
             session, self._session = self._session, None
             await session.close()
 

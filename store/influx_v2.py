@@ -7,8 +7,6 @@ v1 compatibility API (:class:`store.influx_v1.InfluxV1Reader` with the token).
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -16,18 +14,15 @@ from urllib.parse import SplitResult, parse_qs, unquote
 
 from pydantic import SecretStr
 
-from store.base import ChangeMarks, LineProtocolStore, StoreEndpoint, change_points, writer_name
+from store.base import ChangeMarks, LineProtocolStore, StoreEndpoint, writer_name
 from store.errors import StoreError, unreachable
 from store.influx_deadletters import InfluxDeadLetters
 from store.influx_v1 import InfluxV1Reader, token_headers
 from telemetry.layout import CHANGES, DEADLETTER
-from telemetry.lineprotocol import point_line
 from telemetry.urls import UrlError, masked, port_of
 
 if TYPE_CHECKING:
     from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
-
-log = logging.getLogger(__name__)
 
 KIND = "influxdb2"
 SCHEMES = ("influxdb2", "influxdb2s")
@@ -119,8 +114,7 @@ class InfluxV2Store(LineProtocolStore):
         return len(lines)
 
     async def remove_changes(self, through_ms: int) -> None:
-        stop = datetime.fromtimestamp(through_ms / 1000, UTC).isoformat().replace("+00:00", "Z")
-        await v2_delete(self.endpoint, self._token, "1970-01-01T00:00:00Z", stop, CHANGES.name)
+        await v2_delete(self.endpoint, self._token, _rfc3339(0), _rfc3339(through_ms), CHANGES.name)
 
     async def ping(self) -> bool:
         if self._client is None:
@@ -130,21 +124,13 @@ class InfluxV2Store(LineProtocolStore):
         except Exception:  # ping reports reachability, never raises
             return False
 
+    async def _delete_marks_after(self, now_ms: int) -> None:
+        await v2_delete(self.endpoint, self._token, _rfc3339(now_ms + 1), "2262-01-01T00:00:00Z",
+                        CHANGES.name, f'writer="{self.marks.writer}"')  # fmt: skip
+
     async def close(self) -> None:
         if self._client is not None:
-            now = int(time.time() * 1000)
-            released = self.marks.release(now)
-            if released:
-                start = datetime.fromtimestamp((now + 1) / 1000, UTC).isoformat()
-                try:
-                    await self._write_lines(
-                        [point_line(p) for p in change_points(self.marks.writer, released)]
-                    )
-                    await v2_delete(self.endpoint, self._token, start.replace("+00:00", "Z"),
-                                    "2262-01-01T00:00:00Z", CHANGES.name,
-                                    f'writer="{self.marks.writer}"')  # fmt: skip
-                except StoreError as exc:  # they run out by themselves
-                    log.warning("could not release change marks: %s", exc)
+            await self._release_marks()
             client, self._client = self._client, None
             await client.close()  # type: ignore[no-untyped-call]
 
@@ -161,8 +147,12 @@ class InfluxV2DeadLetters(InfluxDeadLetters):
 
     async def remove(self, ids: Sequence[int]) -> None:
         for i in ids:
-            at = datetime.fromtimestamp(i / 1e6, UTC).isoformat().replace("+00:00", "Z")
+            at = _rfc3339(i / 1000)
             await v2_delete(self._endpoint, self._token, at, at, DEADLETTER.name)
+
+
+def _rfc3339(ms: float) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
 
 
 async def v2_delete(
