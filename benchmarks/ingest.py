@@ -1,12 +1,18 @@
 """Ingest throughput and lag, against the broker's ceiling, InfluxDB's raw rate and a naive bridge.
 
-    python -m benchmarks.ingest [--machines 20] [--hours 8] [--lag-seconds 10]
+    python -m benchmarks.ingest [--machines 20] [--hours 8] [--lag-seconds 10] [--lag-rate 10000]
 
 All measurements use the same batched messages (100 readings each) of a
 simulated fleet, a real Mosquitto and a real InfluxDB started for the run:
 
 - ``readings_per_s``: our ingest (QoS 1, validation, ack after write) draining a
   backlog the broker holds for its persistent session into InfluxDB;
+- ``live_readings_per_s``: the same messages published as fast as the broker takes
+  them (QoS 1, 1,000 in flight, from another process) while our ingest stores them
+  into InfluxDB: from the first publish to the last reading stored. Publisher,
+  broker, ingest and InfluxDB share the machine's cores, so this is lower;
+- ``sqlite_readings_per_s``: our ingest draining the same backlog into the embedded
+  SQLite store (WAL, one transaction per batch) instead of InfluxDB;
 - ``broker_readings_per_s``: Mosquitto delivering the same backlog to
   ``mosquitto_sub`` (the broker's ceiling on this machine);
 - ``influx_raw_readings_per_s``: the same lines posted straight to ``/write``
@@ -18,7 +24,9 @@ simulated fleet, a real Mosquitto and a real InfluxDB started for the run:
 - ``cpu_s_per_100k`` / ``naive_cpu_s_per_100k``: CPU seconds the ingest process
   spent per 100,000 readings stored (all its threads), the steadiest figure on a
   shared machine;
-- ``lag_p99_s``: from a reading's ``ts`` to stored, at a steady 10,000 readings/s;
+- ``lag_p50_s`` / ``lag_p99_s``: from a reading's ``ts`` to stored while a publisher
+  aims at ``lag_rate_readings_per_s`` (10,000 by default, ``--lag-rate``);
+  ``lag_achieved_readings_per_s`` is the rate it reached;
 - ``rich_readings_per_s`` / ``rich_influx_raw_readings_per_s``: ours and InfluxDB's
   raw rate again with rich readings (two process sensors per telemetry reading,
   power factor and voltage per meter reading): more fields per point, so both
@@ -135,8 +143,8 @@ def peak_rss_mb() -> float:
 
 
 # -- child processes ----------------------------------------------------------------------
-def make_service(port: int, influx: int, db: str, root: str, client_id: str, tmp: Path) -> Any:
-    """Our ingest service, as `factory ingest` builds it, into InfluxDB over the v1 API."""
+def make_service(port: int, store_url: str, root: str, client_id: str) -> Any:
+    """Our ingest service, as `factory ingest` builds it, into the store ``store_url`` names."""
     from ingest.config import IngestConfig
     from ingest.service import IngestService
     from store import open_store, parse_store_url
@@ -144,30 +152,36 @@ def make_service(port: int, influx: int, db: str, root: str, client_id: str, tmp
 
     return IngestService(
         endpoint=parse_mqtt_url(f"mqtt://127.0.0.1:{port}"),
-        store=open_store(parse_store_url(f"influxdb://127.0.0.1:{influx}/{db}")),
+        store=open_store(parse_store_url(store_url)),
         config=IngestConfig(client_id=client_id),
         root=root,
     )
 
 
 def child_ours(
-    port: int, influx: int, db: str, root: str, client_id: str, total: int
+    port: int, store_url: str, root: str, client_id: str, total: int, *, live: bool = False
 ) -> dict[str, float]:
+    """Store ``total`` readings. Drain a backlog, or (``live``) say ``ready`` on stdout, wait
+    for ``go`` on stdin (the parent starts publishing then) and time from there."""
+
     async def run() -> dict[str, float]:
-        with tempfile.TemporaryDirectory() as tmp:
-            service = make_service(port, influx, db, root, client_id, Path(tmp))
-            task = asyncio.create_task(service.run())
-            started = time.perf_counter()
-            cpu = time.process_time()
-            while service.stats.written_readings < total:
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.01)
-            elapsed = time.perf_counter() - started
-            cpu = time.process_time() - cpu
-            lag = service.stats.lag_quantiles()
-            service.stop()
-            await task
+        service = make_service(port, store_url, root, client_id)
+        task = asyncio.create_task(service.run())
+        if live:
+            await service.ready.wait()
+            print("ready", flush=True)
+            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        started = time.perf_counter()
+        cpu = time.process_time()
+        while service.stats.written_readings < total:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu
+        lag = service.stats.lag_quantiles()
+        service.stop()
+        await task
         return {
             "seconds": elapsed,
             "readings_per_s": total / elapsed,
@@ -181,16 +195,18 @@ def child_ours(
 
 
 def child_naive(
-    port: int, influx: int, db: str, root: str, client_id: str, total: int
+    port: int, store_url: str, root: str, client_id: str, total: int
 ) -> dict[str, float]:
     """What a quick script does: decode, one synchronous write per message over a kept-alive
     HTTP connection, ack on arrival."""
     import http.client
-    from urllib.parse import urlencode
+    from urllib.parse import urlencode, urlsplit
 
     from telemetry.layout import TABLE_BY_CHANNEL
     from telemetry.models import Channel
 
+    url = urlsplit(store_url)
+    influx, db = url.port or 8086, url.path.strip("/")
     written = 0
     first: list[float] = []
     http_conn = http.client.HTTPConnection("127.0.0.1", influx, timeout=60)
@@ -245,50 +261,48 @@ def child_naive(
 
 
 def child_lag(
-    port: int, influx: int, db: str, root: str, client_id: str, seconds: float
+    port: int, store_url: str, root: str, client_id: str, seconds: float, rate: float
 ) -> dict[str, float]:
-    """Steady 10,000 readings/s with fresh timestamps; the lag quantiles from the service."""
-    rate, per_msg, machines = 10_000, BATCH, 50
+    """A steady ``rate`` readings/s with fresh timestamps; the lag quantiles from the service."""
+    per_msg, machines = BATCH, 50
 
     async def run() -> dict[str, float]:
-        with tempfile.TemporaryDirectory() as tmp:
-            service = make_service(port, influx, db, root, client_id, Path(tmp))
-            task = asyncio.create_task(service.run())
-            await service.ready.wait()
-            pub = mqtt.Client(
-                CallbackAPIVersion.VERSION2, client_id=f"lagpub-{uuid.uuid4().hex[:6]}"
-            )
-            pub.max_inflight_messages_set(1000)
-            pub.connect("127.0.0.1", port)
-            pub.loop_start()
-            sent = 0
-            seq = 0
-            started = time.monotonic()
-            while time.monotonic() - started < seconds:
-                now_ms = int(time.time() * 1000)
-                for m in range(machines):
-                    if sent >= rate * (time.monotonic() - started):
-                        break
-                    payload = json.dumps(
-                        [
-                            {"ts": now_ms - per_msg + k, "seq": seq + k, "power_kw": 5.0,
-                             "energy_kwh": float(seq + k)}
-                            for k in range(per_msg)
-                        ]
-                    ).encode()  # fmt: skip
-                    pub.publish(f"{root}/v1/s/a/l/m{m:03d}/energy", payload, qos=1)
-                    sent += per_msg
-                seq += per_msg
-                await asyncio.sleep(0.005)
-            while service.stats.written_readings < sent:  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
-            lag = service.stats.lag_quantiles()
-            pub.loop_stop()
-            pub.disconnect()
-            service.stop()
-            await task
+        service = make_service(port, store_url, root, client_id)
+        task = asyncio.create_task(service.run())
+        await service.ready.wait()
+        pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"lagpub-{uuid.uuid4().hex[:6]}")
+        pub.max_inflight_messages_set(1000)
+        pub.connect("127.0.0.1", port)
+        pub.loop_start()
+        sent = 0
+        seq = 0
+        started = time.monotonic()
+        while time.monotonic() - started < seconds:
+            now_ms = int(time.time() * 1000)
+            for m in range(machines):
+                if sent >= rate * (time.monotonic() - started):
+                    break
+                payload = json.dumps(
+                    [
+                        {"ts": now_ms - per_msg + k, "seq": seq + k, "power_kw": 5.0,
+                         "energy_kwh": float(seq + k)}
+                        for k in range(per_msg)
+                    ]
+                ).encode()  # fmt: skip
+                pub.publish(f"{root}/v1/s/a/l/m{m:03d}/energy", payload, qos=1)
+                sent += per_msg
+            seq += per_msg
+            await asyncio.sleep(0.005)
+        published_s = time.monotonic() - started
+        while service.stats.written_readings < sent:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        lag = service.stats.lag_quantiles()
+        pub.loop_stop()
+        pub.disconnect()
+        service.stop()
+        await task
         return {"lag_p50_s": lag["0.5"], "lag_p99_s": lag["0.99"], "readings": sent,
-                "achieved_readings_per_s": sent / seconds}  # fmt: skip
+                "achieved_readings_per_s": sent / published_s}  # fmt: skip
 
     return asyncio.run(run())
 
@@ -304,19 +318,48 @@ def run_child(kind: str, *args: Any) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def run_live(
+    port: int, store_url: str, root: str, msgs: list[tuple[str, bytes]], total: int
+) -> dict[str, float]:
+    """Our ingest in a child process while this process publishes ``msgs`` at full speed."""
+    from simulators.load import publish
+    from telemetry.urls import parse_mqtt_url
+
+    cid = f"live-{uuid.uuid4().hex[:6]}"
+    args = ["--child", "live", str(port), store_url, root, cid, str(total)]
+    with subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.ingest", *args],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as child:  # fmt: skip
+        assert child.stdin and child.stdout and child.stderr
+        if child.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"live ingest did not start:\n{child.stderr.read()[-3000:]}")
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        publish(msgs, parse_mqtt_url(f"mqtt://127.0.0.1:{port}"), rate=None, qos=1)
+        out, err = child.communicate(timeout=600)
+        if child.returncode != 0:
+            raise RuntimeError(f"live ingest failed:\n{err[-3000:]}")
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--machines", type=int, default=20)
     parser.add_argument("--hours", type=float, default=8.0)
     parser.add_argument("--lag-seconds", type=float, default=10.0)
+    parser.add_argument("--lag-rate", type=float, default=10_000.0)
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        kind, *rest = args.child
-        port, influx, db, root, client_id, n = rest
-        fn = {"ours": child_ours, "naive": child_naive, "lag": child_lag}[kind]
-        value: Any = float(n) if kind == "lag" else int(n)
-        print(json.dumps(fn(int(port), int(influx), db, root, client_id, value)))
+        kind, port, url, root, client_id, n, *more = args.child
+        if kind == "lag":
+            result = child_lag(int(port), url, root, client_id, float(n), float(more[0]))
+        elif kind == "naive":
+            result = child_naive(int(port), url, root, client_id, int(n))
+        else:
+            result = child_ours(int(port), url, root, client_id, int(n), live=kind == "live")
+        print(json.dumps(result))
         return
 
     from tests.servers import influxd, mosquitto
@@ -349,31 +392,44 @@ def main() -> None:
         res["raw"] = influx_raw_rate(ix.port, "raw", msgs, root, total)
         print(f"InfluxDB raw /write             {res['raw']:>12,.0f} readings/s")
 
-        # 3. ours and 4. naive, each draining the same backlog
-        for kind, db in (("ours", "ours"), ("naive", "naive")):
-            cid = f"{kind}-{uuid.uuid4().hex[:6]}"
+        # 3. ours, 4. naive and 5. ours into SQLite, each draining the same backlog
+        influx = f"influxdb://127.0.0.1:{ix.port}"
+        for key, kind, url, label in (
+            ("ours", "ours", f"{influx}/ours", "our ingest"),
+            ("naive", "naive", f"{influx}/naive", "naive bridge"),
+            ("sqlite", "ours", f"sqlite:///{tmp}/bench.db", "our ingest into SQLite"),
+        ):
+            cid = f"{key}-{uuid.uuid4().hex[:6]}"
             backlog(mq.port, cid, sub_filter, msgs)
-            res[kind] = run_child(kind, mq.port, ix.port, db, root, cid, total)
-            r = res[kind]
+            res[key] = r = run_child(kind, mq.port, url, root, cid, total)
             print(
-                f"{'our ingest' if kind == 'ours' else 'naive bridge':<31} "
-                f"{r['readings_per_s']:>12,.0f} readings/s, peak RSS {r['peak_rss_mb']:.0f} MB"
+                f"{label:<31} {r['readings_per_s']:>12,.0f} readings/s, "
+                f"{r['cpu_s_per_100k']:.3f} CPU s per 100k, peak RSS {r['peak_rss_mb']:.0f} MB"
             )
 
-        # 5. lag at a steady 10,000 readings/s
+        # 6. live: a publisher at full speed while ours stores (no backlog)
+        # (its own root: the persistent sessions above would queue a copy of every message)
+        live = [(f"l{topic}", payload) for topic, payload in msgs]
+        res["live"] = r = run_live(mq.port, f"{influx}/live", f"l{root}", live, total)
+        print(f"{'our ingest, live publisher':<31} {r['readings_per_s']:>12,.0f} readings/s")
+
+        # 7. lag at a steady rate
         cid = f"lag-{uuid.uuid4().hex[:6]}"
-        res["lag"] = run_child("lag", mq.port, ix.port, "lag", f"lag{root}", cid, args.lag_seconds)
+        res["lag"] = lag = run_child(
+            "lag", mq.port, f"{influx}/lag", f"lag{root}", cid, args.lag_seconds, args.lag_rate
+        )
         print(
-            f"lag at 10,000 readings/s         p50 {res['lag']['lag_p50_s']:.3f} s, "
-            f"p99 {res['lag']['lag_p99_s']:.3f} s"
+            f"lag aiming at {args.lag_rate:,.0f} readings/s (reached "
+            f"{lag['achieved_readings_per_s']:,.0f}): p50 {lag['lag_p50_s']:.3f} s, "
+            f"p99 {lag['lag_p99_s']:.3f} s"
         )
 
-        # 6. the same, with rich readings (process sensors, power factor, voltage)
+        # 8. the same, with rich readings (process sensors, power factor, voltage)
         rich, rich_total = messages(args.machines, args.hours, f"r{root}", rich=True)
         res["rich_raw"] = influx_raw_rate(ix.port, "rawrich", rich, f"r{root}", rich_total)
         cid = f"rich-{uuid.uuid4().hex[:6]}"
         backlog(mq.port, cid, f"r{root}/v1/+/+/+/+/+", rich)
-        res["rich"] = run_child("ours", mq.port, ix.port, "rich", f"r{root}", cid, rich_total)
+        res["rich"] = run_child("ours", mq.port, f"{influx}/rich", f"r{root}", cid, rich_total)
         print(
             f"rich readings: our ingest {res['rich']['readings_per_s']:,.0f} readings/s, "
             f"InfluxDB raw {res['rich_raw']:,.0f} readings/s"
@@ -386,10 +442,15 @@ def main() -> None:
         "cpu_s_per_100k": round(ours["cpu_s_per_100k"], 3),
         "naive_cpu_s_per_100k": round(res["naive"]["cpu_s_per_100k"], 3),
         "speedup_vs_naive": round(ours["readings_per_s"] / res["naive"]["readings_per_s"], 2),
+        "live_readings_per_s": round(res["live"]["readings_per_s"]),
+        "sqlite_readings_per_s": round(res["sqlite"]["readings_per_s"]),
+        "sqlite_cpu_s_per_100k": round(res["sqlite"]["cpu_s_per_100k"], 3),
         "broker_readings_per_s": round(res.get("broker", 0)),
         "influx_raw_readings_per_s": round(res["raw"]),
         "lag_p50_s": round(res["lag"]["lag_p50_s"], 3),
         "lag_p99_s": round(res["lag"]["lag_p99_s"], 3),
+        "lag_rate_readings_per_s": round(args.lag_rate),
+        "lag_achieved_readings_per_s": round(res["lag"]["achieved_readings_per_s"]),
         "peak_rss_mb": round(ours["peak_rss_mb"], 1),
         "readings": total,
         "readings_per_message": BATCH,

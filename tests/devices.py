@@ -29,6 +29,11 @@ class ModbusMeterServer:
                 for i, word in enumerate(encode(spec, values[spec.field])):
                     self.regs[spec.address + i] = word
 
+    def set_words(self, words: dict[int, int]) -> None:
+        """Hold these register words as they are (written by hand from a meter's manual)."""
+        self._values = {}
+        self.regs = dict(words)
+
     async def _action(
         self, fc: int, start: int, address: int, count: int, current: list[int], set_values: Any
     ) -> None:

@@ -26,6 +26,8 @@ class Receiver:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
+        self._marker_topic = f"{self.root}/v1/_marker/{self.client_id}"
+        self._markers: set[bytes] = set()
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=False)
         c.reconnect_delay_set(0.2, 1.0)
         c.on_connect = lambda cl, u, f, rc, p: cl.subscribe(f"{self.root}/v1/#", qos=1)
@@ -35,6 +37,9 @@ class Receiver:
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         if msg.topic.endswith("/status"):
+            return
+        if msg.topic == self._marker_topic:
+            self._markers.add(msg.payload)
             return
         payload = json.loads(msg.payload)
         with self._lock:
@@ -67,6 +72,21 @@ class Receiver:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"received {self.distinct()} of {distinct} distinct readings")
             time.sleep(0.05)
+
+    def drain(self, timeout_s: float) -> None:
+        """Return once everything the broker accepted before this call has arrived.
+
+        Publishes a marker to itself through the broker and waits for it: Mosquitto queues
+        a subscriber's messages in the order it accepted them, so what was acknowledged to
+        a publisher before the marker arrives before the marker.
+        """
+        token = uuid.uuid4().hex.encode()
+        self.client.publish(self._marker_topic, token, qos=1)
+        deadline = time.monotonic() + timeout_s
+        while token not in self._markers:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the marker did not come back through the broker")
+            time.sleep(0.02)
 
     def first_arrivals_in_order(self) -> bool:
         """Per topic, the first arrival of each seq comes in increasing seq order."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import os
 import signal
 import subprocess
@@ -165,14 +166,14 @@ async def test_full_buffer_applies_the_policy_and_counts_exactly(
     task = asyncio.create_task(agent.run())
     try:
         await wait_until(lambda: agent.stats.read == fleet.reading_count, 30, "source read")
-        await asyncio.sleep(1.2)  # one housekeeping tick refreshes the counters
-        assert agent.stats.dropped_readings > 0, "the buffer must have overflowed"
+        # the counters are refreshed by the agent's housekeeping, once a second
+        await wait_until(lambda: agent.stats.dropped_readings > 0, 10, "the buffer overflowing")
         assert agent.stats.buffer_bytes <= 150_000
         broker = start_mosquitto(folder, port=broker.port, persistence=True)
         await asyncio.wait_for(task, 60)
         expected = fleet.reading_count - agent.stats.dropped_readings
         rx.wait_for(expected, 30)
-        await asyncio.sleep(0.5)  # nothing more may arrive
+        await asyncio.to_thread(rx.drain, 15)  # all the agent sent has arrived
     finally:
         rx.stop()
         broker.stop()
@@ -305,18 +306,27 @@ async def test_wrong_password_fails_clearly_without_a_retry_storm(
 
 
 async def test_tls_with_an_unknown_ca_is_refused(
-    tls_broker: Any, tmp_path: Path, topic_root: str
+    tls_broker: Any, tmp_path: Path, topic_root: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """The system CAs do not know the test CA: the handshake must fail on the certificate
+    (not on a timeout or a closed port), be retried later, and nothing be published."""
+    caplog.set_level(logging.WARNING, logger="edge_agent")
     fleet = Fleet(FleetConfig(machines=1, lines=1, hours=0.5, seed=1))
     agent = agent_for(
         fleet, f"mqtts://edge:{PASSWORD}@localhost:{tls_broker.port}", topic_root, tmp_path
     )
     task = asyncio.create_task(agent.run())
-    await asyncio.sleep(2)
-    assert agent.stats.acknowledged == 0 and not agent.stats.connected
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    try:
+        await wait_until(
+            lambda: "CERTIFICATE_VERIFY_FAILED" in caplog.text, 15, "a certificate refusal"
+        )
+        assert agent.stats.acknowledged == 0 and not agent.stats.connected
+        refusal = next(r for r in caplog.records if "CERTIFICATE_VERIFY_FAILED" in r.message)
+        assert "reconnecting in" in refusal.message
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
 
 
 async def test_metrics_endpoint_reports_the_counters(

@@ -81,7 +81,11 @@ def test_ingest_sigkill_under_load_loses_nothing(
     wait_healthy(mport, first)
     load = Load(mosquitto_server.port, topic_root, default_load_fleet(), readings_per_s=8000)
     load.start()
-    time.sleep(1.5)  # under load
+    deadline = time.monotonic() + 30
+    while metrics(mport)["factory_ingest_readings_written_total"] < 3_000:
+        assert time.monotonic() < deadline, "the first process stored nothing under load"
+        time.sleep(0.05)
+    assert not load.done.is_set(), "killed while the load still runs"
     first.send_signal(signal.SIGKILL)
     first.wait(10)
     second = ingest_process(*args, client_id=client_id, metrics_port=mport)
@@ -150,7 +154,7 @@ def test_three_processes_on_a_shared_subscription_split_the_load(
     assert sum(written) >= load.expected_readings
     # Mosquitto hands shared messages round-robin to whoever has room in its in-flight
     # window, so the split follows how fast each process acknowledges.
-    assert min(written) > 0.05 * sum(written), f"load shared: {written}"
+    assert min(written) > 0.10 * sum(written), f"load shared: {written}"
     print(f"shared subscription: written per process {written}")
 
 

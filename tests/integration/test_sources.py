@@ -85,6 +85,16 @@ def opcua_machine(server: OpcUaMachineServer, **kw: Any) -> OpcUaMachine:
     )
 
 
+async def until(predicate: Any, what: str, timeout_s: float = 20) -> None:
+    """Wait for a condition, bounded: a loaded machine slows the test, never fails it."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not predicate():  # noqa: ASYNC110 (poll a condition)
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise TimeoutError(f"no {what} within {timeout_s:g} s") from None
+
+
 def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(db) as conn:
         return conn.execute(sql).fetchall()
@@ -106,7 +116,7 @@ async def test_modbus_meter_values_arrive_unchanged_and_energy_matches_truth(
     source = DeviceSource(meters=[meter])
     try:
         async with pipeline(source, mosquitto_server, topic_root, tmp_path):
-            await asyncio.sleep(0.5)  # a few polls before the run
+            await until(lambda: len(meter_server.served) >= 5, "polls before the run")
             wall, speedup = 4.0, 3600 / 4.0
             started = time.monotonic()
             while (elapsed := time.monotonic() - started) < wall:
@@ -124,7 +134,8 @@ async def test_modbus_meter_values_arrive_unchanged_and_energy_matches_truth(
             meter_server.set(
                 {"energy_kwh": final, "power_kw": 0.0, "voltage_v": 230.0, "power_factor": 0.9}
             )
-            await asyncio.sleep(0.5)  # a few polls after it
+            polled = len(meter_server.served)
+            await until(lambda: len(meter_server.served) >= polled + 5, "polls after the run")
     finally:
         await meter_server.stop()
     stored = rows(
@@ -150,6 +161,38 @@ async def test_modbus_meter_values_arrive_unchanged_and_energy_matches_truth(
     assert delta == pytest.approx(truth.energy_kwh, abs=1e-3)  # float32 of ~1,100 kWh
 
 
+async def test_modbus_meter_words_from_the_manual_arrive_as_the_manual_says(
+    mosquitto_server: Server, topic_root: str, tmp_path: Path
+) -> None:
+    """Register words written by hand, not by our encoder: an SDM630 holds IEEE 754 float32,
+    high word first, in input registers 30001 (voltage, V), 30053 (total power, W), 30063
+    (power factor) and 30073 (total import, kWh); a symmetric encode/decode bug cannot hide."""
+    meter_server = ModbusMeterServer(free_port())
+    meter_server.set_words({
+        0: 0x4366, 1: 0x0000,  # 230.0 V
+        52: 0x44E6, 53: 0x0000,  # 1840.0 W, stored as 1.84 kW
+        62: 0x3F66, 63: 0x6666,  # 0.9 as float32 (0.89999997...)
+        72: 0x4640, 73: 0xE600,  # 12345.5 kWh
+    })  # fmt: skip
+    await meter_server.start()
+    meter = ModbusMeter(**WHERE, host="127.0.0.1", port=meter_server.port, preset="sdm630",
+                        poll_interval_s=0.05)  # fmt: skip
+    source = DeviceSource(meters=[meter])
+    try:
+        async with pipeline(source, mosquitto_server, topic_root, tmp_path) as (agent, _):
+            await until(lambda: agent.stats.read >= 3, "three meter readings")
+    finally:
+        await meter_server.stop()
+    stored = rows(
+        tmp_path / "t.db", "SELECT voltage_v, power_kw, power_factor, energy_kwh FROM energy"
+    )
+    assert len(stored) >= 3
+    for volts, kw, pf, kwh in stored:
+        assert volts == 230.0 and kwh == 12345.5
+        assert kw == pytest.approx(1.84, rel=1e-12)
+        assert pf == pytest.approx(0.9, abs=1e-7) and pf != 0.9  # float32, not a rounded copy
+
+
 async def test_wrong_register_map_is_caught_and_reported(
     mosquitto_server: Server, topic_root: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -169,7 +212,7 @@ async def test_wrong_register_map_is_caught_and_reported(
     caplog.set_level(logging.ERROR)
     try:
         async with pipeline(source, mosquitto_server, topic_root, tmp_path):
-            await asyncio.sleep(1.0)
+            await until(lambda: any(s.rejected > 5 for s in source.stats.values()), "rejections")
     finally:
         await meter_server.stop()
     stats = next(iter(source.stats.values()))
@@ -197,7 +240,10 @@ async def test_opcua_machine_through_the_pipeline_matches_truth(
     source = DeviceSource(machines=[machine])
     try:
         async with pipeline(source, mosquitto_server, topic_root, tmp_path) as (_agent, _):
-            await asyncio.sleep(1.0)  # subscribed
+            await until(
+                lambda: any(s.readings >= 1 for s in source.stats.values()),
+                "the OPC UA subscription's first values",
+            )
             for r in readings:
                 when = dt.datetime.fromtimestamp(r["ts"] / 1000, dt.UTC)
                 await server.write(r, when)
