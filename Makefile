@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck unit integration system-deps clean
+.PHONY: demo test lint typecheck unit integration system-deps screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ unit: $(STAMP)
 
 integration: $(STAMP) system-deps
 	$(BIN)/pytest tests/integration -q
+
+# The dashboard screenshots in docs/views.md, taken by the browser tests.
+screenshots: $(STAMP) system-deps
+	FACTORY_SCREENSHOTS=docs $(BIN)/pytest tests/integration/test_dashboard.py -q -k "chromium or drill"
 
 test: $(STAMP) system-deps
 	$(BIN)/ruff check .

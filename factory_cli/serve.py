@@ -30,6 +30,7 @@ from analytics.book import Book
 from analytics.report import compute_report
 from analytics.report_model import Report
 from analytics.timeline import Timeline
+from factory_cli import views
 from factory_cli.settings import Settings
 from store import open_reader
 from telemetry.models import NAME_PATTERN
@@ -102,6 +103,10 @@ class Dashboard:
     refresh_s: float = 30.0
     _cache: dict[tuple[Any, ...], tuple[float, Report, Book]] = field(default_factory=dict)
     _locks: dict[tuple[Any, ...], asyncio.Lock] = field(default_factory=dict)
+
+    def now_ms(self) -> int:
+        """Now, or the end of the fixed window (the windows a user can pick end there)."""
+        return self.fixed[1] if self.fixed is not None else int(time.time() * 1000)
 
     def default_window(self) -> Window:
         if self.fixed is not None:
@@ -179,6 +184,15 @@ class Dashboard:
         )
         return analysis.timelines.get(path)
 
+    async def machine(self, window: Window, path: MachinePath) -> dict[str, Any] | None:
+        """One machine's page: timeline, stops, power curve and vibration trace."""
+        found = await self.timeline(window, path)
+        if found is None:
+            return None
+        reader = open_reader(self.settings.store_url, token=self.settings.influx_token)
+        sensors = await reader.read_sensor("vibration_mm_s", window.start_ms, window.end_ms)
+        return views.machine_page(found, window, sensors.get(path))
+
     async def refresher(self) -> None:
         """Keep the default window's report fresh (the live view). A report that takes
         long to compute (a large plant) is refreshed less often: at most a third of the
@@ -192,6 +206,13 @@ class Dashboard:
                 log.error("refresh failed: %s", exc)
             took = time.monotonic() - started
             await asyncio.sleep(max(self.refresh_s, 2 * took))
+
+
+def _machine_path(machine: str) -> MachinePath:
+    parts = machine.split("/")
+    if len(parts) != 4 or not all(re.fullmatch(NAME_PATTERN, p) for p in parts):
+        raise BadRequest("machine: give site/area/line/machine ([A-Za-z0-9_-] names)")
+    return MachinePath(*parts)
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -222,18 +243,37 @@ def make_app(dash: Dashboard) -> web.Application:
             return _error(400, str(exc))
         return web.json_response(data.as_json_dict())
 
-    @routes.get("/api/timeline")
-    async def timeline(request: web.Request) -> web.Response:
+    @routes.get("/api/windows")
+    async def windows(_request: web.Request) -> web.Response:
+        return web.json_response({
+            "windows": views.presets(dash.plant, dash.now_ms(), dash.default_window()),
+            "targets": views.targets(dash.plant),
+            "default_target": views.WORLD_CLASS_OEE,
+        })  # fmt: skip
+
+    @routes.get("/api/machine")
+    async def machine(request: web.Request) -> web.Response:
         query = dict(request.query)
-        machine = query.get("machine", "")
-        parts = machine.split("/")
-        if len(parts) != 4 or not all(re.fullmatch(NAME_PATTERN, p) for p in parts):
-            return _error(400, "machine: give site/area/line/machine ([A-Za-z0-9_-] names)")
         try:
+            path = _machine_path(query.get("machine", ""))
             window = dash.window(query)
         except BadRequest as exc:
             return _error(400, str(exc))
-        path = MachinePath(*parts)
+        page = await dash.machine(window, path)
+        if page is None:
+            return _error(404, f"no telemetry for {path} in the window")
+        return web.json_response({"machine": str(path), "start_ms": window.start_ms,
+                                  "end_ms": window.end_ms, **page})  # fmt: skip
+
+    @routes.get("/api/timeline")
+    async def timeline(request: web.Request) -> web.Response:
+        query = dict(request.query)
+        try:
+            path = _machine_path(query.get("machine", ""))
+            window = dash.window(query)
+        except BadRequest as exc:
+            return _error(400, str(exc))
+        machine = str(path)
         found = await dash.timeline(window, path)
         if found is None:
             return _error(404, f"no telemetry for {machine} in the window")

@@ -175,6 +175,9 @@ class Machine(_Model):
 class Line(_Model):
     name: Name
     machines: tuple[Machine, ...] = Field(min_length=1)
+    oee_target: float | None = Field(
+        default=None, gt=0, le=1, description="OEE target of the line (dashboard; 0.85 if unset)"
+    )
 
 
 class Area(_Model):

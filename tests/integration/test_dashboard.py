@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -108,49 +109,209 @@ async def test_schemathesis_finds_no_failure(small_store: tuple[Fleet, Path]) ->
     assert proc.returncode == 0, text[-4000:]
 
 
-async def test_dashboard_in_chromium_shows_the_api_numbers(
-    small_store: tuple[Fleet, Path], tmp_path: Path
-) -> None:
+SHOTS = (
+    Path(os.environ.get("FACTORY_SCREENSHOTS", ""))
+    if os.environ.get("FACTORY_SCREENSHOTS")
+    else None
+)
+"""Where the browser tests leave their screenshots for docs/views.md (``make screenshots``)."""
+
+
+@contextlib.asynccontextmanager
+async def chromium_page(base: str) -> AsyncIterator[tuple[Any, list[str]]]:
+    """A page in Debian's headless Chromium; the list collects console errors and page errors."""
     from playwright.async_api import async_playwright
 
     chromium = require_binary("chromium", "chromium", "/usr/bin")
-    fleet, db = small_store
-    async with dashboard(fleet, db) as base, async_playwright() as pw:
+    async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        page = await browser.new_page(viewport={"width": 1400, "height": 1800})
+        page = await browser.new_page(viewport={"width": 1400, "height": 1000})
         problems: list[str] = []
         page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: problems.append(str(e)))
+        page.set_default_timeout(30_000)
+        try:
+            yield page, problems
+        finally:
+            await browser.close()
+
+
+async def settled(page: Any) -> None:
+    """Wait until the view is fully drawn (overview, heatmap, comparison)."""
+    await page.wait_for_selector("body[data-complete=true]", state="attached", timeout=60_000)
+
+
+async def navigate(page: Any, action: Any) -> None:
+    """Do something that redraws the view, and wait until the new view is drawn."""
+    await page.evaluate("document.body.removeAttribute('data-complete')")
+    await action()
+    await settled(page)
+
+
+async def shot(page: Any, tmp_path: Path, name: str) -> None:
+    await page.screenshot(path=str(tmp_path / name), full_page=True)
+    assert (tmp_path / name).stat().st_size > 10_000
+    if SHOTS is not None:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(SHOTS / name), full_page=False)
+
+
+async def test_dashboard_in_chromium_shows_the_api_numbers(
+    small_store: tuple[Fleet, Path], tmp_path: Path
+) -> None:
+    fleet, db = small_store
+    async with dashboard(fleet, db) as base, chromium_page(base) as (page, problems):
         started = time.monotonic()
         await page.goto(base + "/")
-        await page.wait_for_selector("body[data-ready=true]", timeout=20_000)
+        await page.wait_for_selector("body[data-ready=true]", state="attached", timeout=20_000)
         shown_after = time.monotonic() - started
-        await page.wait_for_selector("#gantt svg rect")
+        await settled(page)
         cells = await page.eval_on_selector_all(
-            "td[data-kpi]",
+            "#children td[data-kpi][data-value]",
             "cs => cs.map(c => [c.dataset.key, c.dataset.kpi, c.dataset.value, c.textContent])",
         )
-        await page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
-        await browser.close()
+        tiles = await page.eval_on_selector_all("#kpis .tile b", "bs => bs.map(b => b.textContent)")
+        heat = await page.eval_on_selector_all(
+            "#heatmap rect[data-key]",
+            "rs => rs.map(r => [r.dataset.key, r.dataset.period, r.dataset.value])",
+        )
+        await shot(page, tmp_path, "dashboard-overview.png")
         status, report = await get(f"{base}/api/report")
-    assert status == 200
-    assert (tmp_path / "dashboard.png").stat().st_size > 10_000
+        _, hourly = await get(f"{base}/api/report?by=hour&from={fleet.start_ms}&to={fleet.end_ms}")
     assert problems == [], problems
-    machines, lines = report["oee"]["machines"], report["oee"]["lines"]
+    assert status == 200
+    lines = report["oee"]["lines"]
+    # One site and one area: the first screen shows the plant and its lines, not machines.
     seen = {(key, kpi): (value, text) for key, kpi, value, text in cells}
-    assert {k for k, _ in seen} == set(machines) | set(lines)
-    for key, account in [*machines.items(), *lines.items()]:
-        energy = (report["energy"]["machines"] | report["energy"]["lines"])[key]
+    assert {k for k, _ in seen} == set(lines)
+    for key, account in lines.items():
+        energy = report["energy"]["lines"][key]
         expected = {
             "oee": account["oee"], "availability": account["availability"],
             "performance": account["performance"], "quality": account["quality"],
             "kwh_per_good_unit": energy["kwh_per_good_unit"],
+            **{f"loss:{k}": v for k, v in account["losses_min"].items()},
         }  # fmt: skip
         for kpi, value in expected.items():
             raw, text = seen[(key, kpi)]
             assert float(raw) == pytest.approx(value, rel=1e-12), (key, kpi)
             if kpi == "kwh_per_good_unit":
                 assert text == f"{value:.4f}", (key, text)
-            else:
+            elif kpi in ("oee", "availability", "performance", "quality"):
                 assert text.startswith(f"{value * 100:.1f} %"), (key, kpi, text)
-    print(f"dashboard: numbers shown {shown_after:.2f} s after opening the page")
+    assert tiles[0] == f"{report['oee']['plant']['oee'] * 100:.1f} %"
+    # The heatmap: every line x hour, each cell the OEE of that line in that hour.
+    assert len(heat) == len(lines) * len(hourly["periods"])
+    by_period = {p["period"]: p for p in hourly["periods"]}
+    for key, period, value in heat:
+        expected = by_period[period]["lines"].get(key, {}).get("oee")
+        assert (value == "" and expected is None) or float(value) == pytest.approx(
+            expected, rel=1e-12
+        )
+    print(f"dashboard: overview shown {shown_after:.2f} s after opening the page")
+
+
+async def test_choose_drill_sort_filter_heatmap_and_a_copied_link(
+    small_store: tuple[Fleet, Path], tmp_path: Path
+) -> None:
+    fleet, db = small_store
+    async with dashboard(fleet, db) as base, chromium_page(base) as (page, problems):
+        await page.goto(base + "/")
+        await settled(page)
+        # Worst first by default; the OEE header sorts the other way.
+        values = await page.eval_on_selector_all(
+            "#children td[data-kpi=oee]", "cs => cs.map(c => Number(c.dataset.value))"
+        )
+        assert values == sorted(values)
+        await page.click("th button[data-sort=oee]")
+        await page.wait_for_selector("th[aria-sort=descending] button[data-sort=oee]")
+        values = await page.eval_on_selector_all(
+            "#children td[data-kpi=oee]", "cs => cs.map(c => Number(c.dataset.value))"
+        )
+        assert values == sorted(values, reverse=True) and "dir=desc" in page.url
+
+        # Choose a window: the previous shift (the morning), from the plant's calendar.
+        _, windows = await get(f"{base}/api/windows")
+        morning = next(w for w in windows["windows"] if w["id"] == "previous_shift")
+        assert "morning" in morning["label"]
+        await navigate(page, lambda: page.select_option("#win", "previous_shift"))
+        assert "win=previous_shift" in page.url
+        _, report = await get(f"{base}/api/report?from={morning['from_ms']}&to={morning['to_ms']}")
+        assert (
+            await page.text_content("#window")
+            == f"{report['window']['from']} to {report['window']['to']}"
+        )
+        plant_oee = report["oee"]["plant"]["oee"]
+        assert await page.text_content("#kpis .tile b") == f"{plant_oee * 100:.1f} %"
+
+        # Drill from the plant to a machine, and back through the breadcrumbs.
+        await navigate(page, lambda: page.click("#children tr[data-key='plant1/assembly/line1'] a"))
+        assert (
+            await page.eval_on_selector_all(
+                "#children tbody tr", "rs => rs.map(r => r.dataset.key)"
+            )
+            and "path=plant1%2Fassembly%2Fline1" in page.url
+        )
+        machines = await page.eval_on_selector_all(
+            "#children tbody tr", "rs => rs.map(r => r.dataset.key)"
+        )
+        assert set(machines) == {
+            m for m in report["oee"]["machines"] if m.startswith("plant1/assembly/line1/")
+        }
+        await navigate(
+            page, lambda: page.click("#children tr[data-key='plant1/assembly/line1/press01'] a")
+        )
+        await page.wait_for_selector("#machine-page:not([hidden]) #gantt svg rect")
+        stops = await page.eval_on_selector_all(
+            "#stops tbody tr", "rs => rs.map(r => Number(r.dataset.minutes))"
+        )
+        assert stops and stops == sorted(stops, reverse=True), "stops, longest first"
+        crumbs = await page.eval_on_selector_all("#crumbs li", "ls => ls.map(l => l.textContent)")
+        assert crumbs == ["Plant", "plant1", "assembly", "line1", "press01"]
+        await shot(page, tmp_path, "dashboard-machine.png")
+        await navigate(page, lambda: page.click("#crumbs a[data-path='plant1/assembly/line1']"))
+        assert await page.is_hidden("#machine-page")
+        await navigate(page, lambda: page.click("#crumbs a[data-path='']"))
+        keys = await page.eval_on_selector_all(
+            "#children tbody tr", "rs => rs.map(r => r.dataset.key)"
+        )
+        assert set(keys) == set(report["oee"]["lines"]) and "win=previous_shift" in page.url
+
+        # Filter: lines by name, and machines anywhere below by name.
+        await page.fill("#filter", "line2")
+        await page.wait_for_function("document.querySelectorAll('#children tbody tr').length === 1")
+        await page.fill("#filter", "cnc")
+        await page.wait_for_function("document.querySelectorAll('#children tbody tr').length === 0")
+        found = await page.eval_on_selector_all("#found a", "as => as.map(a => a.dataset.found)")
+        assert found == ["plant1/assembly/line2/cnc01", "plant1/assembly/line2/cnc02"]
+        await page.fill("#filter", "")
+
+        # A heatmap cell opens that line over that hour (by keyboard, as a user could).
+        cell = page.locator("#heatmap rect[data-key='plant1/assembly/line2']").nth(2)
+        period = await cell.get_attribute("data-period")
+        await cell.focus()
+        assert period in (await page.text_content("#heat-readout"))
+        await navigate(page, lambda: cell.press("Enter"))
+        assert "win=custom" in page.url and "path=plant1%2Fassembly%2Fline2" in page.url
+        _, hourly = await get(
+            f"{base}/api/report?by=hour&from={morning['from_ms']}&to={morning['to_ms']}"
+        )
+        opened = next(p for p in hourly["periods"] if p["period"] == period)
+        assert await page.text_content("#window") == f"{opened['from']} to {opened['to']}"
+        line_oee = opened["lines"]["plant1/assembly/line2"]["oee"]
+        assert await page.text_content("#kpis .tile b") == f"{line_oee * 100:.1f} %"
+
+        # The copied address shows the same view in a new page.
+        url = page.url
+        title, rows = (
+            await page.text_content("#title"),
+            await page.locator("#children tbody tr").count(),
+        )
+        other = await page.context.browser.new_page()
+        await other.goto(url)
+        await settled(other)
+        assert await other.text_content("#title") == title
+        assert await other.text_content("#window") == f"{opened['from']} to {opened['to']}"
+        assert await other.locator("#children tbody tr").count() == rows
+        assert await other.text_content("#kpis .tile b") == f"{line_oee * 100:.1f} %"
+    assert problems == [], problems

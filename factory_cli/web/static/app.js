@@ -1,16 +1,34 @@
-// The dashboard: one report from /api/report, drawn as tables and SVG charts, refreshed
-// every 15 s without reloading the page. No library, nothing loaded from elsewhere.
+// The dashboard: the plant, a site, an area, a line or a machine over any window, drawn
+// from /api/report (and /api/machine on a machine's page) as tables and SVG charts. The
+// whole state of the page (window, level, sort, filter) is in its address, so a copied link
+// shows the same view. No library, nothing loaded from elsewhere.
 "use strict";
 
-const REFRESH_MS = 15000;
-const params = new URLSearchParams(window.location.search);
+const REFRESH_MS = 30000;
 const STATE_COLOURS = {
   RUNNING: "#2da44e", IDLE: "#d4a72c", DOWN: "#cf222e", SETUP: "#8250df",
   PLANNED_STOP: "#8c959f", OFF: "#d0d7de", UNKNOWN: "#57606a",
 };
-let selected = null;
-let lastReport = null;
+const LOSSES = { breakdowns: "breakdowns", setup: "setup", small_stops: "small stops",
+                 reduced_speed: "reduced speed", startup_rejects: "start-up rejects",
+                 production_rejects: "production rejects" };
+const LEVEL_NAMES = ["plant", "site", "area", "line", "machine"];
+const MAPS = ["plant", "sites", "areas", "lines", "machines"];
+const COLUMNS = [
+  ["name", "name"], ["oee", "OEE"], ["availability", "A"], ["performance", "P"], ["quality", "Q"],
+  ...Object.entries(LOSSES).map(([k, label]) => ["loss:" + k, label + " (min)"]),
+  ["kwh_per_good_unit", "kWh per good unit"], ["delta", "OEE vs previous"],
+];
 
+let presets = [];
+let targets = {};
+let defaultTarget = 0.85;
+let report = null;      // the window's report
+let previous = null;    // the previous window of the same length
+let periods = null;     // the window's report by hour, shift or day
+let token = 0;          // the view being drawn (a newer navigation cancels older draws)
+
+// ---- helpers --------------------------------------------------------------------------------
 function pct(v) { return v === null || v === undefined ? "no data" : (100 * v).toFixed(1) + " %"; }
 function num(v, digits) {
   if (v === null || v === undefined) return "–";
@@ -32,112 +50,316 @@ function svg(tag, attrs, text) {
   if (text !== undefined) e.textContent = text;
   return e;
 }
-function query(extra) {
-  const q = new URLSearchParams();
-  for (const k of ["from", "to", "site", "area", "line", "machine", "by"]) {
-    if (params.get(k)) q.set(k, params.get(k));
-  }
-  for (const [k, v] of Object.entries(extra || {})) q.set(k, v);
-  return q.toString();
-}
-
-function tile(parent, label, value, cls) {
+function iso(ms) { return new Date(ms).toISOString().slice(0, 16).replace("T", " ") + " UTC"; }
+function tile(parent, label, value, cls, extra) {
   const t = el("div", { class: "tile" });
   t.appendChild(el("span", { class: "muted" }, label));
-  const b = el("b", { class: cls || "" }, value);
-  t.appendChild(b);
+  t.appendChild(el("b", { class: cls || "" }, value));
+  if (extra) t.appendChild(extra);
   parent.appendChild(t);
 }
 
-function kpiCells(tr, s, e, key) {
-  const cells = [
-    ["oee", pct(s.oee), grade(s.oee, 0.85, 0.6), s.oee],
-    ["availability", pct(s.availability), grade(s.availability, 0.9, 0.75), s.availability],
-    ["performance", pct(s.performance) + (s.performance_suspect ? " !" : ""),
-      s.performance_suspect ? "bad" : grade(s.performance, 0.95, 0.8), s.performance],
-    ["quality", pct(s.quality), grade(s.quality, 0.99, 0.95), s.quality],
-    ["good_count", num(s.good_count, 0), "", s.good_count],
-    ["kwh_per_good_unit", num(e ? e.kwh_per_good_unit : null, 4), "", e ? e.kwh_per_good_unit : null],
-    ["no_data_min", num(s.no_data_min, 0) + " min", "", s.no_data_min],
-  ];
-  for (const [name, text, cls, raw] of cells) {
-    const td = el("td", { class: cls, "data-kpi": name, "data-key": key,
-                          "data-value": raw === null || raw === undefined ? "" : String(raw) }, text);
-    tr.appendChild(td);
-  }
+// ---- the state of the page, in its address ---------------------------------------------------
+function state() {
+  const p = new URLSearchParams(window.location.search);
+  return {
+    win: p.get("win") || (p.get("from") ? "custom" : "default"),
+    from: p.get("from"), to: p.get("to"),
+    path: (p.get("path") || "").split("/").filter(Boolean),
+    sort: p.get("sort") || "oee", dir: p.get("dir") || "asc", q: p.get("q") || "",
+  };
+}
+function go(changes, replace) {
+  const s = { ...state(), ...changes };
+  const p = new URLSearchParams();
+  if (s.win !== "default") p.set("win", s.win);
+  if (s.win === "custom") { p.set("from", s.from); p.set("to", s.to); }
+  if (s.path.length) p.set("path", s.path.join("/"));
+  if (s.sort !== "oee") p.set("sort", s.sort);
+  if (s.dir !== "asc") p.set("dir", s.dir);
+  if (s.q) p.set("q", s.q);
+  const url = window.location.pathname + (p.toString() ? "?" + p : "");
+  if (replace) window.history.replaceState(null, "", url); else window.history.pushState(null, "", url);
+  load();
+}
+window.addEventListener("popstate", () => load());
+
+function windowOf(s) {
+  if (s.win === "custom" && s.from && s.to) return { from: Number(s.from), to: Number(s.to) };
+  const p = presets.find((x) => x.id === s.win);
+  if (!p || p.id === "default") return null;  // the server's live window (computed ahead)
+  return { from: p.from_ms, to: p.to_ms };
+}
+function reportUrl(w, extra) {
+  const q = new URLSearchParams(extra || {});
+  if (w) { q.set("from", String(w.from)); q.set("to", String(w.to)); }
+  return "/api/report?" + q;
+}
+async function getJson(url) {
+  const res = await fetch(url);
+  const data = await res.json();
+  if (!res.ok) throw new Error(data.error || res.statusText);
+  return data;
 }
 
-function drawOverview(r) {
-  const tiles = document.getElementById("plant-kpis");
+// ---- levels -----------------------------------------------------------------------------------
+/** The figures of ``path`` in a report (``r.oee``) or in one of its periods (levels at the top). */
+function figuresOf(r, path) {
+  if (!r) return null;
+  const levels = r.oee || r;
+  if (path.length === 0) return levels.plant;
+  return levels[MAPS[path.length]][path.join("/")] || null;
+}
+function energyOf(r, path) {
+  if (!r) return null;
+  const key = path.join("/");
+  if (path.length === 0) return r.energy.plant;
+  if (path.length === 1) return r.energy.sites[key] || null;
+  if (path.length === 3) return r.energy.lines[key] || null;
+  if (path.length === 4) return r.energy.machines[key] || null;
+  return null;
+}
+/** The level shown below ``path``: its children; from the plant, the first level with more than
+ * one member (a one-site, one-area plant shows its lines at once). */
+function childLevel(r, path) {
+  let level = path.length + 1;
+  if (path.length === 0) {
+    while (level < 4 && Object.keys(r.oee[MAPS[level]]).length <= 1) level++;
+  }
+  return level;
+}
+function childrenOf(r, path, level) {
+  const prefix = path.length ? path.join("/") + "/" : "";
+  return Object.keys(r.oee[MAPS[level]]).filter((k) => k.startsWith(prefix)).map((k) => k.split("/"));
+}
+function targetOf(key) {
+  return targets[key] !== undefined ? targets[key] : defaultTarget;
+}
+
+// ---- drawing ----------------------------------------------------------------------------------
+function drawCrumbs(path) {
+  const ol = document.getElementById("crumbs");
+  ol.replaceChildren();
+  const items = [["Plant", []], ...path.map((name, i) => [name, path.slice(0, i + 1)])];
+  items.forEach(([label, p], i) => {
+    const li = el("li");
+    if (i === items.length - 1) {
+      li.appendChild(el("span", { "aria-current": "page" }, label));
+    } else {
+      const a = el("a", { href: "?" + new URLSearchParams({ ...linkParams(), path: p.join("/") }), "data-path": p.join("/") }, label);
+      a.addEventListener("click", (ev) => { ev.preventDefault(); go({ path: p, q: "" }); });
+      li.appendChild(a);
+    }
+    ol.appendChild(li);
+  });
+}
+function linkParams() {
+  const s = state();
+  const out = {};
+  if (s.win !== "default") out.win = s.win;
+  if (s.win === "custom") { out.from = s.from; out.to = s.to; }
+  return out;
+}
+
+function delta(now, before) {
+  if (now === null || now === undefined || before === null || before === undefined) return null;
+  return now - before;
+}
+function arrow(d) {
+  if (d === null) return el("span", { class: "muted delta" }, "–");
+  const up = d >= 0;
+  return el("span", { class: "delta " + (Math.abs(d) < 0.0005 ? "" : up ? "good" : "bad"),
+                      title: "against the previous window of the same length" },
+            (Math.abs(d) < 0.0005 ? "= " : up ? "▲ " : "▼ ") + (100 * d).toFixed(1) + " pt");
+}
+
+function drawKpis(path) {
+  const f = figuresOf(report, path);
+  const e = energyOf(report, path);
+  const before = figuresOf(previous, path);
+  const tiles = document.getElementById("kpis");
   tiles.replaceChildren();
-  const p = r.oee.plant;
-  if (p) {
-    tile(tiles, "OEE", pct(p.oee), grade(p.oee, 0.85, 0.6));
-    tile(tiles, "Availability", pct(p.availability));
-    tile(tiles, "Performance", pct(p.performance));
-    tile(tiles, "Quality", pct(p.quality));
-    tile(tiles, "Good units", num(p.good_count, 0));
+  if (!f) { tiles.appendChild(el("p", { class: "muted" }, "no data in this window")); return; }
+  tile(tiles, "OEE", pct(f.oee), grade(f.oee, 0.85, 0.6), arrow(delta(f.oee, before && before.oee)));
+  tile(tiles, "Availability", pct(f.availability), "", arrow(delta(f.availability, before && before.availability)));
+  tile(tiles, "Performance", pct(f.performance), "", arrow(delta(f.performance, before && before.performance)));
+  tile(tiles, "Quality", pct(f.quality), "", arrow(delta(f.quality, before && before.quality)));
+  tile(tiles, "Good units", num(f.good_count, 0));
+  tile(tiles, "kWh per good unit", num(e ? e.kwh_per_good_unit : f.kwh_per_good_unit, 4));
+  if (path.length === 3) tile(tiles, "OEE target", pct(targetOf(path.join("/"))));
+}
+
+function cellValue(r, key, level, column) {
+  const f = r.oee[MAPS[level]][key];
+  if (column === "name") return key.split("/").pop();
+  if (column === "delta") {
+    const b = previous ? previous.oee[MAPS[level]][key] : null;
+    return delta(f.oee, b ? b.oee : null);
   }
-  const body = document.querySelector("#oee-table tbody");
+  if (column.startsWith("loss:")) return f.losses_min[column.slice(5)];
+  return f[column];
+}
+
+function drawChildren(path, s) {
+  const box = document.getElementById("children-box");
+  const note = document.getElementById("children-note");
+  if (path.length === 4) { box.hidden = true; return; }
+  box.hidden = false;
+  const level = childLevel(report, path);
+  const head = document.querySelector("#children thead tr");
+  head.replaceChildren();
+  for (const [key, label] of COLUMNS) {
+    const th = el("th", { scope: "col", "aria-sort": s.sort === key ? (s.dir === "asc" ? "ascending" : "descending") : "none" });
+    const b = el("button", { type: "button", "data-sort": key }, key === "name" ? LEVEL_NAMES[level] : label);
+    b.addEventListener("click", () => go({ sort: key, dir: s.sort === key && s.dir === "asc" ? "desc" : "asc" }, true));
+    th.appendChild(b);
+    head.appendChild(th);
+  }
+  const q = s.q.toLowerCase();
+  let keys = childrenOf(report, path, level).map((p) => p.join("/"));
+  const total = keys.length;
+  if (q) keys = keys.filter((k) => k.toLowerCase().includes(q));
+  const sign = s.dir === "asc" ? 1 : -1;
+  keys.sort((a, b) => {
+    const va = cellValue(report, a, level, s.sort), vb = cellValue(report, b, level, s.sort);
+    if (va === null || va === undefined) return vb === null || vb === undefined ? a.localeCompare(b) : 1;
+    if (vb === null || vb === undefined) return -1;
+    if (typeof va === "string") return sign * va.localeCompare(vb);
+    return sign * (va - vb) || a.localeCompare(b);
+  });
   const rows = document.createDocumentFragment();
-  const byLine = {};
-  for (const machine of Object.keys(r.oee.machines)) {
-    const line = machine.split("/").slice(0, 3).join("/");
-    (byLine[line] = byLine[line] || []).push(machine);
-  }
-  for (const [line, ls] of Object.entries(r.oee.lines)) {
-    const tr = el("tr", { class: "line", "data-line": line });
-    tr.appendChild(el("td", {}, line));
-    kpiCells(tr, ls, r.energy.lines[line], line);
+  for (const key of keys) {
+    const f = report.oee[MAPS[level]][key];
+    const energy = energyOf(report, key.split("/"));
+    const tr = el("tr", { "data-key": key });
+    const name = el("td");
+    const a = el("a", { href: "?" + new URLSearchParams({ ...linkParams(), path: key }) }, key.split("/").pop());
+    a.addEventListener("click", (ev) => { ev.preventDefault(); go({ path: key.split("/"), q: "" }); });
+    name.appendChild(a);
+    tr.appendChild(name);
+    const cells = [
+      ["oee", pct(f.oee), grade(f.oee, level === 3 ? targetOf(key) : 0.85, 0.6), f.oee],
+      ["availability", pct(f.availability), grade(f.availability, 0.9, 0.75), f.availability],
+      ["performance", pct(f.performance) + (f.performance_suspect ? " !" : ""),
+        f.performance_suspect ? "bad" : grade(f.performance, 0.95, 0.8), f.performance],
+      ["quality", pct(f.quality), grade(f.quality, 0.99, 0.95), f.quality],
+      ...Object.keys(LOSSES).map((k) => ["loss:" + k, num(f.losses_min[k], 0), "", f.losses_min[k]]),
+      ["kwh_per_good_unit", num(energy ? energy.kwh_per_good_unit : f.kwh_per_good_unit, 4), "",
+        energy ? energy.kwh_per_good_unit : f.kwh_per_good_unit],
+    ];
+    for (const [kpi, text, cls, raw] of cells) {
+      tr.appendChild(el("td", { class: cls, "data-kpi": kpi, "data-key": key,
+                                "data-value": raw === null || raw === undefined ? "" : String(raw) }, text));
+    }
+    const d = cellValue(report, key, level, "delta");
+    const td = el("td", { "data-kpi": "delta" });
+    td.appendChild(arrow(d));
+    tr.appendChild(td);
     rows.appendChild(tr);
-    for (const machine of byLine[line] || []) {
-      const ms = r.oee.machines[machine];
-      const row = el("tr", { class: "machine", "data-machine": machine });
-      row.appendChild(el("td", {}, machine.split("/").pop()));
-      kpiCells(row, ms, r.energy.machines[machine], machine);
-      row.addEventListener("click", () => { selected = machine; drawTimeline(); });
-      rows.appendChild(row);
+  }
+  document.querySelector("#children tbody").replaceChildren(rows);
+  note.textContent = q ? `${keys.length} of ${total} ${LEVEL_NAMES[level]}s match “${s.q}”` :
+    `${total} ${LEVEL_NAMES[level]}s, sorted by ${COLUMNS.find((c) => c[0] === s.sort)[1]}` +
+    (s.dir === "asc" ? ", worst first" : "") + ". Lines and sites are sums of their machines' times and counts (ISO 22400-2).";
+  // Search: machines anywhere below this level whose name matches.
+  const found = document.getElementById("found");
+  found.replaceChildren();
+  if (q && level < 4) {
+    const prefix = path.length ? path.join("/") + "/" : "";
+    const hits = Object.keys(report.oee.machines)
+      .filter((k) => k.startsWith(prefix) && k.slice(prefix.length).toLowerCase().includes(q)).slice(0, 20);
+    for (const key of hits) {
+      const li = el("li");
+      const a = el("a", { href: "?" + new URLSearchParams({ ...linkParams(), path: key }), "data-found": key }, key);
+      a.addEventListener("click", (ev) => { ev.preventDefault(); go({ path: key.split("/"), q: "" }); });
+      li.appendChild(a);
+      li.appendChild(document.createTextNode(" " + pct(report.oee.machines[key].oee)));
+      found.appendChild(li);
     }
   }
-  body.replaceChildren(rows);
 }
 
-async function drawTimeline() {
-  if (!selected && lastReport) selected = Object.keys(lastReport.oee.machines)[0] || null;
-  if (!selected) return;
-  document.getElementById("timeline-machine").textContent = selected;
-  const res = await fetch("/api/timeline?" + query({ machine: selected }));
-  if (!res.ok) return;
-  const t = await res.json();
-  const W = 900, H = 40, span = t.end_ms - t.start_ms;
-  const box = svg("svg", { viewBox: `0 0 ${W} ${H + 18}`, width: "100%", role: "img",
-                           "aria-label": "state timeline of " + selected });
-  for (const run of t.runs) {
-    const x = ((run.start_ms - t.start_ms) / span) * W;
-    const w = Math.max(((run.end_ms - run.start_ms) / span) * W, 0.5);
-    const rect = svg("rect", { x, y: 0, width: w, height: H, fill: STATE_COLOURS[run.state] || "#999" });
-    rect.appendChild(svg("title", {}, `${run.state} ${run.reason} (${run.loss}) ` +
-      `${new Date(run.start_ms).toISOString().slice(11, 19)}–${new Date(run.end_ms).toISOString().slice(11, 19)} UTC`));
-    box.appendChild(rect);
+function heatColour(v) {
+  if (v === null || v === undefined) return "#eaeef2";
+  const t = Math.max(0, Math.min(1, (v - 0.4) / 0.5));  // 40 % red .. 90 % green
+  const r = Math.round(207 + (45 - 207) * t), g = Math.round(34 + (164 - 34) * t), b = Math.round(46 + (78 - 46) * t);
+  return `rgb(${r},${g},${b})`;
+}
+
+function drawHeat(path, s) {
+  const box = document.getElementById("heatmap");
+  const trend = document.getElementById("trend");
+  if (!periods) { box.textContent = "loading…"; trend.replaceChildren(); return; }
+  const ps = periods.periods;
+  const level = path.length === 4 ? 4 : childLevel(periods, path);
+  let rows = path.length === 4 ? [path.join("/")] : childrenOf(periods, path, level).map((p) => p.join("/"));
+  // The same rows, in the same order, as the table above (worst first by default).
+  const order = [...document.querySelectorAll("#children tbody tr")].map((tr) => tr.dataset.key);
+  if (order.length) rows = order.filter((k) => rows.includes(k));
+  rows = rows.slice(0, 60);
+  if (!ps.length || !rows.length) { box.textContent = "no periods in this window"; trend.replaceChildren(); return; }
+  const label = 150, cw = Math.max(8, Math.min(48, Math.floor(820 / ps.length))), ch = 20;
+  const W = label + cw * ps.length, H = ch * rows.length + 24;
+  const s2 = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: Math.min(W, 1100), role: "grid",
+                          "aria-label": "OEE per " + LEVEL_NAMES[level] + " and period" });
+  const readout = document.getElementById("heat-readout");
+  rows.forEach((key, i) => {
+    s2.appendChild(svg("text", { x: 0, y: i * ch + 14 }, key.split("/").pop()));
+    ps.forEach((p, j) => {
+      const f = p[MAPS[level]][key];
+      const v = f ? f.oee : null;
+      const text = `${key.split("/").pop()}, ${p.period}: OEE ${pct(v)}`;
+      const cell = svg("rect", { x: label + j * cw, y: i * ch, width: cw - 1, height: ch - 1, fill: heatColour(v),
+                                 tabindex: "0", role: "gridcell", "aria-label": text, "data-key": key,
+                                 "data-period": p.period, "data-value": v === null || v === undefined ? "" : String(v) });
+      cell.appendChild(svg("title", {}, text));
+      const open = () => go({ path: key.split("/"), win: "custom", from: String(Date.parse(p.from)),
+                              to: String(Date.parse(p.to)), q: "" });
+      cell.addEventListener("click", open);
+      cell.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); open(); } });
+      cell.addEventListener("focus", () => { readout.textContent = text; });
+      cell.addEventListener("mouseenter", () => { readout.textContent = text; });
+      s2.appendChild(cell);
+      if (cw >= 34 && v !== null && v !== undefined) {
+        s2.appendChild(svg("text", { x: label + j * cw + 3, y: i * ch + 14, "pointer-events": "none",
+                                     fill: v < 0.65 ? "#fff" : "#1f2328" }, (100 * v).toFixed(0)));
+      }
+    });
+  });
+  const step = Math.max(1, Math.ceil(ps.length / 8));
+  ps.forEach((p, j) => {
+    if (j % step === 0) s2.appendChild(svg("text", { x: label + j * cw, y: H - 6 }, p.period.slice(-11)));
+  });
+  box.replaceChildren(s2);
+  // Trend: OEE per period of the rows (at most 6, worst first) against their targets.
+  const Wt = 820, Ht = 160;
+  const t = svg("svg", { viewBox: `0 -12 ${Wt} ${Ht + 42}`, width: String(Wt), role: "img",
+                         "aria-label": "OEE trend against target" });
+  const xs = (j) => 40 + (ps.length === 1 ? 0 : (j * (Wt - 60)) / (ps.length - 1));
+  const ys = (v) => Ht - v * Ht;
+  for (const g of [0, 0.5, 1]) {
+    t.appendChild(svg("line", { x1: 40, x2: Wt - 20, y1: ys(g), y2: ys(g), stroke: "#eaeef2" }));
+    t.appendChild(svg("text", { x: 0, y: ys(g) + 4 }, (100 * g).toFixed(0) + " %"));
   }
-  for (let i = 0; i <= 4; i++) {
-    const ms = t.start_ms + (span * i) / 4;
-    box.appendChild(svg("text", { x: Math.min((W * i) / 4, W - 40), y: H + 14 },
-      new Date(ms).toISOString().slice(11, 16)));
-  }
-  document.getElementById("gantt").replaceChildren(box);
-  const legend = document.getElementById("gantt-legend");
-  legend.replaceChildren();
-  for (const [state, colour] of Object.entries(STATE_COLOURS)) {
-    const s = el("span"); const i = el("i"); i.style.background = colour;
-    s.appendChild(i); s.appendChild(document.createTextNode(state)); legend.appendChild(s);
-  }
+  const palette = ["#0969da", "#bf3989", "#1a7f37", "#9a6700", "#8250df", "#57606a"];
+  rows.slice(0, 6).forEach((key, i) => {
+    const pts = ps.map((p, j) => [j, p[MAPS[level]][key]]).filter(([, f]) => f && f.oee !== null);
+    if (!pts.length) return;
+    const target = level === 3 ? targetOf(key) : defaultTarget;
+    t.appendChild(svg("line", { x1: 40, x2: Wt - 20, y1: ys(target), y2: ys(target), stroke: palette[i],
+                                "stroke-dasharray": "4 4", "stroke-opacity": 0.6 }));
+    t.appendChild(svg("polyline", { points: pts.map(([j, f]) => `${xs(j)},${ys(f.oee)}`).join(" "),
+                                    fill: "none", stroke: palette[i], "stroke-width": 2 }));
+    t.appendChild(svg("text", { x: 40 + i * 130, y: Ht + 26, fill: palette[i] },
+      `${key.split("/").pop()} (target ${(100 * target).toFixed(0)} %)`));
+  });
+  trend.replaceChildren(t);
 }
 
 function bars(container, items, unit) {
   const W = 420, row = 20, H = Math.max(items.length * row, row);
   const max = Math.max(...items.map((i) => i.value), 1e-9);
-  const box = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img" });
+  const box = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: String(W), role: "img" });
   items.forEach((item, k) => {
     const w = (Math.max(item.value, 0) / max) * (W - 230);
     box.appendChild(svg("text", { x: 0, y: k * row + 14 }, item.label));
@@ -147,44 +369,42 @@ function bars(container, items, unit) {
   container.replaceChildren(box);
 }
 
-function drawLosses(r) {
-  const p = r.oee.plant;
-  if (!p) return;
-  const names = { breakdowns: "breakdowns", setup: "setup", small_stops: "small stops",
-                  reduced_speed: "reduced speed", startup_rejects: "start-up rejects",
-                  production_rejects: "production rejects" };
+function drawLosses(path) {
+  const f = figuresOf(report, path);
+  if (!f) return;
   bars(document.getElementById("six-losses"),
-       Object.entries(names).map(([k, label]) => ({ label, value: p.losses_min[k] || 0, colour: "#cf222e" })), " min");
-  bars(document.getElementById("pareto"),
-       r.pareto.slice(0, 10).map((x) => ({ label: x.reason, value: x.minutes })), " min");
+       Object.entries(LOSSES).map(([k, label]) => ({ label, value: f.losses_min[k] || 0, colour: "#cf222e" })), " min");
+  const reasons = Object.entries(f.downtime_by_reason_min).sort((a, b) => b[1] - a[1]).slice(0, 10);
+  bars(document.getElementById("pareto"), reasons.map(([reason, minutes]) => ({ label: reason, value: minutes })), " min");
 }
 
-function drawEnergy(r) {
-  const e = r.energy.plant;
+function drawEnergy(path) {
+  const f = figuresOf(report, path);
+  const e = energyOf(report, path);
   const tiles = document.getElementById("energy-kpis");
   tiles.replaceChildren();
-  if (e) {
-    tile(tiles, "kWh", num(e.energy_kwh, 1));
-    tile(tiles, "kWh per good unit", num(e.kwh_per_good_unit, 4));
-    tile(tiles, "Not running", pct(e.idle_share));
-    tile(tiles, "Peak 15-min demand", e.peak_15min ? num(e.peak_15min.kw, 1) + " kW" : "–");
-    tile(tiles, "CO2e", num(e.co2e_kg, 0) + " kg");
+  if (f) {
+    tile(tiles, "kWh", num(f.energy_kwh, 1));
+    tile(tiles, "kWh per good unit", num(f.kwh_per_good_unit, 4));
+    tile(tiles, "Idle kWh", num(f.idle_kwh, 1));
+    if (e && e.peak_15min !== undefined) tile(tiles, "Peak 15-min demand", e.peak_15min ? num(e.peak_15min.kw, 1) + " kW" : "–");
+    if (e && e.co2e_kg !== undefined) tile(tiles, "CO2e", num(e.co2e_kg, 0) + " kg");
   }
-  for (const [path, m] of Object.entries(r.energy.main_meters)) {
-    tile(tiles, "Non-production (" + path.split("/")[0] + ")", num(m.non_production_kwh, 1) + " kWh");
+  if (path.length === 0) {
+    for (const [p, m] of Object.entries(report.energy.main_meters)) {
+      tile(tiles, "Non-production (" + p.split("/")[0] + ")", num(m.non_production_kwh, 1) + " kWh");
+    }
   }
-  // Intensity per period (the report's periods, else nothing to draw).
-  const pts = r.periods.filter((p) => p.plant && p.plant.kwh_per_good_unit !== null)
-    .map((p) => ({ label: p.period, value: p.plant.kwh_per_good_unit }));
   const box = document.getElementById("intensity");
+  const pts = (periods ? periods.periods : []).map((p) => ({ label: p.period, f: figuresOf(p, path) }))
+    .filter((x) => x.f && x.f.kwh_per_good_unit !== null).map((x) => ({ label: x.label, value: x.f.kwh_per_good_unit }));
   if (pts.length < 2) {
-    box.textContent = "add ?by=hour (or shift, day) to the address for a trend";
+    box.textContent = periods ? "fewer than two periods with good units" : "loading…";
   } else {
     const W = 420, H = 160, max = Math.max(...pts.map((p) => p.value)) * 1.1;
-    const s = svg("svg", { viewBox: `0 0 ${W} ${H + 20}`, width: "100%", role: "img" });
+    const s = svg("svg", { viewBox: `0 0 ${W} ${H + 20}`, width: String(W), role: "img", "aria-label": "kWh per good unit per period" });
     const xy = pts.map((p, i) => [20 + (i * (W - 40)) / (pts.length - 1), H - (p.value / max) * H]);
-    s.appendChild(svg("polyline", { points: xy.map((q) => q.join(",")).join(" "), fill: "none",
-                                    stroke: "#0969da", "stroke-width": 2 }));
+    s.appendChild(svg("polyline", { points: xy.map((q) => q.join(",")).join(" "), fill: "none", stroke: "#0969da", "stroke-width": 2 }));
     xy.forEach(([x, y], i) => {
       const c = svg("circle", { cx: x, cy: y, r: 3, fill: "#0969da" });
       c.appendChild(svg("title", {}, `${pts[i].label}: ${num(pts[i].value, 4)} kWh/unit`));
@@ -194,10 +414,77 @@ function drawEnergy(r) {
     s.appendChild(svg("text", { x: W - 140, y: H + 16 }, pts[pts.length - 1].label));
     box.replaceChildren(s);
   }
-  if (e) {
-    bars(document.getElementById("by-state"), Object.entries(e.energy_by_state_kwh)
-      .map(([state, kwh]) => ({ label: state, value: kwh, colour: STATE_COLOURS[state] })), " kWh");
+  if (f) {
+    bars(document.getElementById("by-state"), Object.entries(f.energy_by_state_kwh)
+      .map(([st, kwh]) => ({ label: st, value: kwh, colour: STATE_COLOURS[st] })), " kWh");
   }
+}
+
+function curve(container, points, unit, label, marks) {
+  if (!points.length) { container.textContent = "no " + label + " in this window"; return; }
+  const W = 820, H = 120, t0 = report.window.start_ms, span = report.window.end_ms - t0;
+  const max = Math.max(...points.map((p) => p[1]), 1e-9) * 1.1;
+  const s = svg("svg", { viewBox: `0 0 ${W} ${H + 18}`, width: String(W), role: "img", "aria-label": label });
+  for (const [a, b] of marks || []) {
+    s.appendChild(svg("rect", { x: ((a - t0) / span) * W, y: 0, width: Math.max(((b - a) / span) * W, 2), height: H, fill: "#ffebe9" }));
+  }
+  s.appendChild(svg("polyline", { points: points.map(([t, v]) => `${((t - t0) / span) * W},${H - (v / max) * H}`).join(" "),
+                                  fill: "none", stroke: "#0969da", "stroke-width": 1.5 }));
+  s.appendChild(svg("text", { x: 2, y: 12 }, num(max / 1.1, 1) + " " + unit));
+  s.appendChild(svg("text", { x: 2, y: H + 14 }, iso(t0)));
+  container.replaceChildren(s);
+}
+
+async function drawMachine(path, my) {
+  const page = document.getElementById("machine-page");
+  if (path.length !== 4) { page.hidden = true; return; }
+  page.hidden = false;
+  const key = path.join("/");
+  document.getElementById("machine-name").textContent = key;
+  const w = report.window;
+  let m;
+  try {
+    m = await getJson(`/api/machine?machine=${encodeURIComponent(key)}&from=${w.start_ms}&to=${w.end_ms}`);
+  } catch (err) {
+    document.getElementById("gantt").textContent = String(err.message || err);
+    return;
+  }
+  if (my !== token) return;
+  const W = 900, H = 40, span = w.end_ms - w.start_ms;
+  const box = svg("svg", { viewBox: `0 0 ${W} ${H + 18}`, width: "100%", role: "img", "aria-label": "state timeline of " + key });
+  for (const run of m.runs) {
+    const x = ((run.start_ms - w.start_ms) / span) * W;
+    const rw = Math.max(((run.end_ms - run.start_ms) / span) * W, 0.5);
+    const rect = svg("rect", { x, y: 0, width: rw, height: H, fill: STATE_COLOURS[run.state] || "#999" });
+    rect.appendChild(svg("title", {}, `${run.state} ${run.reason} (${run.loss}) ${iso(run.start_ms)} – ${iso(run.end_ms)}`));
+    box.appendChild(rect);
+  }
+  for (let i = 0; i <= 4; i++) {
+    box.appendChild(svg("text", { x: Math.min((W * i) / 4, W - 90), y: H + 14 }, iso(w.start_ms + (span * i) / 4).slice(5, 16)));
+  }
+  document.getElementById("gantt").replaceChildren(box);
+  const legend = document.getElementById("gantt-legend");
+  legend.replaceChildren();
+  for (const [st, colour] of Object.entries(STATE_COLOURS)) {
+    const sp = el("span"); const i = el("i"); i.style.background = colour;
+    sp.appendChild(i); sp.appendChild(document.createTextNode(st)); legend.appendChild(sp);
+  }
+  const body = document.querySelector("#stops tbody");
+  document.getElementById("stops-note").textContent = m.stops.length > 15 ?
+    `the 15 longest of ${m.stops.length} stops` : `${m.stops.length} stops`;
+  body.replaceChildren(...m.stops.slice(0, 15).map((x) => {
+    const tr = el("tr", { "data-minutes": String(x.minutes) });
+    for (const v of [iso(x.start_ms), num(x.minutes, 1), x.loss.replace("_", " "), x.state, x.reason]) tr.appendChild(el("td", {}, v));
+    return tr;
+  }));
+  if (!m.stops.length) body.appendChild(el("tr", {}, "no stops"));
+  const events = (report.anomalies ? report.anomalies.events : []).filter((ev) => ev.machine === key);
+  curve(document.getElementById("power"), m.power_kw, "kW", "power");
+  document.getElementById("events").replaceChildren(...(events.length ? events.map((ev) =>
+    el("li", {}, `${iso(ev.start_ms)} – ${iso(ev.end_ms)}: ${ev.signal} anomaly, peak z = ${ev.peak_z}`)) : [el("li", {}, "none")]));
+  const vib = document.getElementById("vibration");
+  if (m.vibration_mm_s.length) curve(vib, m.vibration_mm_s, "mm/s", "vibration", events.map((ev) => [ev.start_ms, ev.end_ms]));
+  else vib.replaceChildren();
 }
 
 function drawMaturity(r) {
@@ -208,8 +495,7 @@ function drawMaturity(r) {
   const s = svg("svg", { viewBox: "-60 -10 420 320", width: "420", role: "img", "aria-label": "maturity radar" });
   const at = (i, v) => [C + R * v * Math.sin((2 * Math.PI * i) / n), C - R * v * Math.cos((2 * Math.PI * i) / n)];
   for (const ring of [0.25, 0.5, 0.75, 1]) {
-    s.appendChild(svg("polygon", { points: dims.map((_, i) => at(i, ring).join(",")).join(" "),
-                                   fill: "none", stroke: "#d0d7de" }));
+    s.appendChild(svg("polygon", { points: dims.map((_, i) => at(i, ring).join(",")).join(" "), fill: "none", stroke: "#d0d7de" }));
   }
   s.appendChild(svg("polygon", { points: dims.map(([, v], i) => at(i, v || 0).join(",")).join(" "),
                                  fill: "rgba(9,105,218,0.25)", stroke: "#0969da", "stroke-width": 2 }));
@@ -218,8 +504,7 @@ function drawMaturity(r) {
     s.appendChild(svg("text", { x: x - 30, y, "data-dimension": name }, `${name.replace("_", " ")} ${v === null ? "–" : v.toFixed(2)}`));
   });
   document.getElementById("radar").replaceChildren(s);
-  const steps = document.getElementById("next-steps");
-  steps.replaceChildren(...m.next_steps.map((x) => el("li", {}, `${x.step} (${x.criterion})`)));
+  document.getElementById("next-steps").replaceChildren(...m.next_steps.map((x) => el("li", {}, `${x.step} (${x.criterion})`)));
   const body = document.querySelector("#evidence tbody");
   body.replaceChildren();
   for (const c of m.criteria) {
@@ -232,37 +517,122 @@ function drawMaturity(r) {
   }
 }
 
-function drawChecks(r) {
-  const list = document.getElementById("flags");
-  const items = [...r.flags];
-  if (r.anomalies) {
-    for (const ev of r.anomalies.events) {
-      items.push(`${new Date(ev.start_ms).toISOString().slice(0, 16)} UTC ${ev.machine}: vibration anomaly (z = ${ev.peak_z})`);
-    }
+function drawChecks(r, path) {
+  const prefix = path.join("/");
+  const items = path.length ? [] : [...r.flags];
+  for (const ev of r.anomalies ? r.anomalies.events : []) {
+    if (ev.machine.startsWith(prefix)) items.push(`${iso(ev.start_ms)} ${ev.machine}: ${ev.signal} anomaly (z = ${ev.peak_z})`);
   }
-  list.replaceChildren(...(items.length ? items : ["nothing to check"]).map((t) => el("li", {}, t)));
+  document.getElementById("flags").replaceChildren(...(items.length ? items : ["nothing to check"]).map((t) => el("li", {}, t)));
 }
 
-async function refresh() {
+function drawControls(s, w) {
+  const select = document.getElementById("win");
+  select.replaceChildren(...presets.map((p) => el("option", { value: p.id }, p.label)), el("option", { value: "custom" }, "Custom range…"));
+  select.value = s.win;
+  const custom = document.getElementById("custom");
+  custom.hidden = s.win !== "custom";
+  if (report) {
+    const local = (ms) => new Date(ms).toISOString().slice(0, 16);
+    document.getElementById("from").value = local(report.window.start_ms);
+    document.getElementById("to").value = local(report.window.end_ms);
+  }
+  const filter = document.getElementById("filter");
+  if (document.activeElement !== filter) filter.value = s.q;
+  if (report) document.getElementById("window").textContent = `${report.window.from} to ${report.window.to}` + (w ? "" : " (live)");
+}
+
+function periodFor(w) {
+  const span = w.to - w.from;
+  if (span <= 26 * 3600e3) return "hour";
+  if (span <= 8 * 86400e3 && presets.some((p) => p.id.endsWith("shift"))) return "shift";
+  return "day";
+}
+function onlyOf(path) {
+  const only = {};
+  ["site", "area", "line", "machine"].forEach((lvl, i) => { if (path[i]) only[lvl] = path[i]; });
+  return only;
+}
+
+async function load() {
+  const my = ++token;
+  const s = state();
   const status = document.getElementById("status");
   try {
-    const res = await fetch("/api/report?" + query());
-    const data = await res.json();
-    if (!res.ok) { status.textContent = data.error || res.statusText; return; }
-    lastReport = data;
-    document.getElementById("window").textContent = `${data.window.from} to ${data.window.to}`;
-    drawOverview(data);
-    status.textContent = "updated " + (data.generated_at || "").slice(11, 19) + " UTC";
-    document.body.setAttribute("data-ready", "true");  // the numbers are on screen
-    drawLosses(data);
-    drawEnergy(data);
-    drawMaturity(data);
-    drawChecks(data);
-    await drawTimeline();
+    if (!presets.length) {
+      const info = await getJson("/api/windows");
+      presets = info.windows; targets = info.targets; defaultTarget = info.default_target;
+    }
+    const w = windowOf(s);
+    status.textContent = "loading…";
+    const data = await getJson(reportUrl(w));
+    if (my !== token) return;
+    report = data; previous = null; periods = null;
+    const win = w || { from: report.window.start_ms, to: report.window.end_ms };
+    drawControls(s, w);
+    drawCrumbs(s.path);
+    document.getElementById("title").textContent =
+      s.path.length ? `${LEVEL_NAMES[s.path.length]} ${s.path.join("/")}` : "Plant " + (report.plant_model || "");
+    drawKpis(s.path);
+    drawChildren(s.path, s);
+    status.textContent = "updated " + (report.generated_at || "").slice(11, 19) + " UTC";
+    document.body.setAttribute("data-ready", "true");  // the overview is on screen
+    if (!performance.getEntriesByName("overview").length) performance.mark("overview");
+    drawLosses(s.path);
+    drawEnergy(s.path);
+    document.getElementById("maturity").hidden = s.path.length > 0;
+    if (s.path.length === 0) drawMaturity(report);
+    drawChecks(report, s.path);
+    drawHeat(s.path, s);
+    const machine = drawMachine(s.path, my);
+    const by = periodFor(win);
+    document.getElementById("heat-by").textContent = by;
+    const span = win.to - win.from;
+    const [pd, prev] = await Promise.allSettled([
+      getJson(reportUrl(win, { by, ...onlyOf(s.path.slice(0, 3)) })),
+      getJson(reportUrl({ from: win.from - span, to: win.from })),
+    ]);
+    await machine;
+    if (my !== token) return;
+    if (pd.status === "fulfilled") periods = pd.value;
+    if (prev.status === "fulfilled") previous = prev.value;
+    drawKpis(s.path);
+    drawChildren(s.path, s);
+    drawHeat(s.path, s);
+    drawEnergy(s.path);
+    document.body.setAttribute("data-complete", "true");  // heatmap and comparison too
   } catch (err) {
-    status.textContent = "cannot reach the server: " + err;
+    if (my === token) status.textContent = "cannot show this view: " + (err.message || err);
   }
 }
 
-refresh();
-setInterval(refresh, REFRESH_MS);
+document.getElementById("win").addEventListener("change", (ev) => {
+  const v = ev.target.value;
+  if (v === "custom") {
+    document.getElementById("custom").hidden = false;
+    document.getElementById("from").focus();
+  } else {
+    go({ win: v });
+  }
+});
+document.getElementById("apply").addEventListener("click", () => {
+  const from = Date.parse(document.getElementById("from").value + "Z");
+  const to = Date.parse(document.getElementById("to").value + "Z");
+  const status = document.getElementById("status");
+  if (!(from < to)) { status.textContent = "the custom range needs a start before its end"; return; }
+  go({ win: "custom", from: String(from), to: String(to) });
+});
+let typing = null;
+document.getElementById("filter").addEventListener("input", (ev) => {
+  clearTimeout(typing);
+  typing = setTimeout(() => {
+    const url = new URL(window.location.href);
+    if (ev.target.value) url.searchParams.set("q", ev.target.value); else url.searchParams.delete("q");
+    window.history.replaceState(null, "", url.pathname + url.search);
+    drawChildren(state().path, state());
+    drawHeat(state().path, state());
+  }, 150);
+});
+
+load();
+setInterval(() => { if (state().win === "default" && !document.hidden) load(); }, REFRESH_MS);
