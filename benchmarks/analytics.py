@@ -121,8 +121,8 @@ def plant_machines(n: int, seconds: int) -> list[Machine]:
     return out
 
 
-def ours(machines: list[Machine], days: int) -> dict[tuple[int, int], Kpi]:
-    """Every machine's account of the week (day -1) and of each day."""
+def ours(machines: list[Machine], days: int) -> tuple[dict[tuple[int, int], Kpi], Kpi]:
+    """Every machine's account of the week (day -1) and of each day, and the fleet's week."""
     week = Window(START, START + days * DAY_MS)
     day_windows = [Window(START + d * DAY_MS, START + (d + 1) * DAY_MS) for d in range(days)]
     out: dict[tuple[int, int], Kpi] = {}
@@ -131,8 +131,7 @@ def ours(machines: list[Machine], days: int) -> dict[tuple[int, int], Kpi]:
         out[(i, -1)] = timeline.account(week)
         for d, w in enumerate(day_windows):
             out[(i, d)] = timeline.account(w)
-    aggregate(v for (_, d), v in out.items() if d == -1)
-    return out
+    return out, aggregate(v for (_, d), v in out.items() if d == -1)
 
 
 def frames(machines: list[Machine], chunk: int) -> list[Any]:
@@ -270,7 +269,9 @@ def measure(
     samples = sum(len(m.tel.t_ms) for m in machines)
     density = state_changes_per_machine_day(machines, days)
     t_read, _ = best_of(args.repeat, read_pass, machines)
-    t_ours, mine = best_of(args.repeat, ours, machines, days)
+    t_ours, result = best_of(args.repeat, ours, machines, days)
+    assert isinstance(result, tuple)
+    mine, week = result
     print(f"{name}: {samples:,} samples, {density:.0f} state changes per machine-day; "
           f"ours {t_ours:.2f} s, read pass {t_read:.2f} s", flush=True)  # fmt: skip
     t0 = time.perf_counter()
@@ -278,10 +279,9 @@ def measure(
     t_frame = time.perf_counter() - t0
     t_pandas, theirs = best_of(args.repeat, with_pandas, parts, machines[0].tel.reasons)
     print(f"{name}: pandas {t_pandas:.2f} s (+ {t_frame:.2f} s to build its frames)", flush=True)
-    assert isinstance(mine, dict) and isinstance(theirs, list)
+    assert isinstance(theirs, list)
     compared = compare(mine, theirs, days)
     print(f"{name}: {compared:,} machine accounts equal", flush=True)
-    week = aggregate(v for (_, d), v in mine.items() if d == -1)
     return {"samples": samples, "seconds_ours": t_ours, "seconds_pandas": t_pandas,
             "seconds_pandas_frames": t_frame, "seconds_read_pass": t_read,
             "state_changes_per_machine_day": density, "compared": compared,

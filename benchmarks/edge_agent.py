@@ -35,9 +35,11 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+
+from edge_agent.source import SimulatorSource
 
 
 def peak_rss_mb() -> float:
@@ -48,16 +50,8 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-class OneMachineASecond:
+class OneMachineASecond(SimulatorSource):
     """The fleet one machine's readings of one second at a time (a chunk per machine)."""
-
-    def __init__(self, fleet: Any) -> None:
-        self._fleet = fleet
-
-    @property
-    def machines(self) -> Sequence[Any]:
-        paths: list[Any] = self._fleet.paths
-        return paths
 
     async def batches(self, resume: Any) -> AsyncIterator[list[Any]]:
         for _, groups in self._fleet.chunks(1000):
@@ -93,7 +87,6 @@ async def catch_up(agent: Any, readings: int, port: int, tmp: Path) -> tuple[Any
 def run_one(mode: str, port: int, machines: int, hours: float, small: bool) -> dict[str, float]:
     from edge_agent.agent import build_agent
     from edge_agent.config import EdgeConfig
-    from edge_agent.source import SimulatorSource
     from simulators import Fleet, FleetConfig
     from telemetry.urls import parse_mqtt_url
 

@@ -327,19 +327,21 @@ def run_live(
 
     cid = f"live-{uuid.uuid4().hex[:6]}"
     args = ["--child", "live", str(port), store_url, root, cid, str(total)]
-    with subprocess.Popen(
+    # The child's log goes to a file: a pipe nobody reads while we publish could fill and stall it.
+    with tempfile.TemporaryFile("w+") as log, subprocess.Popen(
         [sys.executable, "-m", "benchmarks.ingest", *args],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
     ) as child:  # fmt: skip
-        assert child.stdin and child.stdout and child.stderr
-        if child.stdout.readline().strip() != "ready":
-            raise RuntimeError(f"live ingest did not start:\n{child.stderr.read()[-3000:]}")
-        child.stdin.write("go\n")
-        child.stdin.flush()
-        publish(msgs, parse_mqtt_url(f"mqtt://127.0.0.1:{port}"), rate=None, qos=1)
-        out, err = child.communicate(timeout=600)
-        if child.returncode != 0:
-            raise RuntimeError(f"live ingest failed:\n{err[-3000:]}")
+        assert child.stdin and child.stdout
+        started = child.stdout.readline().strip() == "ready"
+        if started:
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            publish(msgs, parse_mqtt_url(f"mqtt://127.0.0.1:{port}"), rate=None, qos=1)
+        out, _ = child.communicate(timeout=600)
+        if not started or child.returncode != 0:
+            log.seek(0)
+            raise RuntimeError(f"live ingest failed:\n{log.read()[-3000:]}")
     return json.loads(out.strip().splitlines()[-1])
 
 

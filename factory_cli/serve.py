@@ -16,7 +16,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -251,34 +251,34 @@ def make_app(dash: Dashboard) -> web.Application:
             "default_target": views.WORLD_CLASS_OEE,
         })  # fmt: skip
 
-    @routes.get("/api/machine")
-    async def machine(request: web.Request) -> web.Response:
+    async def one_machine(
+        request: web.Request,
+        build: Callable[[Window, MachinePath], Awaitable[dict[str, Any] | None]],
+    ) -> web.Response:
+        """The answer about one machine (``machine``, ``from``, ``to``): 400, 404 or ``build``'s."""
         query = dict(request.query)
         try:
             path = _machine_path(query.get("machine", ""))
             window = dash.window(query)
         except BadRequest as exc:
             return _error(400, str(exc))
-        page = await dash.machine(window, path)
-        if page is None:
+        body = await build(window, path)
+        if body is None:
             return _error(404, f"no telemetry for {path} in the window")
         return web.json_response({"machine": str(path), "start_ms": window.start_ms,
-                                  "end_ms": window.end_ms, **page})  # fmt: skip
+                                  "end_ms": window.end_ms, **body})  # fmt: skip
+
+    @routes.get("/api/machine")
+    async def machine(request: web.Request) -> web.Response:
+        return await one_machine(request, dash.machine)
 
     @routes.get("/api/timeline")
     async def timeline(request: web.Request) -> web.Response:
-        query = dict(request.query)
-        try:
-            path = _machine_path(query.get("machine", ""))
-            window = dash.window(query)
-        except BadRequest as exc:
-            return _error(400, str(exc))
-        machine = str(path)
-        found = await dash.timeline(window, path)
-        if found is None:
-            return _error(404, f"no telemetry for {machine} in the window")
-        return web.json_response({"machine": machine, "start_ms": window.start_ms,
-                                  "end_ms": window.end_ms, "runs": found.runs(window)})  # fmt: skip
+        async def runs(window: Window, path: MachinePath) -> dict[str, Any] | None:
+            found = await dash.timeline(window, path)
+            return None if found is None else {"runs": found.runs(window)}
+
+        return await one_machine(request, runs)
 
     @web.middleware
     async def errors(request: web.Request, handler: Any) -> web.StreamResponse:

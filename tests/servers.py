@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,6 +50,18 @@ def wait_for(check: object, what: str, timeout_s: float = 20.0) -> None:
                 return
         time.sleep(0.05)
     raise TimeoutError(f"{what} did not come up within {timeout_s} s")
+
+
+async def until(predicate: Any, what: str, timeout_s: float = 20.0) -> None:
+    """Wait for a condition, bounded, without blocking the event loop: a loaded machine
+    slows a test instead of failing it."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no {what} within {timeout_s:g} s")
+        await asyncio.sleep(0.02)
 
 
 def _port_open(port: int) -> bool:

@@ -23,7 +23,7 @@ from edge_agent.source import SimulatorSource
 from simulators import Fleet, FleetConfig
 from telemetry.urls import parse_mqtt_url
 from tests.receiver import Receiver
-from tests.servers import start_mosquitto
+from tests.servers import start_mosquitto, until
 
 pytestmark = pytest.mark.integration
 
@@ -49,14 +49,6 @@ def agent_for(
     )
 
 
-async def wait_until(predicate: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        await asyncio.sleep(0.05)
-
-
 async def test_broker_down_for_60_s_loses_nothing_and_keeps_order(
     tmp_path: Path, topic_root: str
 ) -> None:
@@ -69,7 +61,7 @@ async def test_broker_down_for_60_s_loses_nothing_and_keeps_order(
     )
     task = asyncio.create_task(agent.run())
     try:
-        await wait_until(lambda: rx.distinct() > 500, 30, "first readings")
+        await until(lambda: rx.distinct() > 500, "first readings", 30)
         broker.stop()
         outage_started = time.monotonic()
         read_before = agent.stats.read
@@ -165,9 +157,9 @@ async def test_full_buffer_applies_the_policy_and_counts_exactly(
     )
     task = asyncio.create_task(agent.run())
     try:
-        await wait_until(lambda: agent.stats.read == fleet.reading_count, 30, "source read")
+        await until(lambda: agent.stats.read == fleet.reading_count, "source read", 30)
         # the counters are refreshed by the agent's housekeeping, once a second
-        await wait_until(lambda: agent.stats.dropped_readings > 0, 10, "the buffer overflowing")
+        await until(lambda: agent.stats.dropped_readings > 0, "the buffer overflowing", 10)
         assert agent.stats.buffer_bytes <= 150_000
         broker = start_mosquitto(folder, port=broker.port, persistence=True)
         await asyncio.wait_for(task, 60)
@@ -317,9 +309,7 @@ async def test_tls_with_an_unknown_ca_is_refused(
     )
     task = asyncio.create_task(agent.run())
     try:
-        await wait_until(
-            lambda: "CERTIFICATE_VERIFY_FAILED" in caplog.text, 15, "a certificate refusal"
-        )
+        await until(lambda: "CERTIFICATE_VERIFY_FAILED" in caplog.text, "a certificate refusal", 15)
         assert agent.stats.acknowledged == 0 and not agent.stats.connected
         refusal = next(r for r in caplog.records if "CERTIFICATE_VERIFY_FAILED" in r.message)
         assert "reconnecting in" in refusal.message
@@ -344,9 +334,7 @@ async def test_metrics_endpoint_reports_the_counters(
         metrics_port=0,
     )
     task = asyncio.create_task(agent.run())
-    await wait_until(
-        lambda: agent.metrics is not None and agent.stats.acknowledged > 0, 10, "start"
-    )
+    await until(lambda: agent.metrics is not None and agent.stats.acknowledged > 0, "start", 10)
     assert agent.metrics is not None
     url = f"http://127.0.0.1:{agent.metrics.port}"
 

@@ -31,7 +31,7 @@ from store.base import letter_id
 from store.sqlite import SQLiteStore
 from telemetry.plant import load_plant
 from telemetry.urls import parse_mqtt_url
-from tests.servers import free_port, start_mosquitto
+from tests.servers import free_port, start_mosquitto, until
 
 pytestmark = pytest.mark.integration
 
@@ -159,12 +159,6 @@ async def _ingest(
     return service, task
 
 
-async def _until(predicate: Any, timeout_s: float = 15) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not predicate():  # noqa: ASYNC110 (poll a condition)
-            await asyncio.sleep(0.05)
-
-
 async def test_a_gateway_cannot_publish_for_another_line_nor_subscribe(
     secure: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -185,7 +179,7 @@ async def test_a_gateway_cannot_publish_for_another_line_nor_subscribe(
             (f"{LINE2}/cnc01/telemetry", json.dumps([_reading(1)]).encode()),  # not its line
             (f"{LINE1}/press01/telemetry", json.dumps([_reading(2)]).encode()),
         ])  # fmt: skip
-        await _until(lambda: service.stats.written_readings >= 1)
+        await until(lambda: service.stats.written_readings >= 1, "the allowed message stored", 15)
         await asyncio.sleep(1.0)  # time for the denied message, were it to come
     finally:
         spy.loop_stop()
@@ -233,7 +227,11 @@ async def test_hostile_input_through_the_broker_is_only_ever_a_dead_letter(
         # In a thread: the ingest service runs on this event loop and must not be held up.
         await asyncio.to_thread(_publish, lambda: client(secure, gw, secure["users"][gw]),
                                 secure["server"].port, [(t, p) for t, p, _ in HOSTILE])  # fmt: skip
-        await _until(lambda: service.stats.rejected_messages >= len(HOSTILE))
+        await until(
+            lambda: service.stats.rejected_messages >= len(HOSTILE),
+            "every hostile message refused",
+            15,
+        )
         assert not task.done(), "the service keeps running"
     finally:
         service.stop()

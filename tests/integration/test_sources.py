@@ -30,7 +30,7 @@ from simulators import Fleet, FleetConfig
 from store.sqlite import SQLiteReader, SQLiteStore
 from telemetry.urls import parse_mqtt_url
 from tests.devices import ModbusMeterServer, OpcUaMachineServer
-from tests.servers import Server, free_port
+from tests.servers import Server, free_port, until
 
 pytestmark = pytest.mark.integration
 WHERE = {"site": "plant1", "area": "assembly", "line": "line1", "machine": "m01"}
@@ -83,16 +83,6 @@ def opcua_machine(server: OpcUaMachineServer, **kw: Any) -> OpcUaMachine:
         state_map=server.state_map,  # type: ignore[arg-type]
         **kw,
     )
-
-
-async def until(predicate: Any, what: str, timeout_s: float = 20) -> None:
-    """Wait for a condition, bounded: a loaded machine slows the test, never fails it."""
-    try:
-        async with asyncio.timeout(timeout_s):
-            while not predicate():  # noqa: ASYNC110 (poll a condition)
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise TimeoutError(f"no {what} within {timeout_s:g} s") from None
 
 
 def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:

@@ -69,7 +69,8 @@ function state() {
     sort: p.get("sort") || "oee", dir: p.get("dir") || "asc", q: p.get("q") || "",
   };
 }
-function go(changes, replace) {
+/** The address of this view with ``changes`` (defaults left out). */
+function address(changes) {
   const s = { ...state(), ...changes };
   const p = new URLSearchParams();
   if (s.win !== "default") p.set("win", s.win);
@@ -78,7 +79,16 @@ function go(changes, replace) {
   if (s.sort !== "oee") p.set("sort", s.sort);
   if (s.dir !== "asc") p.set("dir", s.dir);
   if (s.q) p.set("q", s.q);
-  const url = window.location.pathname + (p.toString() ? "?" + p : "");
+  return window.location.pathname + (p.toString() ? "?" + p : "");
+}
+/** A link that opens ``path`` in this window (what the drill-down, breadcrumbs and finds use). */
+function pathLink(path, attrs, label) {
+  const a = el("a", { href: address({ path, q: "" }), ...attrs }, label);
+  a.addEventListener("click", (ev) => { ev.preventDefault(); go({ path, q: "" }); });
+  return a;
+}
+function go(changes, replace) {
+  const url = address(changes);
   if (replace) window.history.replaceState(null, "", url); else window.history.pushState(null, "", url);
   load();
 }
@@ -146,19 +156,10 @@ function drawCrumbs(path) {
     if (i === items.length - 1) {
       li.appendChild(el("span", { "aria-current": "page" }, label));
     } else {
-      const a = el("a", { href: "?" + new URLSearchParams({ ...linkParams(), path: p.join("/") }), "data-path": p.join("/") }, label);
-      a.addEventListener("click", (ev) => { ev.preventDefault(); go({ path: p, q: "" }); });
-      li.appendChild(a);
+      li.appendChild(pathLink(p, { "data-path": p.join("/") }, label));
     }
     ol.appendChild(li);
   });
-}
-function linkParams() {
-  const s = state();
-  const out = {};
-  if (s.win !== "default") out.win = s.win;
-  if (s.win === "custom") { out.from = s.from; out.to = s.to; }
-  return out;
 }
 
 function delta(now, before) {
@@ -175,7 +176,6 @@ function arrow(d) {
 
 function drawKpis(path) {
   const f = figuresOf(report, path);
-  const e = energyOf(report, path);
   const before = figuresOf(previous, path);
   const tiles = document.getElementById("kpis");
   tiles.replaceChildren();
@@ -185,7 +185,7 @@ function drawKpis(path) {
   tile(tiles, "Performance", pct(f.performance), "", arrow(delta(f.performance, before && before.performance)));
   tile(tiles, "Quality", pct(f.quality), "", arrow(delta(f.quality, before && before.quality)));
   tile(tiles, "Good units", num(f.good_count, 0));
-  tile(tiles, "kWh per good unit", num(e ? e.kwh_per_good_unit : f.kwh_per_good_unit, 4));
+  tile(tiles, "kWh per good unit", num(f.kwh_per_good_unit, 4));
   if (path.length === 3) tile(tiles, "OEE target", pct(targetOf(path.join("/"))));
 }
 
@@ -230,12 +230,9 @@ function drawChildren(path, s) {
   const rows = document.createDocumentFragment();
   for (const key of keys) {
     const f = report.oee[MAPS[level]][key];
-    const energy = energyOf(report, key.split("/"));
     const tr = el("tr", { "data-key": key });
     const name = el("td");
-    const a = el("a", { href: "?" + new URLSearchParams({ ...linkParams(), path: key }) }, key.split("/").pop());
-    a.addEventListener("click", (ev) => { ev.preventDefault(); go({ path: key.split("/"), q: "" }); });
-    name.appendChild(a);
+    name.appendChild(pathLink(key.split("/"), {}, key.split("/").pop()));
     tr.appendChild(name);
     const cells = [
       ["oee", pct(f.oee), grade(f.oee, level === 3 ? targetOf(key) : 0.85, 0.6), f.oee],
@@ -244,8 +241,7 @@ function drawChildren(path, s) {
         f.performance_suspect ? "bad" : grade(f.performance, 0.95, 0.8), f.performance],
       ["quality", pct(f.quality), grade(f.quality, 0.99, 0.95), f.quality],
       ...Object.keys(LOSSES).map((k) => ["loss:" + k, num(f.losses_min[k], 0), "", f.losses_min[k]]),
-      ["kwh_per_good_unit", num(energy ? energy.kwh_per_good_unit : f.kwh_per_good_unit, 4), "",
-        energy ? energy.kwh_per_good_unit : f.kwh_per_good_unit],
+      ["kwh_per_good_unit", num(f.kwh_per_good_unit, 4), "", f.kwh_per_good_unit],
     ];
     for (const [kpi, text, cls, raw] of cells) {
       tr.appendChild(el("td", { class: cls, "data-kpi": kpi, "data-key": key,
@@ -270,9 +266,7 @@ function drawChildren(path, s) {
       .filter((k) => k.startsWith(prefix) && k.slice(prefix.length).toLowerCase().includes(q)).slice(0, 20);
     for (const key of hits) {
       const li = el("li");
-      const a = el("a", { href: "?" + new URLSearchParams({ ...linkParams(), path: key }), "data-found": key }, key);
-      a.addEventListener("click", (ev) => { ev.preventDefault(); go({ path: key.split("/"), q: "" }); });
-      li.appendChild(a);
+      li.appendChild(pathLink(key.split("/"), { "data-found": key }, key));
       li.appendChild(document.createTextNode(" " + pct(report.oee.machines[key].oee)));
       found.appendChild(li);
     }
