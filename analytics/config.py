@@ -1,10 +1,11 @@
-"""Settings of the analytics (section ``[analytics]``, variables ``FACTORY_ANALYTICS__*``)."""
+"""Settings of the analytics (section ``[analytics]``) and of the energy forecast
+(``[forecast]``); variables ``FACTORY_ANALYTICS__*``, ``FACTORY_FORECAST__*``."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 GRID_FACTOR_VN_2023 = 0.6592
 """Viet Nam's 2023 grid emission factor, t CO2e per MWh (kg per kWh), as announced by the
@@ -39,3 +40,56 @@ class AnalyticsConfig(BaseModel):
     anomaly_z: float = Field(
         default=8.0, gt=0, description="Robust z-score of smoothed vibration that raises an event"
     )
+
+
+class ForecastConfig(BaseModel):
+    """Settings of the energy forecast (section ``[forecast]``, ``FACTORY_FORECAST__*``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    history_days: int = Field(
+        default=28, ge=1, le=92, description="Days of metered history the forecast learns from"
+    )
+    plan: str | None = Field(
+        default=None, description="Production plan (CSV: date,shift,line,planned_hours)"
+    )
+    peak_hours: str = Field(
+        default="09:30-11:30,17:00-20:00",
+        pattern=r"^\s*([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d"
+        r"(\s*,\s*([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d)*\s*$",
+        description="Local hours when energy is dear, HH:MM-HH:MM[,...] (default: the peak "
+        "bands of Viet Nam's time-of-use tariff; check your contract)",
+    )
+    peak_days: tuple[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], ...] = Field(
+        default=("Mon", "Tue", "Wed", "Thu", "Fri", "Sat"),
+        description="Weekdays with peak hours (default Monday to Saturday)",
+    )
+    demand_warning_share: float = Field(
+        default=0.9,
+        gt=0,
+        le=1.5,
+        description="Warn when the 90th percentile reaches this share of a site's contracted "
+        "maximum demand (plant model: main_meter.contracted_kw)",
+    )
+    every_s: float = Field(
+        default=900.0,
+        ge=0,
+        description="`factory kpi` stores a forecast this often when a plant model is set "
+        "(0: never)",
+    )
+
+    @model_validator(mode="after")
+    def _bands(self) -> ForecastConfig:
+        self.bands()
+        return self
+
+    def bands(self) -> tuple[tuple[int, int], ...]:
+        """The peak hours as (from, to) minutes of the day."""
+        out = []
+        for part in self.peak_hours.split(","):
+            a, b = (x.strip() for x in part.split("-"))
+            minutes = [int(x[:2]) * 60 + int(x[3:]) for x in (a, b)]
+            if minutes[1] <= minutes[0]:
+                raise ValueError(f"peak hours {part.strip()!r}: the end must be after the start")
+            out.append((minutes[0], minutes[1]))
+        return tuple(out)

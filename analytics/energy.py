@@ -124,6 +124,8 @@ def fit_baseline(rows: Sequence[tuple[str, float, float]], *, k: float = 3.0) ->
     # flag rounding.
     flagged = np.zeros(len(rows), dtype=bool)
     for _ in range(2):
+        if (~flagged).sum() < 2:  # nothing near a line: fit them all
+            flagged[:] = False
         a, b = _fit(units[~flagged], kwh[~flagged])
         expected = a + b * units
         resid = kwh - expected

@@ -21,7 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from analytics.config import AnalyticsConfig
+from analytics.config import AnalyticsConfig, ForecastConfig
 from edge_agent.config import EdgeConfig
 from ingest.config import IngestConfig
 from store import StoreUrl
@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     edge: EdgeConfig = EdgeConfig()
     ingest: IngestConfig = IngestConfig()
     analytics: AnalyticsConfig = AnalyticsConfig()
+    forecast: ForecastConfig = ForecastConfig()
 
     @field_validator("topic_root")
     @classmethod

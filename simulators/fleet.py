@@ -12,6 +12,7 @@ import numpy as np
 from simulators.machine import (
     MachineRun,
     MachineSpec,
+    Stop,
     calendar_plan,
     simulate_machine,
 )
@@ -21,6 +22,7 @@ from simulators.truth import window_truth
 from telemetry.codec import encode_one, energy_texts, telemetry_texts
 from telemetry.models import RUN, STATE_NAMES, Channel
 from telemetry.oee import Oee, total
+from telemetry.plan import Plan
 from telemetry.plant import Plant
 from telemetry.topic import MachinePath
 
@@ -52,8 +54,8 @@ class FleetConfig:
             raise ValueError("machines must be at least 1")
         if self.lines < 1:
             raise ValueError("lines must be at least 1")
-        if not (0 < self.hours <= 24 * 31):
-            raise ValueError("hours must be more than 0 and at most 744 (31 days)")
+        if not (0 < self.hours <= 24 * 92):
+            raise ValueError("hours must be more than 0 and at most 2208 (92 days)")
         if not (0.1 <= self.interval_s <= 3600):
             raise ValueError("interval_s must be between 0.1 and 3600 seconds")
 
@@ -168,20 +170,26 @@ class Fleet:
     calendar (time outside shifts is OFF, breaks are planned stops).
     """
 
-    def __init__(self, config: FleetConfig, plant: Plant | None = None) -> None:
+    def __init__(
+        self, config: FleetConfig, plant: Plant | None = None, *, plan: Plan | None = None
+    ) -> None:
         self.config = config
         self.plant = plant
         rng = np.random.default_rng(config.seed)
         duration_s = config.hours * 3600.0
         start, end = config.start_ms, config.start_ms + round(duration_s * 1000)
         grid = np.arange(start, end, round(config.interval_s * 1000), dtype=np.int64)
-        plan = None
+        plans: dict[str, tuple[list[Stop], list[float]]] = {}
         self.micro_stop_threshold_s = 120.0
         self.shifts: list[tuple[int, int, str]] = [(start, end, "window")]
         """Shift instances in the window: (start, end, shift name)."""
         if plant is not None:
             periods = plant.calendar.periods(start, end)
-            plan = calendar_plan(periods, start, duration_s)
+            for line in plant.lines():
+                # A production plan cuts or adds shifts per line; the site's calendar stays.
+                line_periods = periods if plan is None else plan.periods(
+                    plant.calendar, line, start, end)  # fmt: skip
+                plans[line] = calendar_plan(line_periods, start, duration_s)
             self.micro_stop_threshold_s = plant.micro_stop_threshold_s
             self.shifts = [(a, b, name) for a, b, kind, name in periods if kind == "shift"]
         # Shift boundaries are sampled, so that a shift's figures are exact from telemetry.
@@ -189,7 +197,9 @@ class Fleet:
         specs = _specs(config, rng) if plant is None else plant_specs(plant)
         self.streams: list[MachineStream] = []
         for index, spec in enumerate(specs):
-            run = simulate_machine(spec, start, duration_s, rng, plan=plan)
+            run = simulate_machine(
+                spec, start, duration_s, rng, plan=plans.get(spec.path.key("line"))
+            )
             times = np.unique(np.concatenate((grid, run.seg_start, bounds, [end])))
             track = None
             if config.sensors:

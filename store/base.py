@@ -208,6 +208,18 @@ class AccountRow:
     entry: str
 
 
+@dataclass(frozen=True, slots=True)
+class ForecastRow:
+    """A stored forecast of one block (``telemetry.layout.FORECAST``)."""
+
+    path: MachinePath
+    start_ms: int
+    p10_kw: float
+    p50_kw: float
+    p90_kw: float
+    issued_ms: int
+
+
 class Store(Protocol):
     """Where validated readings go. ``write`` returns only once they are durable."""
 
@@ -253,6 +265,10 @@ class Reader(Protocol):
 
     async def read_changes(self, after_ms: int) -> list[tuple[int, int]]:
         """(bucket, until) of the change marks that expire after ``after_ms``."""
+        ...
+
+    async def read_forecasts(self, run: str, start_ms: int, end_ms: int) -> list[ForecastRow]:
+        """Stored forecasts of ``run`` ("latest", "day_ahead") for blocks in [start, end)."""
         ...
 
 

@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from store.base import (
     AccountRow,
     ChangeMarks,
+    ForecastRow,
     LineProtocolStore,
     StoreEndpoint,
     writer_name,
@@ -30,6 +31,7 @@ from telemetry.layout import (
     ACCOUNT,
     CHANGES,
     ENERGY,
+    FORECAST,
     SENSOR_PREFIX,
     TAGS,
     TELEMETRY,
@@ -309,6 +311,22 @@ class InfluxV1Reader:
             for t, end, computed, entry in s.get("values", []):
                 out.append(AccountRow(path, period, int(t), int(end), int(computed), entry))
         return out
+
+    async def read_forecasts(self, run: str, start_ms: int, end_ms: int) -> list[ForecastRow]:
+        if run not in ("latest", "day_ahead"):
+            raise ValueError(f"no forecast run {run!r}")
+        q = (
+            f'SELECT "p10_kw", "p50_kw", "p90_kw", "issued_ms" FROM "{FORECAST.name}" '
+            f"WHERE \"run\" = '{run}' AND time >= {int(start_ms)}ms "
+            f"AND time < {int(end_ms)}ms GROUP BY {', '.join(TAGS)}"
+        )
+        out = []
+        for s in await self._query_or_none(q):
+            tags = s.get("tags", {})
+            path = MachinePath(*(tags[t] for t in TAGS))
+            for t, p10, p50, p90, issued in s.get("values", []):
+                out.append(ForecastRow(path, int(t), p10, p50, p90, int(issued)))
+        return sorted(out, key=lambda r: r.start_ms)
 
     async def read_changes(self, after_ms: int) -> list[tuple[int, int]]:
         q = f'SELECT "readings", "bucket" FROM "{CHANGES.name}" WHERE time > {int(after_ms)}ms'

@@ -11,21 +11,21 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import SplitResult, unquote
 
 from pydantic import SecretStr
 
-from store.base import AccountRow, ChangeMarks, DeadLetter, StoreEndpoint, kept, writer_name
+from store.base import AccountRow, ChangeMarks, ForecastRow, StoreEndpoint, writer_name
 from store.errors import ReaderError, StoreError
 from telemetry.codec import Message
 from telemetry.layout import (
     ACCOUNT,
     CHANGES,
-    DEADLETTER,
     ENERGY,
+    FORECAST,
     SENSOR,
     TABLE_BY_CHANNEL,
     TAGS,
@@ -40,6 +40,7 @@ from telemetry.urls import UrlError
 
 if TYPE_CHECKING:
     from store.series import Columns, MachineData, SensorSeries
+    from store.sqlite_deadletters import SQLiteDeadLetters
 
 T = TypeVar("T")
 KIND = "sqlite"
@@ -224,94 +225,9 @@ class SQLiteStore:
             await asyncio.to_thread(conn.close)
 
     def deadletters(self, *, source: str, max_payload_bytes: int) -> SQLiteDeadLetters:
+        from store.sqlite_deadletters import SQLiteDeadLetters
+
         return SQLiteDeadLetters(self, source=source, max_payload_bytes=max_payload_bytes)
-
-
-_DL_COLUMNS = ("id", *DEADLETTER.field_names)
-
-
-class SQLiteDeadLetters:
-    """The ``deadletter`` table of the store's file (shared by every process using it)."""
-
-    def __init__(self, store: SQLiteStore, *, source: str, max_payload_bytes: int) -> None:
-        self._store = store
-        self._source = source
-        self._limit = max_payload_bytes
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        conn = self._store._conn
-        assert conn is not None, "open() the store first"
-        async with self._store._lock:
-            try:
-                return await asyncio.to_thread(fn, conn)
-            except sqlite3.Error as exc:
-                raise StoreError(f"SQLite dead letters: {exc}", action="retry") from exc
-
-    async def add(self, letters: Sequence[DeadLetter]) -> None:
-        now = int(time.time() * 1000)
-        rows = []
-        for letter in letters:
-            k = kept(letter, source=self._source, limit=self._limit, now_ms=now)
-            rows.append((k.id, k.source, k.stage, k.topic, k.payload, k.payload_bytes,
-                         int(k.truncated), k.error, k.received_ms))  # fmt: skip
-        marks = ",".join("?" * len(_DL_COLUMNS))
-
-        def insert(conn: sqlite3.Connection) -> None:
-            with conn:
-                conn.executemany(
-                    f"INSERT OR REPLACE INTO {DEADLETTER.name} ({','.join(_DL_COLUMNS)}) "
-                    f"VALUES ({marks})",
-                    rows,
-                )
-
-        if rows:
-            await self._run(insert)
-
-    async def _select(self, where: str, params: Sequence[object]) -> list[DeadLetter]:
-        def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
-            return conn.execute(
-                f"SELECT {','.join(_DL_COLUMNS)} FROM {DEADLETTER.name} {where}", params
-            ).fetchall()
-
-        return [
-            DeadLetter(id=r[0], source=r[1], stage=r[2], topic=r[3], payload=bytes(r[4]),
-                       payload_bytes=r[5], truncated=bool(r[6]), error=r[7], received_ms=r[8])
-            for r in await self._run(select)
-        ]  # fmt: skip
-
-    async def newest(self, limit: int) -> list[DeadLetter]:
-        return await self._select("ORDER BY received_ms DESC, id LIMIT ?", (limit,))
-
-    async def get(self, ids: Sequence[int]) -> list[DeadLetter]:
-        marks = ",".join("?" * len(ids))
-        return await self._select(f"WHERE id IN ({marks}) ORDER BY id", list(ids))
-
-    async def ids(self) -> list[int]:
-        return [d for (d,) in await self._run(
-            lambda c: c.execute(f"SELECT id FROM {DEADLETTER.name} ORDER BY id").fetchall()
-        )]  # fmt: skip
-
-    async def count(self) -> int:
-        rows = await self._run(
-            lambda c: c.execute(f"SELECT count(*) FROM {DEADLETTER.name}").fetchall()
-        )
-        return int(rows[0][0])
-
-    async def remove(self, ids: Sequence[int]) -> None:
-        def delete(conn: sqlite3.Connection) -> None:
-            with conn:
-                conn.executemany(f"DELETE FROM {DEADLETTER.name} WHERE id = ?", [(i,) for i in ids])
-
-        await self._run(delete)
-
-    async def set_error(self, letter: DeadLetter, error: str) -> None:
-        def update(conn: sqlite3.Connection) -> None:
-            with conn:
-                conn.execute(
-                    f"UPDATE {DEADLETTER.name} SET error = ? WHERE id = ?", (error, letter.id)
-                )
-
-        await self._run(update)
 
 
 def _grouped_columns(
@@ -437,6 +353,15 @@ class SQLiteReader:
             (period, start_ms, end_ms),
         )
         return [AccountRow(MachinePath(*r[:4]), period, *r[4:]) for r in rows]
+
+    async def read_forecasts(self, run: str, start_ms: int, end_ms: int) -> list[ForecastRow]:
+        rows = await asyncio.to_thread(
+            self._rows,
+            f"SELECT site, area, line, machine, ts, p10_kw, p50_kw, p90_kw, issued_ms FROM "
+            f"{FORECAST.name} WHERE run = ? AND ts >= ? AND ts < ? ORDER BY ts",
+            (run, start_ms, end_ms),
+        )
+        return [ForecastRow(MachinePath(*r[:4]), *r[4:]) for r in rows]
 
     async def read_changes(self, after_ms: int) -> list[tuple[int, int]]:
         rows = await asyncio.to_thread(

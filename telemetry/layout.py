@@ -111,6 +111,22 @@ ACCOUNT = Table(
 )
 ACCOUNT_TAGS: tuple[str, ...] = (*TAGS, "period")
 
+# Energy load forecasts (`factory forecast --save`, `factory kpi`): one point per target and
+# 15-minute block (its start). Tags are those of machines plus ``run``: a line's target has
+# machine="_all", a site's area, line and machine "_all" (as KPI points), and ``run`` is
+# "latest" (the newest forecast of the block) or "day_ahead" (the last one issued before the
+# block's local day began: what the accuracy of past forecasts is measured on).
+FORECAST = Table(
+    "forecast",
+    (
+        FieldDef("p10_kw", "float"),
+        FieldDef("p50_kw", "float"),
+        FieldDef("p90_kw", "float"),
+        FieldDef("issued_ms", "int"),
+    ),
+)
+FORECAST_TAGS: tuple[str, ...] = (*TAGS, "run")
+
 # Change marks, written by every store writer with the readings (same transaction, same
 # request): readings of the 5 minutes of device time starting at ``bucket`` (epoch ms)
 # may be written until the mark's time. Tags ``writer`` and ``bucket``.
@@ -190,6 +206,13 @@ def sqlite_ddl() -> list[str]:
         "line TEXT NOT NULL, machine TEXT NOT NULL, end_ms INTEGER NOT NULL, "
         "computed_ms INTEGER NOT NULL, entry TEXT NOT NULL, "
         "PRIMARY KEY (period, ts, site, area, line, machine)) WITHOUT ROWID"
+    )
+    cols = ", ".join(f"{f.name} {_SQL_TYPES[f.kind]}" for f in FORECAST.fields)
+    statements.append(
+        f"CREATE TABLE IF NOT EXISTS {FORECAST.name} ("
+        "site TEXT NOT NULL, area TEXT NOT NULL, line TEXT NOT NULL, machine TEXT NOT NULL, "
+        f"run TEXT NOT NULL, ts INTEGER NOT NULL, {cols}, "
+        "PRIMARY KEY (run, ts, site, area, line, machine)) WITHOUT ROWID"
     )
     statements.append(
         f"CREATE TABLE IF NOT EXISTS {CHANGES.name} (writer TEXT NOT NULL, "

@@ -199,6 +199,12 @@ class MainMeter(_Model):
     compressor_kw: float = Field(
         default=15.0, ge=0, description="Air compressor, loading and unloading in cycles"
     )
+    contracted_kw: float | None = Field(
+        default=None,
+        gt=0,
+        description="Contracted maximum demand (kW over 15 minutes); the energy forecast "
+        "warns before the site reaches it",
+    )
 
 
 class Site(_Model):

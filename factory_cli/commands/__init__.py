@@ -17,5 +17,16 @@ class Command(Protocol):
     def run(self, args: argparse.Namespace, settings: Settings) -> int: ...
 
 
-NAMES = ("demo", "simulate", "edge", "ingest", "report", "kpi", "acl", "serve", "deadletter")
+NAMES = (
+    "demo",
+    "simulate",
+    "edge",
+    "ingest",
+    "report",
+    "forecast",
+    "kpi",
+    "acl",
+    "serve",
+    "deadletter",
+)
 """The commands, in the order ``factory --help`` lists them (module ``commands.NAME``)."""
