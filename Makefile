@@ -35,7 +35,7 @@ integration: $(STAMP) system-deps
 
 # The dashboard screenshots in docs/views.md, taken by the browser tests.
 screenshots: $(STAMP) system-deps
-	FACTORY_SCREENSHOTS=docs $(BIN)/pytest tests/integration/test_dashboard.py -q -k "chromium or drill"
+	FACTORY_SCREENSHOTS=docs $(BIN)/pytest tests/integration/test_dashboard.py tests/integration/test_forecast.py -q -k "chromium or drill or panel"
 
 test: $(STAMP) system-deps
 	$(BIN)/ruff check .

@@ -4,7 +4,11 @@ points of ``telemetry.layout.FORECAST``, and the accuracy of past day-ahead fore
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,13 +22,14 @@ from analytics.forecast import DAY_MS, SLOT_MS, ForecastError, coverage, wape
 from analytics.outlook import History, Outlook, PeakHours, outlook
 from analytics.stored import book_from_store
 from store import Reader
-from store.base import ForecastRow
+from store.base import ForecastRow, Store
 from telemetry.layout import ALL, FORECAST, Point
 from telemetry.plan import Plan
 from telemetry.plant import Plant
 from telemetry.topic import MachinePath
 
 IDLE_STATES = ("IDLE", "PLANNED_STOP")
+log = logging.getLogger("factory.forecast")
 
 
 def floor_block(ms: int) -> int:
@@ -69,16 +74,6 @@ def idle_kw(book: Book) -> dict[str, float]:
         for k, v in planned.items()
         if float(np.mean(v)) > 0 and energy[k] > 0
     }
-
-
-async def read_history(
-    reader: Reader, plant: Plant, origin_ms: int, days: int, *, max_gap_s: float = 60.0
-) -> History:
-    """The ``days`` before ``origin_ms`` (a block start) from the store."""
-    window = Window(origin_ms - days * DAY_MS, origin_ms)
-    book = await book_from_store(reader, window, plant=plant, max_gap_s=max_gap_s)
-    lines, sites = blocks_of(book, plant)
-    return History(window.start_ms, lines, sites, idle_kw(book))
 
 
 def _tags(kind: str, name: str) -> dict[str, str] | None:
@@ -177,16 +172,91 @@ async def make_outlook(
     plan: Plan | None = None,
     history_days: int | None = None,
     max_gap_s: float = 60.0,
-) -> Outlook:
-    """The outlook from ``origin_ms`` (floored to a block) on what the store holds."""
+    past_days: int = 0,
+) -> tuple[Outlook, dict[str, Any]]:
+    """The outlook from ``origin_ms`` (floored to a block) on what the store holds; with
+    ``past_days``, also forecast against actual for those days before the origin: each
+    block as forecast at most 24 hours ahead (from the same time of day before it, on the
+    history before that), next to what was metered."""
     origin = floor_block(origin_ms)
     days = history_days or config.history_days
-    history = await read_history(reader, plant, origin, days, max_gap_s=max_gap_s)
-    if not history.lines and not history.sites:
+    start = origin - (days + past_days) * DAY_MS
+    book = await book_from_store(reader, Window(start, origin), plant=plant, max_gap_s=max_gap_s)
+    lines, sites = blocks_of(book, plant)
+    if not lines and not sites:
         raise ForecastError(
             f"no metered energy in the {days} days before {iso(origin)}: the forecast "
             "learns from the machines' and main meters' energy readings; run the ingest "
-            "service (and `factory kpi`) for a day first, or choose another time with --at"
+            "service for a day first, or choose another time (--at)"
         )
+    full = History(start, lines, sites, idle_kw(book))
     peak = PeakHours(config.bands(), config.peak_days)
-    return outlook(plant, history, plan=plan, peak=peak, warn_share=config.demand_warning_share)
+    n = full.blocks
+    day = DAY_MS // SLOT_MS
+
+    def made(upto: int) -> Outlook:
+        return outlook(plant, full.part(max(0, upto - days * day), upto), plan=plan, peak=peak,
+                       warn_share=config.demand_warning_share)  # fmt: skip
+
+    now = made(n)
+    past: dict[str, Any] = {}
+    if past_days:
+        earlier = [made(n - d * day) for d in range(past_days, 0, -1) if n - d * day >= day // 2]
+        for t in now.targets:
+            actual = _actual(t.kind, t.name, lines, sites)
+            if actual is None:
+                continue
+            q = [x.q for o in earlier for x in o.targets if (x.kind, x.name) == (t.kind, t.name)]
+            first = n - len(q) * day
+            past[f"{t.kind} {t.name}"] = {
+                "actual": [[start + k * SLOT_MS, None if v != v else round(float(v), 2)]
+                           for k, v in enumerate(actual[first:], start=first)],
+                "forecast": [[start + (first + k) * SLOT_MS, *(round(float(v), 2) for v in row)]
+                             for k, row in enumerate(np.concatenate(q) if q else [])],
+            }  # fmt: skip
+    return now, past
+
+
+def _actual(kind: str, name: str, lines: dict[str, np.ndarray],
+            sites: dict[str, np.ndarray]) -> np.ndarray | None:  # fmt: skip
+    if kind == "line":
+        return lines.get(name)
+    if kind == "site":
+        if name in sites:
+            return sites[name]
+        mine = [v for k, v in lines.items() if k.split("/")[0] == name]
+        return np.asarray(np.sum(mine, axis=0)) if mine else None
+    if name in sites:  # the rest of a site's main meter
+        rest = np.array(sites[name])
+        for k, v in lines.items():
+            if k.split("/")[0] == name:
+                rest -= v
+        return rest
+    return None
+
+
+async def save_forecast(store: Store, reader: Reader, plant: Plant, now_ms: int, *,
+                        config: ForecastConfig, plan: Plan | None = None,
+                        max_gap_s: float = 60.0) -> int:  # fmt: skip
+    """Forecast from now and store it; the number of points written."""
+    made, _ = await make_outlook(reader, plant, now_ms, config=config, plan=plan,
+                                 max_gap_s=max_gap_s)  # fmt: skip
+    return await store.write_points(forecast_points(made, now_ms))
+
+
+async def forecast_schedule(stop: asyncio.Event, store: Store, reader: Reader, plant: Plant, *,
+                            config: ForecastConfig, plan: Plan | None = None,
+                            max_gap_s: float = 60.0) -> None:  # fmt: skip
+    """Store a forecast every ``config.every_s`` seconds until ``stop`` (what `factory kpi`
+    runs beside the aggregation); a forecast that cannot be made is logged and retried."""
+    while not stop.is_set():
+        try:
+            n = await save_forecast(store, reader, plant, int(time.time() * 1000), config=config,
+                                    plan=plan, max_gap_s=max_gap_s)  # fmt: skip
+            log.info("stored a forecast (%d points)", n)
+        except ForecastError as exc:
+            log.warning("no forecast: %s", exc)
+        except Exception as exc:  # the store may be away: try again next time
+            log.error("forecast failed: %s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), config.every_s)

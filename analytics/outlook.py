@@ -73,6 +73,18 @@ class History:
         sizes = [len(v) for v in (*self.lines.values(), *self.sites.values())]
         return max(sizes, default=0)
 
+    @property
+    def metered_blocks(self) -> int:
+        """Blocks from the first with a value to the end."""
+        firsts = [int(np.argmax(~np.isnan(v))) for v in (*self.lines.values(),
+                  *self.sites.values()) if (~np.isnan(v)).any()]  # fmt: skip
+        return self.blocks - min(firsts) if firsts else 0
+
+    def part(self, i: int, j: int) -> History:
+        """Blocks [i, j) of the history."""
+        return History(self.start_ms + i * SLOT_MS, {k: v[i:j] for k, v in self.lines.items()},
+                       {k: v[i:j] for k, v in self.sites.items()}, self.idle_kw)  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -291,8 +303,8 @@ class Outlook:
             elif t.kind == "rest":
                 out.append({
                     "load": "non-production", "target": t.name,
-                    "action": "compressors (leaks, pressure set-point, charge the air receiver "
-                              "before the peak), HVAC pre-cooling, lighting",
+                    "action": "compressors (fix leaks, lower the set-point, fill the air "
+                              "receiver before the peak), HVAC, lighting",
                     "kwh_in_peak": round(float(t.q[peak, 1].sum()) * hours, 1),
                     "kw_at_site_peak": None if at is None else round(float(t.q[at, 1]), 1),
                 })  # fmt: skip
@@ -352,4 +364,4 @@ def outlook(plant: Plant, history: History, *, plan: Plan | None = None,
     peak = peak or PeakHours()
     mask = peak.mask(features([], ck))
     return Outlook(plant, targets, peak, mask, shift_share, dict(history.idle_kw), warn_share,
-                   history.blocks, seconds)  # fmt: skip
+                   history.metered_blocks, seconds)  # fmt: skip

@@ -102,6 +102,7 @@ class Dashboard:
     """A fixed default window (e.g. a past shift); None: the last ``hours`` up to now."""
     refresh_s: float = 30.0
     _cache: dict[tuple[Any, ...], tuple[float, Report, Book]] = field(default_factory=dict)
+    _forecasts: dict[int, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     _locks: dict[tuple[Any, ...], asyncio.Lock] = field(default_factory=dict)
 
     def now_ms(self) -> int:
@@ -193,6 +194,36 @@ class Dashboard:
         sensors = await reader.read_sensor("vibration_mm_s", window.start_ms, window.end_ms)
         return views.machine_page(found, window, sensors.get(path))
 
+    async def forecast(self, at: int | None) -> dict[str, Any]:
+        """The energy outlook from ``at`` (default now), with forecast against actual for
+        the two days before it; kept for ``refresh_s`` seconds. Without a plant model, or
+        without enough metered history, ``{"unavailable": why}``."""
+        from analytics.forecast import ForecastError
+        from analytics.forecast_store import floor_block, make_outlook
+        from telemetry.plan import PlanError, load_plan
+
+        if self.plant is None:
+            return {"unavailable": "the forecast needs a plant model (factory serve --plant)"}
+        origin = floor_block(at if at is not None else self.now_ms())
+        hit = self._forecasts.get(origin)
+        if hit is not None and time.monotonic() - hit[0] < self.refresh_s:
+            return hit[1]
+        cfg = self.settings.forecast
+        reader = open_reader(self.settings.store_url, token=self.settings.influx_token)
+        try:
+            plan = load_plan(cfg.plan, self.plant) if cfg.plan else None
+            outlook, past = await in_worker_thread(
+                lambda: make_outlook(reader, self.plant, origin, config=cfg, plan=plan,
+                                     max_gap_s=self.settings.analytics.max_gap_s, past_days=2)
+            )  # fmt: skip
+        except (ForecastError, PlanError) as exc:  # not yet possible: the page says why
+            return {"unavailable": str(exc)}
+        doc = {**outlook.as_dict(), "past": past}
+        if len(self._forecasts) > 8:
+            self._forecasts.clear()
+        self._forecasts[origin] = (time.monotonic(), doc)
+        return doc
+
     async def refresher(self) -> None:
         """Keep the default window's report fresh (the live view). A report that takes
         long to compute (a large plant) is refreshed less often: at most a third of the
@@ -242,6 +273,14 @@ def make_app(dash: Dashboard) -> web.Application:
         except BadRequest as exc:
             return _error(400, str(exc))
         return web.json_response(data.as_json_dict())
+
+    @routes.get("/api/forecast")
+    async def forecast(request: web.Request) -> web.Response:
+        try:
+            body = await dash.forecast(_time(request.query.get("at"), "at"))
+        except BadRequest as exc:
+            return _error(400, str(exc))
+        return web.json_response(body)
 
     @routes.get("/api/windows")
     async def windows(_request: web.Request) -> web.Response:

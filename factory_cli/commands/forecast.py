@@ -93,7 +93,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     plan_file = args.plan or cfg.plan
     plan = load_plan(plan_file, plant) if plan_file else None
-    outlook = asyncio.run(
+    outlook, _ = asyncio.run(
         make_outlook(
             reader,
             plant,
@@ -110,7 +110,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             store = open_store(settings.store_url, token=settings.influx_token)
             await store.open()
             try:
-                return await store.write_points(forecast_points(outlook, now))
+                return await store.write_points(forecast_points(outlook, outlook.origin_ms))
             finally:
                 await store.close()
 

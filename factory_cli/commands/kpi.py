@@ -29,7 +29,9 @@ def add_parser(sub: object) -> argparse.ArgumentParser:
             "line, area, site and the plant ('kpi', for Grafana). --once does one pass; "
             "--once --from/--to recomputes a window whatever the marks say (a backfill, e.g. "
             "for readings stored before accounts existed). /metrics on "
-            "FACTORY_ANALYTICS__METRICS_PORT shows the watermark and the late hours."
+            "FACTORY_ANALYTICS__METRICS_PORT shows the watermark and the late hours. With a "
+            "plant model it also stores the energy forecast every FACTORY_FORECAST__EVERY_S "
+            "seconds (measurement 'forecast', see `factory forecast`)."
         ),
     )
     p.add_argument("--once", action="store_true", help="one pass, then exit")
@@ -88,11 +90,40 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             host=cfg.metrics_host, port=cfg.metrics_port, samples=aggregator.stats.samples
         )
 
+    forecasting = plant is not None and settings.forecast.every_s > 0
+    fc = settings.forecast
+    plan = None
+    if forecasting and fc.plan:
+        from telemetry.plan import PlanError, load_plan
+
+        assert plant is not None
+        try:
+            plan = load_plan(fc.plan, plant)
+        except PlanError as exc:
+            raise ConfigError(f"FACTORY_FORECAST__PLAN: {exc}") from None
+
+    async def forecasts(stop: asyncio.Event) -> None:
+        from analytics.forecast_store import forecast_schedule
+        from store import open_reader, open_store
+
+        assert plant is not None
+        store = open_store(settings.store_url, token=settings.influx_token)
+        await store.open()
+        try:
+            reader = open_reader(settings.store_url, token=settings.influx_token)
+            await forecast_schedule(stop, store, reader, plant, config=fc, plan=plan,
+                                    max_gap_s=cfg.max_gap_s)  # fmt: skip
+        finally:
+            await store.close()
+
     async def work(stop: asyncio.Event) -> None:
         if metrics is not None:
             await metrics.start()
         try:
-            await aggregator.run_schedule(stop, every_s=cfg.kpi_every_s)
+            async with asyncio.TaskGroup() as group:
+                group.create_task(aggregator.run_schedule(stop, every_s=cfg.kpi_every_s))
+                if forecasting:
+                    group.create_task(forecasts(stop))
         finally:
             if metrics is not None:
                 await metrics.stop()

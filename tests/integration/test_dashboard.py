@@ -148,12 +148,15 @@ async def navigate(page: Any, action: Any) -> None:
     await settled(page)
 
 
-async def shot(page: Any, tmp_path: Path, name: str) -> None:
-    await page.screenshot(path=str(tmp_path / name), full_page=True)
+async def shot(page: Any, tmp_path: Path, name: str, selector: str | None = None) -> None:
+    """A screenshot of the page (or of one element of it)."""
+    target = page if selector is None else await page.query_selector(selector)
+    full = {"full_page": True} if selector is None else {}
+    await target.screenshot(path=str(tmp_path / name), **full)
     assert (tmp_path / name).stat().st_size > 10_000
     if SHOTS is not None:
         SHOTS.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=str(SHOTS / name), full_page=False)
+        await target.screenshot(path=str(SHOTS / name))
 
 
 async def test_dashboard_in_chromium_shows_the_api_numbers(

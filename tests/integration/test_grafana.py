@@ -1,5 +1,6 @@
 """Every query of the Grafana dashboards runs against a real InfluxDB filled by the
-simulator (raw readings) and by `factory kpi` (the kpi measurement), and returns data."""
+simulator (raw readings), by `factory kpi` (the kpi measurement) and with a stored
+forecast, and returns data."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
+from analytics.forecast_store import forecast_points
+from analytics.outlook import History, outlook
 from analytics.report import compute_report
 from analytics.writeback import Aggregator
 from factory_cli.settings import Settings
@@ -89,6 +93,17 @@ async def test_every_dashboard_query_runs_and_returns_data(
                             max_gap_s=60)  # fmt: skip
     hours, written = await aggregator.write(Window(fleet.start_ms, fleet.end_ms))
     assert hours == 6 and written > 0
+
+    # The day-ahead forecast of the simulated day, as `factory kpi` stores it: made the
+    # evening before from a day of history (a flat 80 kW load: any will do for the queries).
+    day = 86_400_000
+    origin = START - 6 * 3_600_000  # midnight in Ho Chi Minh City
+    history = History(origin - day, {}, {"plant1": np.full(96, 80.0)})
+    made = outlook(plant, history)
+    store = open_store(parse_store_url(url))
+    await store.open()
+    await store.write_points(forecast_points(made, origin - 1))
+    await store.close()
 
     found = queries()
     assert len(found) >= 10

@@ -414,6 +414,100 @@ function drawEnergy(path) {
   }
 }
 
+let outlook = null;      // the energy forecast (/api/forecast), refreshed with the page
+let outlookAt = 0;
+
+function forecastTarget(doc, path) {
+  const want = path.length === 3 ? ["line", path.join("/")] : ["site", path.length ? path[0] : null];
+  return doc.targets.find((t) => t.kind === want[0] && (want[1] === null || t.name === want[1]));
+}
+
+function kwhRange(x) {
+  return x.p50 === null ? "–" : num(x.p50, 0) + " kWh" + (x.p10 === null ? "" : ` (${num(x.p10, 0)}–${num(x.p90, 0)})`);
+}
+
+async function drawForecast(path, my) {
+  const section = document.getElementById("forecast");
+  section.hidden = path.length === 2 || path.length === 4;
+  if (section.hidden) return;
+  const status = document.getElementById("forecast-status");
+  if (!outlook || Date.now() - outlookAt > REFRESH_MS) {
+    let why = null;
+    try {
+      outlook = await getJson("/api/forecast");
+      outlookAt = Date.now();
+      if (outlook.unavailable) why = outlook.unavailable;
+    } catch (err) {
+      why = err.message || String(err);
+    }
+    if (my !== token) return;
+    if (why !== null) {
+      outlook = null;
+      status.textContent = "no forecast: " + why;
+      ["forecast-kpis", "forecast-chart", "forecast-demand"].forEach((id) => document.getElementById(id).replaceChildren());
+      document.querySelector("#forecast-flex tbody").replaceChildren();
+      return;
+    }
+  }
+  if (my !== token) return;
+  const t = forecastTarget(outlook, path);
+  if (!t) { status.textContent = "no metered energy for this level"; return; }
+  document.getElementById("forecast-target").textContent = `${t.kind} ${t.name}`;
+  status.textContent = `from ${iso(outlook.origin_ms)}, learnt from ${outlook.history_days} days; 80 % intervals; ` +
+    `peak hours ${outlook.peak_hours.bands.join(", ")} (${outlook.peak_hours.days.join(" ")}, ${outlook.timezone})`;
+  const tiles = document.getElementById("forecast-kpis");
+  tiles.replaceChildren();
+  tile(tiles, "Next 24 h", kwhRange(t.next_24h_kwh));
+  tile(tiles, "Rest of today", kwhRange(t.rest_of_day_kwh));
+  const top = t.blocks.reduce((a, b) => (b[2] > a[2] ? b : a));
+  tile(tiles, "Forecast peak", num(top[2], 1) + " kW", "", el("span", { class: "muted" }, " at " + iso(top[0])));
+  const site = t.kind === "site" ? t.name : t.name.split("/")[0];
+  const demand = outlook.demand.filter((d) => d.site === site);
+  const list = document.getElementById("forecast-demand");
+  list.replaceChildren(...demand.map((d) => {
+    if (d.contracted_kw === null) return el("li", {}, `${d.site}: no contracted demand in the plant model (main_meter.contracted_kw)`);
+    const hot = d.approaching.map((h) => `${iso(Date.parse(h.from))} to ${h.to.slice(11, 16)} (up to ${num(h.p90_kw, 0)} kW)`);
+    return el("li", { class: hot.length ? "bad" : "" }, `${d.site}: contracted ${num(d.contracted_kw, 0)} kW; ` +
+      (hot.length ? "may reach " + num(d.warning_kw, 0) + " kW " + hot.join(", ") : "stays below " + num(d.warning_kw, 0) + " kW"));
+  }));
+  const body = document.querySelector("#forecast-flex tbody");
+  body.replaceChildren(...outlook.flexible.filter((f) => f.target.split("/")[0] === site &&
+    (t.kind === "site" || f.target === t.name)).map((f) => {
+    const row = el("tr");
+    [f.load, f.target, num(f.kwh_in_peak, 1), f.kw_at_site_peak === null ? "–" : num(f.kw_at_site_peak, 1), f.action]
+      .forEach((v) => row.appendChild(el("td", {}, String(v))));
+    return row;
+  }));
+  const past = outlook.past[`${t.kind} ${t.name}`] || { actual: [], forecast: [] };
+  const W = 820, H = 160, t0 = past.actual.length ? past.actual[0][0] : t.blocks[0][0];
+  const t1 = t.blocks[t.blocks.length - 1][0] + 900000, span = t1 - t0;
+  const max = Math.max(...t.blocks.map((b) => b[3]), ...past.actual.map((a) => a[1] || 0), 1) * 1.1;
+  const x = (ms) => ((ms - t0) / span) * W, y = (kw) => H - (kw / max) * H;
+  const s = svg("svg", { viewBox: `0 0 ${W} ${H + 18}`, width: String(W), role: "img",
+    "aria-label": "load: metered, forecast a day ahead, and the next 24 hours with its 80 % interval" });
+  const fmt = new Intl.DateTimeFormat("en-GB", { timeZone: outlook.timezone, weekday: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  const bands = outlook.peak_hours.bands.map((b) => b.split("-").map((h) => +h.slice(0, 2) * 60 + +h.slice(3)));
+  for (const b of t.blocks) {
+    const parts = Object.fromEntries(fmt.formatToParts(b[0]).map((p) => [p.type, p.value]));
+    const m = +parts.hour * 60 + +parts.minute;
+    if (outlook.peak_hours.days.includes(parts.weekday) && bands.some(([a, z]) => m >= a && m < z)) {
+      s.appendChild(svg("rect", { x: x(b[0]), y: 0, width: (900000 / span) * W + 0.5, height: H, fill: "#fff1e5" }));
+    }
+  }
+  const band = t.blocks.map((b) => `${x(b[0])},${y(b[3])}`).concat(t.blocks.slice().reverse().map((b) => `${x(b[0])},${y(b[1])}`));
+  s.appendChild(svg("polygon", { points: band.join(" "), fill: "#ddf4ff" }));
+  const line = (pts, attrs) => s.appendChild(svg("polyline", { points: pts.map(([a, v]) => `${x(a)},${y(v)}`).join(" "), fill: "none", ...attrs }));
+  line(t.blocks.map((b) => [b[0], b[2]]), { stroke: "#0969da", "stroke-width": 2 });
+  line(past.forecast.map((b) => [b[0], b[2]]), { stroke: "#0969da", "stroke-width": 1, "stroke-dasharray": "4 3" });
+  line(past.actual.filter((a) => a[1] !== null), { stroke: "#24292f", "stroke-width": 1.2 });
+  s.appendChild(svg("line", { x1: x(outlook.origin_ms), x2: x(outlook.origin_ms), y1: 0, y2: H, stroke: "#57606a" }));
+  s.appendChild(svg("text", { x: 2, y: 12 }, num(max / 1.1, 0) + " kW"));
+  s.appendChild(svg("text", { x: 2, y: H + 14 }, iso(t0)));
+  s.appendChild(svg("text", { x: Math.min(x(outlook.origin_ms) + 4, W - 60), y: H + 14 }, "now"));
+  document.getElementById("forecast-chart").replaceChildren(s,
+    el("p", { class: "muted" }, "black: metered; dashed: as forecast a day ahead; blue: the next 24 h, shaded its 80 % interval; orange: peak hours"));
+}
+
 function curve(container, points, unit, label, marks) {
   if (!points.length) { container.textContent = "no " + label + " in this window"; return; }
   const W = 820, H = 120, t0 = report.window.start_ms, span = report.window.end_ms - t0;
@@ -574,6 +668,7 @@ async function load() {
     if (!performance.getEntriesByName("overview").length) performance.mark("overview");
     drawLosses(s.path);
     drawEnergy(s.path);
+    const forecast = drawForecast(s.path, my);
     document.getElementById("maturity").hidden = s.path.length > 0;
     if (s.path.length === 0) drawMaturity(report);
     drawChecks(report, s.path);
@@ -587,6 +682,7 @@ async function load() {
       getJson(reportUrl({ from: win.from - span, to: win.from })),
     ]);
     await machine;
+    await forecast;
     if (my !== token) return;
     if (pd.status === "fulfilled") periods = pd.value;
     if (prev.status === "fulfilled") previous = prev.value;
