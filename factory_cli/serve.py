@@ -224,6 +224,28 @@ class Dashboard:
         self._forecasts[origin] = (time.monotonic(), doc)
         return doc
 
+    async def save_forecast(self) -> int:
+        """Store the forecast from now (as `factory kpi` does every 15 minutes)."""
+        from analytics.forecast_store import save_forecast
+        from store import open_store
+        from telemetry.plan import load_plan
+
+        cfg = self.settings.forecast
+        plan = load_plan(cfg.plan, self.plant) if cfg.plan else None
+        reader = open_reader(self.settings.store_url, token=self.settings.influx_token)
+
+        async def work() -> int:
+            store = open_store(self.settings.store_url, token=self.settings.influx_token)
+            await store.open()
+            try:
+                return await save_forecast(store, reader, self.plant, self.now_ms(), config=cfg,
+                                           plan=plan,
+                                           max_gap_s=self.settings.analytics.max_gap_s)  # fmt: skip
+            finally:
+                await store.close()
+
+        return await in_worker_thread(work)
+
     async def refresher(self) -> None:
         """Keep the default window's report fresh (the live view). A report that takes
         long to compute (a large plant) is refreshed less often: at most a third of the
@@ -250,7 +272,14 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def make_app(dash: Dashboard) -> web.Application:
+def make_app(dash: Dashboard, *, tls: bool = False) -> web.Application:
+    from factory_cli.auth import AuthDb
+    from factory_cli.web_auth import GUARD, Guard, record
+
+    cfg = dash.settings.serve
+    users = AuthDb(cfg.users_db, max_failures=cfg.max_failures, lockout_s=cfg.lockout_minutes
+                   * 60, session_s=cfg.session_minutes * 60, actor="serve")  # fmt: skip
+    guard = Guard(users, cfg, tls=tls)
     routes = web.RouteTableDef()
 
     @routes.get("/")
@@ -281,6 +310,17 @@ def make_app(dash: Dashboard) -> web.Application:
         except BadRequest as exc:
             return _error(400, str(exc))
         return web.json_response(body)
+
+    @routes.post("/api/forecast")
+    async def save_forecast(request: web.Request) -> web.Response:
+        """Store the current forecast now (operators): Grafana and --accuracy read it."""
+        doc = await dash.forecast(None)
+        if "unavailable" in doc:
+            record(request, "forecast.save", False, doc["unavailable"])
+            return _error(409, doc["unavailable"])
+        n = await dash.save_forecast()
+        record(request, "forecast.save", True, f"{n} points from {doc['origin']}")
+        return web.json_response({"stored": n, "origin": doc["origin"]})
 
     @routes.get("/api/windows")
     async def windows(_request: web.Request) -> web.Response:
@@ -333,8 +373,10 @@ def make_app(dash: Dashboard) -> web.Application:
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    app = web.Application(middlewares=[errors])
+    app = web.Application(middlewares=[guard.middleware, errors], client_max_size=64 * 1024)
+    app[GUARD] = guard
     app.add_routes(routes)
+    app.add_routes(guard.routes())
     app.router.add_static("/static/", WEB / "static")
 
     async def background(app: web.Application) -> Any:
@@ -345,6 +387,11 @@ def make_app(dash: Dashboard) -> web.Application:
             await task
 
     app.cleanup_ctx.append(background)
+
+    async def close_users(_app: web.Application) -> None:
+        users.close()
+
+    app.on_cleanup.append(close_users)
     return app
 
 
@@ -358,13 +405,16 @@ async def serve(
 ) -> None:
     """Serve until ``stop`` is set (or cancelled); the default report is computed before the
     port opens."""
+    from factory_cli.web_auth import listening
+
+    context = listening(dash.settings.serve, host)
     window = dash.default_window()
     started = time.monotonic()
     await dash.compute(window, None, dict.fromkeys(LEVELS))
     log.info("first report in %.1f s", time.monotonic() - started)
-    runner = web.AppRunner(make_app(dash), access_log=None)
+    runner = web.AppRunner(make_app(dash, tls=context is not None), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, ssl_context=context)
     await site.start()
     if ready is not None:
         ready.set()

@@ -27,6 +27,7 @@ NAMES = (
     "kpi",
     "acl",
     "serve",
+    "users",
     "deadletter",
 )
 """The commands, in the order ``factory --help`` lists them (module ``commands.NAME``)."""

@@ -24,7 +24,11 @@ def add_parser(sub: object) -> argparse.ArgumentParser:
             "with its evidence) and the JSON API it draws from: /api/report, /api/timeline, "
             "/api/health, documented at /openapi.json. The report of the default window is "
             "computed at start and refreshed every --refresh seconds; the page updates "
-            "itself. Address parameters ?from=&to=&by=&line= choose another view."
+            "itself. Address parameters ?from=&to=&by=&line= choose another view. Users "
+            "sign in (`factory users add NAME --role viewer|operator|admin`; scripts use "
+            "API tokens, `factory users token NAME`); FACTORY_SERVE__ANONYMOUS=viewer lets "
+            "anyone read. On an address other than loopback it needs TLS "
+            "(FACTORY_SERVE__TLS_CERT, FACTORY_SERVE__TLS_KEY). See docs/security.md."
         ),
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -60,9 +64,23 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         fixed=fixed,
         refresh_s=args.refresh,
     )
+    from factory_cli.auth import AuthDb
+    from factory_cli.web_auth import listening
+
+    cfg = settings.serve
+    tls = listening(cfg, args.host) is not None  # refuses an unsafe address before any work
+    accounts = AuthDb(cfg.users_db, actor="serve")
+    try:
+        nobody = not accounts.users()
+    finally:
+        accounts.close()
     at_least_info()
-    print(f"dashboard on http://{args.host}:{args.port}/ (computing the first report…)",
+    scheme = "https" if tls else "http"
+    print(f"dashboard on {scheme}://{args.host}:{args.port}/ (computing the first report…)",
           file=sys.stderr)  # fmt: skip
+    if nobody and cfg.anonymous == "none":
+        print(f"no users in {cfg.users_db} yet: add one with `factory users add NAME --role "
+              "admin` to sign in", file=sys.stderr)  # fmt: skip
     try:
         run_until_stopped(
             lambda stop: serve(dash, args.host, args.port, stop=stop),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import sys
 import time
@@ -15,8 +16,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from factory_cli.auth import AuthDb, Role
 from factory_cli.serve import Dashboard, serve
-from factory_cli.settings import Settings
+from factory_cli.settings import ServeConfig, Settings
 from simulators.fleet import Fleet, FleetConfig
 from telemetry.plant import load_plant
 from tests.servers import free_port, require_binary
@@ -30,8 +32,14 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 
 @contextlib.asynccontextmanager
-async def dashboard(fleet: Fleet, db: Path) -> AsyncIterator[str]:
-    settings = Settings(store_url=f"sqlite:///{db}")  # type: ignore[arg-type]
+async def dashboard(
+    fleet: Fleet, db: Path, *, anonymous: bool = True, **serve_settings: Any
+) -> AsyncIterator[str]:
+    """`factory serve` of ``db``; ``anonymous``: anyone may read (the drawing tests), else
+    sign-in or a token (:func:`token`) is needed. Users live in ``users.db`` beside ``db``."""
+    cfg = ServeConfig(users_db=str(db.parent / "users.db"),
+                      anonymous="viewer" if anonymous else "none", **serve_settings)  # fmt: skip
+    settings = Settings(store_url=f"sqlite:///{db}", serve=cfg)  # type: ignore[arg-type]
     dash = Dashboard(settings, plant=fleet.plant, fixed=(fleet.start_ms, fleet.end_ms))
     port = free_port()
     ready = asyncio.Event()
@@ -45,9 +53,21 @@ async def dashboard(fleet: Fleet, db: Path) -> AsyncIterator[str]:
             await task
 
 
-async def get(url: str) -> tuple[int, Any]:
-    async with aiohttp.ClientSession() as s, s.get(url) as r:
+async def get(url: str, token: str | None = None) -> tuple[int, Any]:
+    auth = {"Authorization": f"Bearer {token}"} if token else {}
+    async with aiohttp.ClientSession() as s, s.get(url, headers=auth) as r:
         return r.status, await r.json()
+
+
+def token(db: Path, role: Role = "admin") -> str:
+    """An API token of a user with ``role`` in the users database beside ``db``."""
+    users = AuthDb(db.parent / "users.db", actor="test")
+    try:
+        if not any(u["name"] == f"test-{role}" for u in users.users()):
+            users.add_user(f"test-{role}", "a long test password", role)
+        return users.issue_token(f"test-{role}", role, "test")
+    finally:
+        users.close()
 
 
 @pytest.fixture(scope="module")
@@ -61,18 +81,23 @@ def small_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Fleet, Path]:
 
 async def test_api_answers_and_refuses_clearly(small_store: tuple[Fleet, Path]) -> None:
     fleet, db = small_store
-    async with dashboard(fleet, db) as base:
-        status, report = await get(f"{base}/api/report")
+    viewer = token(db, "viewer")
+    async with dashboard(fleet, db, anonymous=False) as base:
+        status, body = await get(f"{base}/api/report")
+        assert status == 401 and "sign in first" in body["error"]
+        ask = functools.partial(get, token=viewer)
+
+        status, report = await ask(f"{base}/api/report")
         assert status == 200
         truth = fleet.truth_report()
         assert report["oee"]["plant"]["oee"] == pytest.approx(truth["plant"]["oee"], abs=1e-9)
-        status, shifts = await get(f"{base}/api/report?by=shift&line=line1")
+        status, shifts = await ask(f"{base}/api/report?by=shift&line=line1")
         assert status == 200 and [p["period"] for p in shifts["periods"]] == [
             "2026-01-05 morning", "2026-01-05 afternoon"]  # fmt: skip
         assert set(shifts["oee"]["machines"]) == {"plant1/assembly/line1/press01",
                                                   "plant1/assembly/line1/press02",
                                                   "plant1/assembly/line1/welder"}  # fmt: skip
-        status, timeline = await get(f"{base}/api/timeline?machine=plant1/assembly/line2/cnc01")
+        status, timeline = await ask(f"{base}/api/timeline?machine=plant1/assembly/line2/cnc01")
         assert status == 200
         runs = timeline["runs"]
         assert runs[0]["start_ms"] == fleet.start_ms and runs[-1]["end_ms"] == fleet.end_ms
@@ -91,15 +116,17 @@ async def test_api_answers_and_refuses_clearly(small_store: tuple[Fleet, Path]) 
             ("/api/timeline?machine=a/b/c/d", 404, "no telemetry"),
             ("/api/nothing", 404, "Not Found"),
         ]:
-            status, body = await get(base + url)
+            status, body = await ask(base + url)
             assert status == code and words in body["error"], (url, body)
 
 
 async def test_schemathesis_finds_no_failure(small_store: tuple[Fleet, Path]) -> None:
     fleet, db = small_store
-    async with dashboard(fleet, db) as base:
+    admin = token(db, "admin")
+    async with dashboard(fleet, db, anonymous=False) as base:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "schemathesis.cli", "run", f"{base}/openapi.json",
+            "--header", f"Authorization: Bearer {admin}",
             "--checks", "all", "--max-examples", "25", "--no-color",
             "--exclude-checks", "unsupported_method,positive_data_acceptance",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
@@ -139,6 +166,15 @@ async def chromium_page(base: str) -> AsyncIterator[tuple[Any, list[str]]]:
 async def settled(page: Any) -> None:
     """Wait until the view is fully drawn (overview, heatmap, comparison)."""
     await page.wait_for_selector("body[data-complete=true]", state="attached", timeout=60_000)
+
+
+async def until_true(page: Any, expression: str, timeout_s: float = 30.0) -> None:
+    """Wait until ``expression`` is true in the page (Playwright's wait_for_function compiles
+    its predicate with eval, which the page's Content-Security-Policy rightly refuses)."""
+    deadline = time.monotonic() + timeout_s
+    while not await page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false after {timeout_s} s: {expression}"
+        await asyncio.sleep(0.05)
 
 
 async def navigate(page: Any, action: Any) -> None:
@@ -282,9 +318,9 @@ async def test_choose_drill_sort_filter_heatmap_and_a_copied_link(
 
         # Filter: lines by name, and machines anywhere below by name.
         await page.fill("#filter", "line2")
-        await page.wait_for_function("document.querySelectorAll('#children tbody tr').length === 1")
+        await until_true(page, "document.querySelectorAll('#children tbody tr').length === 1")
         await page.fill("#filter", "cnc")
-        await page.wait_for_function("document.querySelectorAll('#children tbody tr').length === 0")
+        await until_true(page, "document.querySelectorAll('#children tbody tr').length === 0")
         found = await page.eval_on_selector_all("#found a", "as => as.map(a => a.dataset.found)")
         assert found == ["plant1/assembly/line2/cnc01", "plant1/assembly/line2/cnc02"]
         await page.fill("#filter", "")

@@ -105,12 +105,41 @@ function reportUrl(w, extra) {
   if (w) { q.set("from", String(w.from)); q.set("to", String(w.to)); }
   return "/api/report?" + q;
 }
-async function getJson(url) {
-  const res = await fetch(url);
+let me = null;           // who is signed in (/api/me): user, role, csrf
+function signIn() {
+  window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname + window.location.search));
+}
+async function getJson(url, options) {
+  const res = await fetch(url, options);
+  if (res.status === 401) { signIn(); throw new Error("signed out"); }
   const data = await res.json();
   if (!res.ok) throw new Error(data.error || res.statusText);
   return data;
 }
+/** A write: the session's CSRF token goes along (cookie sign-ins). */
+function postJson(url) {
+  return getJson(url, { method: "POST", headers: { "X-CSRF-Token": (me && me.csrf) || "" } });
+}
+async function drawWho() {
+  me = await getJson("/api/me");
+  document.getElementById("who-name").textContent =
+    me.via === "anonymous" ? "not signed in (read only)" : `${me.user} (${me.role})`;
+  const out = document.getElementById("sign-out");
+  out.hidden = me.via !== "session";
+  document.getElementById("forecast-save").hidden = !["operator", "admin"].includes(me.role);
+}
+document.getElementById("forecast-save").addEventListener("click", async () => {
+  const said = document.getElementById("forecast-saved");
+  try {
+    const r = await postJson("/api/forecast");
+    said.textContent = `stored ${r.stored} points from ${r.origin}`;
+  } catch (err) {
+    said.textContent = "not stored: " + (err.message || err);
+  }
+});
+document.getElementById("sign-out").addEventListener("click", async () => {
+  try { await postJson("/api/logout"); } finally { signIn(); }
+});
 
 // ---- levels -----------------------------------------------------------------------------------
 /** The figures of ``path`` in a report (``r.oee``) or in one of its periods (levels at the top). */
@@ -647,6 +676,7 @@ async function load() {
   const s = state();
   const status = document.getElementById("status");
   try {
+    if (!me) await drawWho();
     if (!presets.length) {
       const info = await getJson("/api/windows");
       presets = info.windows; targets = info.targets; defaultTarget = info.default_target;
