@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from telemetry.urls import metrics_exposure
 
 GRID_FACTOR_VN_2023 = 0.6592
 """Viet Nam's 2023 grid emission factor, t CO2e per MWh (kg per kWh), as announced by the
@@ -37,9 +39,19 @@ class AnalyticsConfig(BaseModel):
         default=None, ge=0, le=65_535, description="`factory kpi` serves /metrics here (0: any)"
     )
     metrics_host: str = Field(default="127.0.0.1", description="Where /metrics listens")
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token /metrics and /healthz require (needed when metrics_host "
+        "is not loopback)",
+    )
     anomaly_z: float = Field(
         default=8.0, gt=0, description="Robust z-score of smoothed vibration that raises an event"
     )
+
+    @model_validator(mode="after")
+    def _metrics(self) -> AnalyticsConfig:
+        metrics_exposure(self.metrics_host, self.metrics_token)
+        return self
 
 
 class ForecastConfig(BaseModel):

@@ -84,6 +84,11 @@ class EdgeAgent:
             self.metrics = MetricsServer(
                 host=self._config.metrics_host,
                 port=self._config.metrics_port,
+                token=(
+                    self._config.metrics_token.get_secret_value()
+                    if self._config.metrics_token
+                    else None
+                ),
                 samples=self.stats.samples,
                 labels={"agent": self._config.client_id},
                 healthy=lambda: self.stats.connected,

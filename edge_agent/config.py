@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from edge_agent.devices import ModbusMeter, OpcUaMachine
 from telemetry.models import Name
+from telemetry.urls import metrics_exposure
 
 
 class EdgeConfig(BaseModel):
@@ -49,6 +50,11 @@ class EdgeConfig(BaseModel):
         default=None, ge=0, le=65_535, description="Serve /metrics on this local port (0: any)"
     )
     metrics_host: str = "127.0.0.1"
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token /metrics and /healthz require (needed when metrics_host "
+        "is not loopback)",
+    )
     stats_interval_s: float = Field(default=60.0, gt=0, description="Log counters this often")
     stop_timeout_s: float = Field(
         default=10.0,
@@ -84,6 +90,7 @@ class EdgeConfig(BaseModel):
             path = getattr(self, name)
             if path is not None and not path.is_file():
                 raise ValueError(f"{name} {path} does not exist")
+        metrics_exposure(self.metrics_host, self.metrics_token)
         if self.reconnect_max_s < self.reconnect_initial_s:
             raise ValueError("reconnect_max_s must be at least reconnect_initial_s")
         return self

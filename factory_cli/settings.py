@@ -33,6 +33,7 @@ from analytics.config import AnalyticsConfig, ForecastConfig
 from edge_agent.config import EdgeConfig
 from ingest.config import IngestConfig
 from store import StoreUrl
+from telemetry.plant import read_toml
 from telemetry.topic import DEFAULT_ROOT, TopicError, check_root
 from telemetry.urls import MqttUrl
 
@@ -151,6 +152,10 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
         )
     cls = Settings
     if path is not None:
+        try:
+            read_toml(path, "configuration file")  # size, encoding, syntax, nesting first
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
         class FromFile(Settings):
             model_config = SettingsConfigDict(toml_file=path)

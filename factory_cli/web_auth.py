@@ -28,6 +28,7 @@ from aiohttp import web
 
 from factory_cli.auth import AuthDb, Identity, Role
 from factory_cli.settings import ConfigError, ServeConfig
+from telemetry.urls import is_loopback_host
 
 WEB = Path(__file__).parent / "web"
 COOKIE = "factory_session"
@@ -214,7 +215,7 @@ def listening(cfg: ServeConfig, host: str) -> ssl.SSLContext | None:
             context.load_cert_chain(cfg.tls_cert, cfg.tls_key)
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(f"FACTORY_SERVE__TLS_CERT/TLS_KEY: cannot load: {exc}") from None
-    if not _loopback(host) and not cfg.allow_insecure:
+    if not is_loopback_host(host) and not cfg.allow_insecure:
         if context is None:
             raise ConfigError(
                 f"refusing to serve {host} without TLS: set FACTORY_SERVE__TLS_CERT and "
@@ -228,14 +229,3 @@ def listening(cfg: ServeConfig, host: str) -> ssl.SSLContext | None:
                 "set FACTORY_SERVE__ANONYMOUS=none or FACTORY_SERVE__ALLOW_INSECURE=true"
             )
     return context
-
-
-def _loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from telemetry.codec import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_READINGS
 from telemetry.models import Name
+from telemetry.urls import metrics_exposure
 
 
 class IngestConfig(BaseModel):
@@ -52,6 +53,26 @@ class IngestConfig(BaseModel):
         default=None, ge=0, le=65_535, description="Serve /metrics and /healthz here (0: any)"
     )
     metrics_host: str = "127.0.0.1"
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token /metrics and /healthz require (needed when metrics_host "
+        "is not loopback)",
+    )
     ca_file: Path | None = Field(
         default=None, description="CA bundle to verify the broker (mqtts://): the plant CA"
     )
+    cert_file: Path | None = Field(
+        default=None, description="Client certificate (PEM) for brokers that require one"
+    )
+    key_file: Path | None = Field(default=None, description="Its private key (PEM)")
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> IngestConfig:
+        metrics_exposure(self.metrics_host, self.metrics_token)
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together: set both or neither")
+        for name in ("ca_file", "cert_file", "key_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name} {path} does not exist")
+        return self

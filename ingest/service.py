@@ -55,6 +55,8 @@ class IngestService:
             on_delivery=self._on_delivery,
             keepalive_s=config.keepalive_s,
             ca_file=config.ca_file,
+            cert_file=config.cert_file,
+            key_file=config.key_file,
         )
         self.ready = asyncio.Event()
         self.fatal_error: BrokerAuthError | ClientIdConflict | None = None
@@ -84,6 +86,11 @@ class IngestService:
             self.metrics = MetricsServer(
                 host=self._config.metrics_host,
                 port=self._config.metrics_port,
+                token=(
+                    self._config.metrics_token.get_secret_value()
+                    if self._config.metrics_token
+                    else None
+                ),
                 samples=self.stats.samples,
                 labels={"client_id": self._config.client_id},
                 healthy=self.healthy,

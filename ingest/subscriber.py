@@ -54,6 +54,8 @@ class Subscriber:
         on_delivery: Callable[[Delivery], None],
         keepalive_s: int = 30,
         ca_file: Path | None = None,
+        cert_file: Path | None = None,
+        key_file: Path | None = None,
     ) -> None:
         self._endpoint = endpoint
         self._filter = topic_filter
@@ -83,8 +85,13 @@ class Subscriber:
             )
         if endpoint.tls:
             # The plant CA when given (a broker certificate from make-certs.sh), else the
-            # system's CAs; the broker's name is always checked.
-            c.tls_set(ca_certs=str(ca_file) if ca_file else None)
+            # system's CAs; the broker's name is always checked. A client certificate for
+            # brokers that require one (mosquitto-mtls.conf).
+            c.tls_set(
+                ca_certs=str(ca_file) if ca_file else None,
+                certfile=str(cert_file) if cert_file else None,
+                keyfile=str(key_file) if key_file else None,
+            )
         c.on_socket_open = self._on_socket_open
         c.on_socket_close = self._on_socket_close
         c.on_socket_register_write = self._on_register_write

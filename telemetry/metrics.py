@@ -1,4 +1,5 @@
-"""Self-monitoring: ``/metrics`` (Prometheus) and ``/healthz`` on a local port.
+"""Self-monitoring: ``/metrics`` (Prometheus) and ``/healthz`` on a local port (or, with a
+token that scrapers send as ``Authorization: Bearer``, on another address).
 
 Each component declares its metrics once, next to the counters it keeps (a
 :class:`Sample` list built from its stats); ``prometheus_client`` writes the
@@ -9,6 +10,7 @@ in a daemon thread, so the event loop is never held up by a scrape.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -80,8 +82,11 @@ class MetricsServer:
         samples: Callable[[], Iterable[Sample]],
         labels: Mapping[str, str] | None = None,
         healthy: Callable[[], bool] = lambda: True,
+        token: str | None = None,
     ) -> None:
+        """``token``: when set, both paths need ``Authorization: Bearer <token>``."""
         self.host = host
+        self._token = token
         self.port = port
         self._metrics_app = make_wsgi_app(registry(samples, labels))
         self._healthy = healthy
@@ -93,6 +98,12 @@ class MetricsServer:
         if environ.get("REQUEST_METHOD") != "GET":
             start_response("405 Method Not Allowed", [("Content-Type", "text/plain")])
             return [b"use GET\n"]
+        if self._token is not None:
+            sent = environ.get("HTTP_AUTHORIZATION", "")
+            if not hmac.compare_digest(sent.encode(), f"Bearer {self._token}".encode()):
+                start_response("401 Unauthorized", [("Content-Type", "text/plain"),
+                                                    ("WWW-Authenticate", "Bearer")])  # fmt: skip
+                return [b"send Authorization: Bearer <metrics_token>\n"]
         if path == "/metrics":
             out: Iterable[bytes] = self._metrics_app(environ, start_response)
             return out

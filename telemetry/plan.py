@@ -131,6 +131,8 @@ def parse_plan(text: str, plant: Plant, *, source: str = "plan") -> Plan:
 def load_plan(path: str | Path, plant: Plant) -> Plan:
     file = Path(path)
     try:
+        if file.is_file() and file.stat().st_size > 16 * 1024 * 1024:
+            raise PlanError(f"production plan {file} is larger than 16 MiB; split it")
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PlanError(f"production plan {file} not found") from None

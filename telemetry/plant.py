@@ -295,15 +295,39 @@ class Plant(_Model):
         return out
 
 
+MAX_FILE_BYTES = 4 * 1024 * 1024
+"""A plant model or configuration file larger than this is refused (the large example
+plant of 500 machines is 10 KB)."""
+
+
+def read_toml(file: Path, what: str) -> dict[str, object]:
+    """A TOML file's tables, or a ValueError that says what is wrong with it: missing,
+    too large, not UTF-8, not TOML, nested too deeply."""
+    try:
+        size = file.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ValueError(f"{what} {file} is {size:,} bytes; at most {MAX_FILE_BYTES:,}")
+        text = file.read_bytes().decode("utf-8")
+        return tomllib.loads(text)
+    except FileNotFoundError:
+        raise ValueError(f"{what} {file} not found") from None
+    except IsADirectoryError:
+        raise ValueError(f"{what} {file} is a folder, not a file") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{file}: not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{file}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ValueError(f"{file}: nested too deeply to be a {what}") from None
+
+
 def load_plant(path: str | Path) -> Plant:
     """Read and validate a plant model file; :class:`PlantModelError` says what is wrong."""
     file = Path(path)
     try:
-        data = tomllib.loads(file.read_text())
-    except FileNotFoundError:
-        raise PlantModelError(f"plant model {file} not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise PlantModelError(f"{file}: not valid TOML: {exc}") from None
+        data = read_toml(file, "plant model")
+    except ValueError as exc:
+        raise PlantModelError(str(exc)) from None
     try:
         plant = Plant.model_validate(data)
     except ValidationError as exc:

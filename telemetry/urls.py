@@ -19,6 +19,26 @@ class UrlError(ValueError):
     """A URL that cannot be used; the message says what is wrong, never the password."""
 
 
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` is this machine only (``localhost``, 127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def metrics_exposure(host: str, token: object) -> None:
+    """Refuse /metrics and /healthz beyond loopback without a token (a ValueError that a
+    config validator turns into a message naming the setting)."""
+    if not is_loopback_host(host) and token is None:
+        raise ValueError(
+            f"metrics_host {host} is reachable from the network: set metrics_token too "
+            "(scrapers then send 'Authorization: Bearer TOKEN'), or keep 127.0.0.1"
+        )
+
+
 def port_of(raw: str, default: int, what: str) -> int:
     try:
         parts = urlsplit(raw)
@@ -46,12 +66,7 @@ class MqttEndpoint:
 
     @property
     def is_loopback(self) -> bool:
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
+        return is_loopback_host(self.host)
 
     def __str__(self) -> str:
         user = (

@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# Make a plant CA and a server certificate for Mosquitto's TLS listener.
+# Make a plant CA and a server certificate for Mosquitto's TLS listener, or client
+# certificates for mutual TLS.
 #
 #   deploy/mosquitto/make-certs.sh OUT_DIR HOST [HOST...]
+#   deploy/mosquitto/make-certs.sh OUT_DIR --client NAME [NAME...]
+#
+# --client: a certificate per gateway (or for ingest) signed by the CA in OUT_DIR, its
+# common name NAME (the MQTT user name under mosquitto-mtls.conf, so the ACL of
+# `factory acl` applies): OUT_DIR/clients/NAME.crt and NAME.key, for
+# FACTORY_EDGE__CERT_FILE/KEY_FILE or FACTORY_INGEST__CERT_FILE/KEY_FILE.
 #
 # HOST: the names and addresses clients use to reach the broker (DNS names or IPv4/IPv6
 # addresses). Writes OUT_DIR/ca.crt and ca.key (the plant CA: keep ca.key offline),
@@ -18,6 +25,32 @@ shift
 days=${CERT_DAYS:-825}
 mkdir -p "$out"
 umask 077
+
+if [ "$1" = "--client" ]; then
+    shift
+    if [ $# -lt 1 ] || [ ! -f "$out/ca.key" ]; then
+        echo "usage: $0 OUT_DIR --client NAME [NAME...]   (the CA must be in OUT_DIR: make it first)" >&2
+        exit 2
+    fi
+    mkdir -p "$out/clients"
+    for name in "$@"; do
+        if [[ ! $name =~ ^[A-Za-z0-9_.-]{1,64}$ ]]; then
+            echo "client name '$name': use 1 to 64 of A-Z a-z 0-9 _ . -" >&2
+            exit 2
+        fi
+        openssl req -newkey rsa:3072 -nodes -sha256 -subj "/CN=$name" \
+            -keyout "$out/clients/$name.key" -out "$out/clients/$name.csr" 2>/dev/null
+        printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' > "$out/clients/$name.ext"
+        openssl x509 -req -sha256 -days "$days" -in "$out/clients/$name.csr" -CA "$out/ca.crt" \
+            -CAkey "$out/ca.key" -CAcreateserial -extfile "$out/clients/$name.ext" \
+            -out "$out/clients/$name.crt" 2>/dev/null
+        rm -f "$out/clients/$name.csr" "$out/clients/$name.ext"
+        chmod 644 "$out/clients/$name.crt"
+        chmod 600 "$out/clients/$name.key"
+        echo "client: $out/clients/$name.crt, $out/clients/$name.key (CN=$name)"
+    done
+    exit 0
+fi
 
 san=""
 for host in "$@"; do

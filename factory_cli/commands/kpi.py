@@ -86,9 +86,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if cfg.metrics_port is not None:
         from telemetry.metrics import MetricsServer
 
-        metrics = MetricsServer(
-            host=cfg.metrics_host, port=cfg.metrics_port, samples=aggregator.stats.samples
-        )
+        token = cfg.metrics_token.get_secret_value() if cfg.metrics_token else None
+        metrics = MetricsServer(host=cfg.metrics_host, port=cfg.metrics_port,
+                                samples=aggregator.stats.samples, token=token)  # fmt: skip
 
     forecasting = plant is not None and settings.forecast.every_s > 0
     fc = settings.forecast

@@ -190,6 +190,7 @@ async def test_in_chromium_sign_in_write_csrf_and_expiry(
             await settled(page)
             assert await page.text_content("#who-name") == "vic (viewer)"
             assert not await page.is_visible("#forecast-save")
+            assert not await page.is_visible("#audit")
             status = await page.evaluate(
                 "fetch('/api/me').then(r => r.json()).then(me => fetch('/api/forecast', "
                 "{method: 'POST', headers: {'X-CSRF-Token': me.csrf}})).then(r => r.status)"
@@ -202,6 +203,20 @@ async def test_in_chromium_sign_in_write_csrf_and_expiry(
             await page.click("#submit")
             await until_true(page, "document.getElementById('message').textContent !== ''")
             assert await page.text_content("#message") == "wrong user name or password"
+        async with chromium_page(base) as (page, problems):
+            await page.goto(base + "/login")
+            await page.fill("#user", "ada")
+            await page.fill("#password", PASSWORD)
+            await page.click("#submit")
+            await page.wait_for_url(f"{base}/")
+            await settled(page)
+            rows = await page.eval_on_selector_all(
+                "#audit tbody tr", "rs => rs.map(r => [...r.cells].map(c => c.textContent))"
+            )
+            # Newest first: ada's sign-in, vic's wrong password before it.
+            assert rows[0][1:4] == ["ada", "sign_in", "yes"], rows[:3]
+            assert ["vic", "sign_in", "no", "127.0.0.1", "wrong password"] in [r[1:] for r in rows]
+            assert problems == [], problems
 
 
 @pytest.fixture(scope="module")

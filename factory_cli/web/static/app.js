@@ -128,6 +128,19 @@ async function drawWho() {
   out.hidden = me.via !== "session";
   document.getElementById("forecast-save").hidden = !["operator", "admin"].includes(me.role);
 }
+async function drawAudit() {
+  const section = document.getElementById("audit");
+  section.hidden = !me || me.role !== "admin";
+  if (section.hidden) return;
+  const { events } = await getJson("/api/audit?limit=50");
+  section.querySelector("tbody").replaceChildren(...events.map((e) => {
+    const row = el("tr", { class: e.ok ? "" : "bad" });
+    [iso(e.ts), e.user, e.action, e.ok ? "yes" : "no", e.source, e.detail]
+      .forEach((v) => row.appendChild(el("td", {}, String(v))));
+    return row;
+  }));
+}
+
 document.getElementById("forecast-save").addEventListener("click", async () => {
   const said = document.getElementById("forecast-saved");
   try {
@@ -702,6 +715,7 @@ async function load() {
     document.getElementById("maturity").hidden = s.path.length > 0;
     if (s.path.length === 0) drawMaturity(report);
     drawChecks(report, s.path);
+    const audit = drawAudit().catch(() => {});
     drawHeat(s.path, s);
     const machine = drawMachine(s.path, my);
     const by = periodFor(win);
@@ -713,6 +727,7 @@ async function load() {
     ]);
     await machine;
     await forecast;
+    await audit;
     if (my !== token) return;
     if (pd.status === "fulfilled") periods = pd.value;
     if (prev.status === "fulfilled") previous = prev.value;
