@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from edge_agent.devices import ModbusMeter, OpcUaMachine
 from telemetry.models import Name
-from telemetry.urls import metrics_exposure
+from telemetry.urls import metrics_exposure, tls_files
 
 
 class EdgeConfig(BaseModel):
@@ -84,12 +84,7 @@ class EdgeConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> EdgeConfig:
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("cert_file and key_file go together: set both or neither")
-        for name in ("ca_file", "cert_file", "key_file"):
-            path = getattr(self, name)
-            if path is not None and not path.is_file():
-                raise ValueError(f"{name} {path} does not exist")
+        tls_files(self.ca_file, self.cert_file, self.key_file)
         metrics_exposure(self.metrics_host, self.metrics_token)
         if self.reconnect_max_s < self.reconnect_initial_s:
             raise ValueError("reconnect_max_s must be at least reconnect_initial_s")

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from telemetry.codec import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_READINGS
 from telemetry.models import Name
-from telemetry.urls import metrics_exposure
+from telemetry.urls import metrics_exposure, tls_files
 
 
 class IngestConfig(BaseModel):
@@ -69,10 +69,5 @@ class IngestConfig(BaseModel):
     @model_validator(mode="after")
     def _tls_files(self) -> IngestConfig:
         metrics_exposure(self.metrics_host, self.metrics_token)
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("cert_file and key_file go together: set both or neither")
-        for name in ("ca_file", "cert_file", "key_file"):
-            path = getattr(self, name)
-            if path is not None and not path.is_file():
-                raise ValueError(f"{name} {path} does not exist")
+        tls_files(self.ca_file, self.cert_file, self.key_file)
         return self

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import unquote, urlsplit
 
@@ -27,6 +28,16 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def tls_files(ca_file: Path | None, cert_file: Path | None, key_file: Path | None) -> None:
+    """The TLS files of an MQTT client exist, and a certificate comes with its key (a
+    ValueError for a config validator)."""
+    if (cert_file is None) != (key_file is None):
+        raise ValueError("cert_file and key_file go together: set both or neither")
+    for name, path in (("ca_file", ca_file), ("cert_file", cert_file), ("key_file", key_file)):
+        if path is not None and not path.is_file():
+            raise ValueError(f"{name} {path} does not exist")
 
 
 def metrics_exposure(host: str, token: object) -> None:

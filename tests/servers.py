@@ -311,3 +311,20 @@ def wait_healthy(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 20
             pass
         time.sleep(0.1)
     raise TimeoutError("ingest did not become healthy")
+
+
+def start_profile(profile: Path, folder: Path, certs: Path) -> Server:
+    """Start Mosquitto with a shipped profile (``deploy/mosquitto/mosquitto-*.conf``) as is,
+    its paths moved to ``certs`` (make-certs.sh's output) and ``folder`` (``factory acl``'s
+    output in ``folder/factory``, the persistence), listening on a free loopback port."""
+    port = free_port()
+    conf = (
+        profile.read_text()
+        .replace("/etc/mosquitto/certs/", f"{certs}/")
+        .replace("/etc/mosquitto/factory/", f"{folder / 'factory'}/")
+        .replace("/var/lib/mosquitto/", f"{folder}/")
+        .replace("listener 8883", f"listener {port} 127.0.0.1")
+    )
+    if os.geteuid() == 0:  # as root Mosquitto would drop to a user that cannot read tmp
+        conf += "user root\n"
+    return start_mosquitto(folder, port=port, config=conf.replace("{", "{{").replace("}", "}}"))

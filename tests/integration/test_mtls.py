@@ -27,7 +27,7 @@ from store.sqlite import SQLiteStore
 from telemetry.plant import load_plant
 from telemetry.urls import parse_mqtt_url
 from tests.integration.test_security import LINE1, LINE2, _publish, _reading, connect_result
-from tests.servers import free_port, start_mosquitto, until
+from tests.servers import start_profile, until
 
 pytestmark = pytest.mark.integration
 
@@ -48,18 +48,10 @@ def mtls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     ):
         subprocess.run([MAKE_CERTS, *args], check=True, capture_output=True)  # fmt: skip
     generate(load_plant(DEPLOY / "plants" / "small.toml"), folder / "factory")
-    port = free_port()
-    conf = (DEPLOY / "mosquitto" / "mosquitto-mtls.conf").read_text()
-    conf = (
-        conf.replace("/etc/mosquitto/certs/", f"{certs}/")
-        .replace("/etc/mosquitto/factory/", f"{folder / 'factory'}/")
-        .replace("/var/lib/mosquitto/", f"{folder}/")
-        .replace("listener 8883", f"listener {port} 127.0.0.1")
-    )
-    assert "require_certificate true" in conf and "password_file" not in conf
-    if os.geteuid() == 0:  # as root Mosquitto would drop to a user that cannot read tmp
-        conf += "user root\n"
-    server = start_mosquitto(folder, port=port, config=conf.replace("{", "{{").replace("}", "}}"))
+    profile = DEPLOY / "mosquitto" / "mosquitto-mtls.conf"
+    text = profile.read_text()
+    assert "require_certificate true" in text and "password_file" not in text
+    server = start_profile(profile, folder, certs)
     yield {"server": server, "certs": certs, "other": other}
     server.stop()
 

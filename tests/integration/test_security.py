@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import sqlite3
 import ssl
@@ -31,7 +30,7 @@ from store.base import letter_id
 from store.sqlite import SQLiteStore
 from telemetry.plant import load_plant
 from telemetry.urls import parse_mqtt_url
-from tests.servers import free_port, start_mosquitto, until
+from tests.servers import start_profile, until
 
 pytestmark = pytest.mark.integration
 
@@ -51,17 +50,7 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     )
     generated = generate(load_plant(DEPLOY / "plants" / "small.toml"), folder / "factory")
     users = tomllib.loads(generated.credentials.read_text())["users"]
-    port = free_port()
-    conf = (DEPLOY / "mosquitto" / "mosquitto-secure.conf").read_text()
-    conf = (
-        conf.replace("/etc/mosquitto/certs/", f"{certs}/")
-        .replace("/etc/mosquitto/factory/", f"{folder / 'factory'}/")
-        .replace("/var/lib/mosquitto/", f"{folder}/")
-        .replace("listener 8883", f"listener {port} 127.0.0.1")
-    )
-    if os.geteuid() == 0:  # as root Mosquitto would drop to a user that cannot read tmp
-        conf += "user root\n"
-    server = start_mosquitto(folder, port=port, config=conf.replace("{", "{{").replace("}", "}}"))
+    server = start_profile(DEPLOY / "mosquitto" / "mosquitto-secure.conf", folder, certs)
     yield {"server": server, "users": users, "ca": certs / "ca.crt", "folder": folder}
     server.stop()
 

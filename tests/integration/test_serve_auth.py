@@ -44,6 +44,16 @@ async def sign_in(s: aiohttp.ClientSession, base: str, user: str, password: str 
         return r.status, await r.json(), r
 
 
+async def form_sign_in(page: Any, base: str, user: str) -> None:
+    """Sign in through the /login form and wait for the dashboard to be drawn."""
+    await page.goto(base + "/login")
+    await page.fill("#user", user)
+    await page.fill("#password", PASSWORD)
+    await page.click("#submit")
+    await page.wait_for_url(f"{base}/")
+    await settled(page)
+
+
 async def post(s: aiohttp.ClientSession, url: str, **headers: str) -> tuple[int, Any]:
     async with s.post(url, headers=headers) as r:
         return r.status, await r.json()
@@ -182,12 +192,7 @@ async def test_in_chromium_sign_in_write_csrf_and_expiry(
         refused = [p for p in problems if "403" in p or "401" in p]
         assert [p for p in problems if p not in refused] == [], problems
         async with chromium_page(base) as (page, problems):
-            await page.goto(base + "/login")
-            await page.fill("#user", "vic")
-            await page.fill("#password", PASSWORD)
-            await page.click("#submit")
-            await page.wait_for_url(f"{base}/")
-            await settled(page)
+            await form_sign_in(page, base, "vic")
             assert await page.text_content("#who-name") == "vic (viewer)"
             assert not await page.is_visible("#forecast-save")
             assert not await page.is_visible("#audit")
@@ -204,12 +209,7 @@ async def test_in_chromium_sign_in_write_csrf_and_expiry(
             await until_true(page, "document.getElementById('message').textContent !== ''")
             assert await page.text_content("#message") == "wrong user name or password"
         async with chromium_page(base) as (page, problems):
-            await page.goto(base + "/login")
-            await page.fill("#user", "ada")
-            await page.fill("#password", PASSWORD)
-            await page.click("#submit")
-            await page.wait_for_url(f"{base}/")
-            await settled(page)
+            await form_sign_in(page, base, "ada")
             rows = await page.eval_on_selector_all(
                 "#audit tbody tr", "rs => rs.map(r => [...r.cells].map(c => c.textContent))"
             )
