@@ -190,7 +190,8 @@ async def make_outlook(
             "service for a day first, or choose another time (--at)"
         )
     full = History(start, lines, sites, idle_kw(book))
-    peak = PeakHours(config.bands(), config.peak_days)
+    peak = (PeakHours.of_tariff(plant.tariff) if plant.tariff is not None
+            else PeakHours(config.bands(), config.peak_days))  # fmt: skip
     n = full.blocks
     day = DAY_MS // SLOT_MS
 

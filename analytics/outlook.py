@@ -33,6 +33,7 @@ from analytics.forecast import (
 )
 from telemetry.plan import Plan
 from telemetry.plant import WEEKDAYS, Plant, Weekday
+from telemetry.tariff import Tariff, span_minutes
 
 HORIZON_BLOCKS = DAY_SLOTS
 
@@ -43,11 +44,25 @@ class PeakHours:
 
     bands: tuple[tuple[int, int], ...] = ((570, 690), (1020, 1200))
     days: tuple[Weekday, ...] = WEEKDAYS[:6]
+    week: tuple[bool, ...] | None = None
+    """Peak or not for each quarter hour of the week (a tariff's peak bands); overrides
+    ``bands`` and ``days``."""
+
+    @classmethod
+    def of_tariff(cls, tariff: Tariff) -> PeakHours:
+        """The peak bands of a tariff (holidays aside: the forecast's calendar has them)."""
+        peak = {b.name for b in tariff.bands if b.peak}
+        spans = tuple(dict.fromkeys(span_minutes(h) for b in tariff.bands if b.peak
+                                    for h in b.hours))  # fmt: skip
+        days = tuple(dict.fromkeys(d for b in tariff.bands if b.peak for d in b.days))
+        return cls(spans, days, tuple(name in peak for name in tariff.week()))
 
     def labels(self) -> list[str]:
         return [f"{a // 60:02d}:{a % 60:02d}-{b // 60:02d}:{b % 60:02d}" for a, b in self.bands]
 
     def mask(self, f: Features) -> np.ndarray:
+        if self.week is not None:
+            return np.asarray(np.asarray(self.week)[f.ck.weekday * DAY_SLOTS + f.ck.slot])
         minute = f.ck.slot * 15
         on = np.zeros(len(minute), dtype=bool)
         for a, b in self.bands:

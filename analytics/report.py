@@ -21,6 +21,7 @@ from analytics.analysis import By, Level, analyse, flags, group, pareto, periods
 from analytics.anomaly import Detector
 from analytics.book import Book, book_of, iso
 from analytics.config import GRID_FACTOR_VN_2023, AnalyticsConfig
+from analytics.cost import cost_section
 from analytics.ledger import Entry
 from analytics.maturity import assess, measure
 from analytics.report_model import Energy, Report
@@ -137,6 +138,7 @@ def energy_section(
             "lines": grouped("line"),
             "machines": machines,
             "baseline": None if baseline is None else baseline.as_dict(),
+            "cost": cost_section(book, kpis, plant),
         }
     )
 

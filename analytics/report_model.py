@@ -135,6 +135,50 @@ class Baseline(_Model):
     periods: int
 
 
+class CostFigures(_Model):
+    kwh: float
+    cost: float
+    cost_per_good_unit: float | None
+    peak_share: float | None
+    kwh_by_band: dict[str, float]
+    cost_by_band: dict[str, float]
+
+
+class SiteCost(CostFigures):
+    priced_on: str
+
+
+class Demand(_Model):
+    kw: float
+    block_start_ms: int
+    charge: float
+
+
+class IdleAtPeak(_Model):
+    kwh: float
+    cost: float
+    method: str
+
+
+class BandPrice(_Model):
+    price_per_kwh: float
+    peak: bool
+
+
+class Cost(_Model):
+    """Energy cost by the plant model's time-of-use tariff (``analytics.cost``)."""
+
+    currency: str
+    decimals: int
+    bands: dict[str, BandPrice]
+    plant: CostFigures | None
+    sites: dict[str, SiteCost]
+    lines: dict[str, CostFigures]
+    machines: dict[str, CostFigures]
+    demand: dict[str, Demand]
+    idle_at_peak: IdleAtPeak
+
+
 class Energy(_Model):
     grid_emission_factor_kg_per_kwh: float
     plant: PlantEnergy | None
@@ -143,6 +187,7 @@ class Energy(_Model):
     lines: dict[str, GroupEnergy]
     machines: dict[str, MachineEnergy]
     baseline: Baseline | None
+    cost: Cost | None = None
 
 
 class AnomalyEvent(_Model):

@@ -250,6 +250,27 @@ def print_report(console: Console, report: Report) -> None:
             f"{_num(b.enpi_last_quarter, '{:.3f}')}"
         )
 
+    cost = energy.cost
+    if cost is not None:
+        money = "{:,.%sf}".replace("%s", str(cost.decimals))
+        console.print(f"[bold]Energy cost[/] ({cost.currency}, time-of-use tariff; share of "
+                      "kWh in peak bands in brackets):")  # fmt: skip
+        priced = [("all machines", cost.plant)] if cost.plant else []
+        priced += [(f"site {k}", v) for k, v in cost.sites.items()]
+        priced += [(f"line {k}", v) for k, v in cost.lines.items()]
+        for label, c in priced:
+            per_unit = "-" if c.cost_per_good_unit is None else money.format(c.cost_per_good_unit)
+            if cost.decimals == 0 and c.cost_per_good_unit is not None:
+                per_unit = f"{c.cost_per_good_unit:,.1f}"
+            console.print(f"  {label}: {money.format(c.cost)} for {c.kwh:,.1f} kWh "
+                          f"({_pct(c.peak_share)} at peak), {per_unit} per good unit")  # fmt: skip
+        for site, d in cost.demand.items():
+            console.print(f"  site {site}: highest demand {d.kw:,.1f} kW, demand charge "
+                          f"{money.format(d.charge)}")  # fmt: skip
+        idle = cost.idle_at_peak
+        console.print(f"  idle energy at peak: {idle.kwh:,.1f} kWh, {money.format(idle.cost)} "
+                      "(switching machines off when idle in peak hours saves this)")  # fmt: skip
+
     an = report.anomalies
     if an is not None:
         console.print(

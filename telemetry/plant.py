@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from telemetry.models import NAME_PATTERN, Name
+from telemetry.tariff import Tariff
 from telemetry.topic import MachinePath
 
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -242,6 +243,9 @@ class Plant(_Model):
     )
     calendar: Calendar
     sites: tuple[Site, ...] = Field(min_length=1)
+    tariff: Tariff | None = Field(
+        default=None, description="Time-of-use electricity tariff (energy cost in reports)"
+    )
     gateways: tuple[Gateway, ...] = Field(
         default=(),
         description="Edge gateways and their lines (default: one gateway per line, "
