@@ -210,6 +210,10 @@ async def test_dashboard_in_chromium_shows_the_api_numbers(
             "cs => cs.map(c => [c.dataset.key, c.dataset.kpi, c.dataset.value, c.textContent])",
         )
         tiles = await page.eval_on_selector_all("#kpis .tile b", "bs => bs.map(b => b.textContent)")
+        energy_tiles = await page.eval_on_selector_all(
+            "#energy-kpis .tile", "ts => ts.map(t => [t.children[0].textContent, "
+            "t.children[1].textContent])",
+        )  # fmt: skip
         heat = await page.eval_on_selector_all(
             "#heatmap rect[data-key]",
             "rs => rs.map(r => [r.dataset.key, r.dataset.period, r.dataset.value])",
@@ -239,6 +243,12 @@ async def test_dashboard_in_chromium_shows_the_api_numbers(
             elif kpi in ("oee", "availability", "performance", "quality"):
                 assert text.startswith(f"{value * 100:.1f} %"), (key, kpi, text)
     assert tiles[0] == f"{report['oee']['plant']['oee'] * 100:.1f} %"
+    # The tariff's bill of the plant's machines (deploy/plants/small.toml has one).
+    cost = report["energy"]["cost"]["plant"]
+    shown = dict(energy_tiles)
+    assert shown["Energy cost"] == f"{cost['cost']:,.0f} VND"
+    assert shown["Cost per good unit"] == f"{cost['cost_per_good_unit']:,.1f} VND"
+    assert shown["kWh at peak"] == f"{cost['peak_share'] * 100:.1f} %"
     # The heatmap: every line x hour, each cell the OEE of that line in that hour.
     assert len(heat) == len(lines) * len(hourly["periods"])
     by_period = {p["period"]: p for p in hourly["periods"]}

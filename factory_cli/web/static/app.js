@@ -173,6 +173,17 @@ function energyOf(r, path) {
 }
 /** The level shown below ``path``: its children; from the plant, the first level with more than
  * one member (a one-site, one-area plant shows its lines at once). */
+/** The tariff's bill of ``path`` (plant: the machines; a site: its main meter if any). */
+function costOf(r, path) {
+  const c = r.energy.cost;
+  if (!c) return null;
+  if (path.length === 0) return c.plant;
+  if (path.length === 1) return c.sites[path[0]] || null;
+  if (path.length === 3) return c.lines[path.join("/")] || null;
+  if (path.length === 4) return c.machines[path.join("/")] || null;
+  return null;
+}
+
 function childLevel(r, path) {
   let level = path.length + 1;
   if (path.length === 0) {
@@ -425,6 +436,15 @@ function drawEnergy(path) {
     tile(tiles, "Idle kWh", num(f.idle_kwh, 1));
     if (e && e.peak_15min !== undefined) tile(tiles, "Peak 15-min demand", e.peak_15min ? num(e.peak_15min.kw, 1) + " kW" : "–");
     if (e && e.co2e_kg !== undefined) tile(tiles, "CO2e", num(e.co2e_kg, 0) + " kg");
+  }
+  const cost = costOf(report, path);
+  if (cost) {
+    const c = report.energy.cost;
+    const money = (v) => v === null || v === undefined ? "–" : num(v, c.decimals) + " " + c.currency;
+    tile(tiles, "Energy cost", money(cost.cost));
+    tile(tiles, "Cost per good unit", cost.cost_per_good_unit === null ? "–"
+      : num(cost.cost_per_good_unit, c.decimals === 0 ? 1 : c.decimals + 2) + " " + c.currency);
+    tile(tiles, "kWh at peak", pct(cost.peak_share));
   }
   if (path.length === 0) {
     for (const [p, m] of Object.entries(report.energy.main_meters)) {
