@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from analytics.accounts import Kpi
+from analytics.accounts import Kpi, Window
 from analytics.book import Book
 from telemetry.plant import Plant
 from telemetry.tariff import Tariff
@@ -185,3 +185,29 @@ def _summed(per_machine: list[tuple[tuple[int, float], ...]]) -> list[tuple[int,
         for start, kwh in blocks:
             out[start] = out.get(start, 0.0) + kwh
     return sorted(out.items())
+
+
+def period_cost(book: Book, period: Window, kpis: Mapping[MachinePath, Kpi], plant: Plant | None
+                ) -> dict[str, Any] | None:  # fmt: skip
+    """The cost of one period of the report (a shift, a day, an hour): the blocks of the
+    window's entries that start inside it, for the plant's machines and each line."""
+    if plant is None or plant.tariff is None:
+        return None
+    tariff = plant.tariff
+    pricer = Pricer(plant)
+    decimals = 0 if tariff.currency in ZERO_DECIMALS else 2
+    a, b = period.start_ms, period.end_ms
+    total, lines = Bill(), dict[str, tuple[Bill, int]]()
+    for path, kpi in kpis.items():
+        entry = book.entries.get(path)
+        if entry is None:
+            continue
+        one = bill(((t, kwh) for t, kwh in entry.blocks if a <= t < b), pricer)
+        total.merge(one)
+        acc, good = lines.get(path.key("line"), (Bill(), 0))
+        acc.merge(one)
+        lines[path.key("line")] = (acc, good + kpi.good_count)
+    return {
+        "plant": total.figures(tariff, sum(k.good_count for k in kpis.values()), decimals),
+        "lines": {k: acc.figures(tariff, g, decimals) for k, (acc, g) in sorted(lines.items())},
+    }

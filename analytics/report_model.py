@@ -50,11 +50,27 @@ class Levels(_Model):
     machines: dict[str, Figures]
 
 
+class CostFigures(_Model):
+    kwh: float
+    cost: float
+    cost_per_good_unit: float | None
+    peak_share: float | None
+    kwh_by_band: dict[str, float]
+    cost_by_band: dict[str, float]
+
+
+class PeriodCost(_Model):
+    plant: CostFigures
+    lines: dict[str, CostFigures]
+
+
 class PeriodLevels(Levels):
     period: str
     """e.g. ``2026-01-05 morning``, ``2026-01-05``, ``2026-01-05 08:00``."""
     from_: str = Field(alias="from")
     to: str
+    cost: PeriodCost | None = None
+    """The tariff's bill of the period (with a tariff in the plant model)."""
 
 
 class ReportWindow(_Model):
@@ -133,15 +149,6 @@ class Baseline(_Model):
     enpi_last_quarter: float | None
     deviations: list[BaselinePeriod]
     periods: int
-
-
-class CostFigures(_Model):
-    kwh: float
-    cost: float
-    cost_per_good_unit: float | None
-    peak_share: float | None
-    kwh_by_band: dict[str, float]
-    cost_by_band: dict[str, float]
 
 
 class SiteCost(CostFigures):

@@ -167,3 +167,27 @@ def test_the_forecast_takes_its_peak_hours_from_the_tariff(plant: Plant) -> None
     mask = peak.mask(features([], ck))
     assert mask.sum() == 6 * 20  # 5 h a day, Monday to Saturday
     assert not mask[6 * 96 :].any()  # Sunday
+
+
+async def test_every_period_has_its_bill(small_plant: tuple[Fleet, Path]) -> None:  # noqa: F811
+    fleet, db = small_plant
+    hourly = await report_of(fleet, db, by="hour")
+    whole = hourly["energy"]["cost"]["plant"]["cost"]
+    costs = [p["cost"]["plant"]["cost"] for p in hourly["periods"]]
+    # The hours tile the window, and each rounds to the dong.
+    assert sum(costs) == pytest.approx(whole, abs=len(costs))
+    shifts = await report_of(fleet, db, by="shift")
+    for p in shifts["periods"]:
+        a = int(dt.datetime.fromisoformat(p["from"]).timestamp() * 1000)
+        b = int(dt.datetime.fromisoformat(p["to"]).timestamp() * 1000)
+        edges = np.arange(a, b + 1, Q, dtype=np.int64)
+        expected = sum(
+            float(k) * _price(int(t))
+            for s in fleet.streams
+            for t, k in zip(edges[:-1], np.diff(s.run.energy_kwh(edges)), strict=True)
+        )
+        assert p["cost"]["plant"]["cost"] == pytest.approx(expected, rel=2e-3), p["period"]
+        lines = p["cost"]["lines"]
+        assert sum(v["cost"] for v in lines.values()) == pytest.approx(
+            p["cost"]["plant"]["cost"], abs=len(lines)
+        )
