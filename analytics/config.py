@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from telemetry.urls import metrics_exposure
+
+if TYPE_CHECKING:
+    from telemetry.plan import Plan
+    from telemetry.plant import Plant
 
 GRID_FACTOR_VN_2023 = 0.6592
 """Viet Nam's 2023 grid emission factor, t CO2e per MWh (kg per kWh), as announced by the
@@ -94,6 +98,12 @@ class ForecastConfig(BaseModel):
     def _bands(self) -> ForecastConfig:
         self.bands()
         return self
+
+    def plan_for(self, plant: Plant) -> Plan | None:
+        """The production plan of ``plan`` read against ``plant`` (PlanError if it is bad)."""
+        from telemetry.plan import load_plan
+
+        return load_plan(self.plan, plant) if self.plan else None
 
     def bands(self) -> tuple[tuple[int, int], ...]:
         """The peak hours as (from, to) minutes of the day."""

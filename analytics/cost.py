@@ -15,13 +15,14 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from analytics.accounts import Kpi, Window
+from analytics.accounts import Kpi
 from analytics.book import Book
 from telemetry.plant import Plant
 from telemetry.tariff import Tariff
@@ -40,6 +41,7 @@ class Pricer:
         self.zone = ZoneInfo(plant.calendar.timezone)
         self.holidays = set(plant.calendar.holidays)
         self.week = self.tariff.week()
+        self.price = {b.name: b.price_per_kwh for b in self.tariff.bands}
         self._cache: dict[int, str] = {}
 
     def band(self, start_ms: int) -> str:
@@ -89,7 +91,7 @@ def bill(blocks: Iterable[tuple[int, float]], pricer: Pricer) -> Bill:
     out = Bill()
     for start, kwh in blocks:
         band = pricer.band(start)
-        out.add(band, kwh, pricer.tariff.band(band).price_per_kwh)
+        out.add(band, kwh, pricer.price[band])
     return out
 
 
@@ -110,6 +112,21 @@ def _demand(blocks: Iterable[tuple[int, float]], minutes: int) -> tuple[float, i
     return pairs[start] * 2, start
 
 
+def _decimals(tariff: Tariff) -> int:
+    return 0 if tariff.currency in ZERO_DECIMALS else 2
+
+
+def _grouped(bills: Mapping[MachinePath, Bill], kpis: Mapping[MachinePath, Kpi],
+             level: Literal["line", "site"]) -> dict[str, tuple[Bill, int]]:  # fmt: skip
+    """Machines' bills summed per line or site, with their good units."""
+    out: dict[str, tuple[Bill, int]] = {}
+    for path, b in bills.items():
+        acc, good = out.get(path.key(level), (Bill(), 0))
+        acc.merge(b)
+        out[path.key(level)] = (acc, good + kpis[path].good_count)
+    return out
+
+
 def cost_section(book: Book, kpis: Mapping[MachinePath, Kpi], plant: Plant | None
                  ) -> dict[str, Any] | None:  # fmt: skip
     """The cost section of a report; None without a tariff in the plant model."""
@@ -117,15 +134,9 @@ def cost_section(book: Book, kpis: Mapping[MachinePath, Kpi], plant: Plant | Non
         return None
     tariff = plant.tariff
     pricer = Pricer(plant)
-    decimals = 0 if tariff.currency in ZERO_DECIMALS else 2
+    decimals = _decimals(tariff)
     bills = {p: bill(book.entries[p].blocks, pricer) for p in kpis}
-    levels: dict[Literal["line", "site"], dict[str, tuple[Bill, int]]] = {"line": {}, "site": {}}
-    for path, b in bills.items():
-        for level in ("line", "site"):
-            key = path.key(level)
-            acc, good = levels[level].get(key, (Bill(), 0))
-            acc.merge(b)
-            levels[level][key] = (acc, good + kpis[path].good_count)
+    levels = {level: _grouped(bills, kpis, level) for level in ("line", "site")}
     total = Bill()
     for b in bills.values():
         total.merge(b)
@@ -187,27 +198,37 @@ def _summed(per_machine: list[tuple[tuple[int, float], ...]]) -> list[tuple[int,
     return sorted(out.items())
 
 
-def period_cost(book: Book, period: Window, kpis: Mapping[MachinePath, Kpi], plant: Plant | None
-                ) -> dict[str, Any] | None:  # fmt: skip
-    """The cost of one period of the report (a shift, a day, an hour): the blocks of the
-    window's entries that start inside it, for the plant's machines and each line."""
+def period_costs(book: Book, plant: Plant | None) -> list[dict[str, Any] | None]:
+    """The bill of each period of the book (shifts, days or hours, which do not overlap) for
+    the plant's machines and each line: every block of the window's entries priced once and
+    put in the period it starts in."""
     if plant is None or plant.tariff is None:
-        return None
+        return [None] * len(book.periods)
     tariff = plant.tariff
     pricer = Pricer(plant)
-    decimals = 0 if tariff.currency in ZERO_DECIMALS else 2
-    a, b = period.start_ms, period.end_ms
-    total, lines = Bill(), dict[str, tuple[Bill, int]]()
-    for path, kpi in kpis.items():
-        entry = book.entries.get(path)
-        if entry is None:
+    order = sorted(range(len(book.periods)), key=lambda i: book.periods[i][0].window.start_ms)
+    starts = [book.periods[i][0].window.start_ms for i in order]
+    bills: list[dict[MachinePath, Bill]] = [{} for _ in book.periods]
+    for path, entry in book.entries.items():
+        if entry.kpi is None:
             continue
-        one = bill(((t, kwh) for t, kwh in entry.blocks if a <= t < b), pricer)
-        total.merge(one)
-        acc, good = lines.get(path.key("line"), (Bill(), 0))
-        acc.merge(one)
-        lines[path.key("line")] = (acc, good + kpi.good_count)
-    return {
-        "plant": total.figures(tariff, sum(k.good_count for k in kpis.values()), decimals),
-        "lines": {k: acc.figures(tariff, g, decimals) for k, (acc, g) in sorted(lines.items())},
-    }
+        for t, kwh in entry.blocks:
+            i = bisect.bisect_right(starts, t) - 1
+            if i < 0 or t >= book.periods[order[i]][0].window.end_ms:
+                continue  # before the first period, or between two shifts
+            band = pricer.band(t)
+            bills[order[i]].setdefault(path, Bill()).add(band, kwh, pricer.price[band])
+    out: list[dict[str, Any] | None] = []
+    for (_, kpis), found in zip(book.periods, bills, strict=True):
+        mine = {p: found.get(p, Bill()) for p in kpis}
+        total = Bill()
+        for b in mine.values():
+            total.merge(b)
+        lines = _grouped(mine, kpis, "line")
+        good = sum(k.good_count for k in kpis.values())
+        out.append({
+            "plant": total.figures(tariff, good, _decimals(tariff)),
+            "lines": {k: a.figures(tariff, g, _decimals(tariff)) for k, (a, g)
+                      in sorted(lines.items())},
+        })  # fmt: skip
+    return out

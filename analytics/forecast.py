@@ -39,6 +39,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from analytics.energy import fit_baseline
+
 SLOT_MS = 900_000
 DAY_SLOTS = 96
 DAY_MS = 86_400_000
@@ -142,7 +144,6 @@ class Level:
     left, and how much of it counts (the shrink factor of each group)."""
 
     mean: np.ndarray
-    count: np.ndarray
     shrink: np.ndarray
 
     def at(self, g: np.ndarray) -> np.ndarray:
@@ -177,7 +178,7 @@ def _level(d: np.ndarray, g: np.ndarray, size: int, above: float | None) -> tupl
         shrink = seen.astype(np.float64)
     else:
         shrink = count * between / (count * between + noise)
-    return Level(mean, count, shrink), noise
+    return Level(mean, shrink), noise
 
 
 Keys = tuple[np.ndarray, ...]
@@ -209,8 +210,6 @@ class Model:
     levels: tuple[Level, Level, Level]
     quantiles: np.ndarray
     """Per regime (rows 0, 1): the error's 10th, 50th and 90th percentiles, kW."""
-    blocks: int
-    """Metered blocks it was fitted on."""
     errors: np.ndarray
     """Each history block's error, left out of the profile it is compared with (NaN: no
     data): sums of them give the interval of a sum of blocks."""
@@ -261,7 +260,7 @@ def fit(f: Features, kw: np.ndarray, *, ridge: float = 1e-6) -> Model:
         quantiles[r] = np.quantile(mine, QUANTILES) if len(mine) >= 20 else pooled
     errors = np.full(len(kw), np.nan)
     errors[ok] = honest
-    return Model(beta, levels, quantiles, int(ok.sum()), errors)
+    return Model(beta, levels, quantiles, errors)
 
 
 # -- Accuracy measures and the backtest's baselines.
@@ -316,7 +315,6 @@ def hourly_baseline(
     """The analytics' energy baseline as a forecast: ``kWh = a + b x units`` fitted on the
     history's clock hours, fed the units made in the hour of each block's seasonal-naive
     block; each block of an hour gets the hour's mean power."""
-    from analytics.energy import fit_baseline
 
     hour = history.ck.t // 3_600_000
     first = np.searchsorted(hour, hour, side="left")

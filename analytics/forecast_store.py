@@ -9,7 +9,6 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,8 +17,8 @@ import numpy as np
 from analytics.accounts import Window
 from analytics.book import Book, iso
 from analytics.config import ForecastConfig
-from analytics.forecast import DAY_MS, SLOT_MS, ForecastError, coverage, wape
-from analytics.outlook import History, Outlook, PeakHours, outlook
+from analytics.forecast import DAY_MS, DAY_SLOTS, SLOT_MS, ForecastError, coverage, wape
+from analytics.outlook import History, Outlook, PeakHours, metered, outlook
 from analytics.stored import book_from_store
 from store import Reader
 from store.base import ForecastRow, Store
@@ -126,17 +125,12 @@ async def accuracy(reader: Reader, plant: Plant, window: Window, *, max_gap_s: f
     book = await book_from_store(reader, Window(start, window.end_ms), plant=plant,
                                  max_gap_s=max_gap_s)  # fmt: skip
     lines, sites = blocks_of(book, plant)
-    for site in plant.sites:
-        if site.name not in sites:
-            mine = [v for k, v in lines.items() if k.split("/")[0] == site.name]
-            if mine:
-                sites[site.name] = np.sum(mine, axis=0)
     by_target: dict[tuple[str, str], list[ForecastRow]] = {}
     for r in rows:
         by_target.setdefault(_name(r.path), []).append(r)
     out = []
     for (kind, name), mine_rows in sorted(by_target.items()):
-        actual_all = (sites if kind == "site" else lines).get(name)
+        actual_all = metered(kind, name, lines, sites)
         if actual_all is None:
             continue
         k = np.array([(r.start_ms - start) // SLOT_MS for r in mine_rows])
@@ -154,13 +148,6 @@ async def accuracy(reader: Reader, plant: Plant, window: Window, *, max_gap_s: f
             "forecast_kwh": round(float(q[ok, 1].sum()) * SLOT_MS / 3.6e6, 1),
         })  # fmt: skip
     return out
-
-
-def series(rows: Sequence[ForecastRow], kind: str, name: str) -> list[list[float]]:
-    """[start_ms, p10, p50, p90] of one target's stored rows."""
-    return [
-        [r.start_ms, r.p10_kw, r.p50_kw, r.p90_kw] for r in rows if _name(r.path) == (kind, name)
-    ]
 
 
 async def make_outlook(
@@ -193,7 +180,7 @@ async def make_outlook(
     peak = (PeakHours.of_tariff(plant.tariff) if plant.tariff is not None
             else PeakHours(config.bands(), config.peak_days))  # fmt: skip
     n = full.blocks
-    day = DAY_MS // SLOT_MS
+    day = DAY_SLOTS
 
     def made(upto: int) -> Outlook:
         return outlook(plant, full.part(max(0, upto - days * day), upto), plan=plan, peak=peak,
@@ -204,7 +191,7 @@ async def make_outlook(
     if past_days:
         earlier = [made(n - d * day) for d in range(past_days, 0, -1) if n - d * day >= day // 2]
         for t in now.targets:
-            actual = _actual(t.kind, t.name, lines, sites)
+            actual = metered(t.kind, t.name, lines, sites)
             if actual is None:
                 continue
             q = [x.q for o in earlier for x in o.targets if (x.kind, x.name) == (t.kind, t.name)]
@@ -216,24 +203,6 @@ async def make_outlook(
                              for k, row in enumerate(np.concatenate(q) if q else [])],
             }  # fmt: skip
     return now, past
-
-
-def _actual(kind: str, name: str, lines: dict[str, np.ndarray],
-            sites: dict[str, np.ndarray]) -> np.ndarray | None:  # fmt: skip
-    if kind == "line":
-        return lines.get(name)
-    if kind == "site":
-        if name in sites:
-            return sites[name]
-        mine = [v for k, v in lines.items() if k.split("/")[0] == name]
-        return np.asarray(np.sum(mine, axis=0)) if mine else None
-    if name in sites:  # the rest of a site's main meter
-        rest = np.array(sites[name])
-        for k, v in lines.items():
-            if k.split("/")[0] == name:
-                rest -= v
-        return rest
-    return None
 
 
 async def save_forecast(store: Store, reader: Reader, plant: Plant, now_ms: int, *,

@@ -186,15 +186,12 @@ def forecast(plant: Plant, history: History, *, plan: Plan | None = None,
     calendar_f = features(_periods(plant, None, None, start, end), ck)
     hist_c, fut_c = calendar_f.part(0, n), calendar_f.part(n, n + horizon)
     for site in plant.sites:
-        mine = [v for k, v in lines.items() if k.split("/")[0] == site.name]
-        meter = history.sites.get(site.name)
-        parts = list(mine)
+        parts = [v for k, v in lines.items() if k.split("/")[0] == site.name]
+        rest = metered("rest", site.name, history.lines, history.sites)  # None: no main meter
         note = "sum of its lines (no main meter)"
-        if meter is not None:
-            rest = _pad(meter, n) - sum((_pad(history.lines[k], n) for k in lines
-                                         if k.split("/")[0] == site.name), np.zeros(n))  # fmt: skip
+        if rest is not None:
             try:
-                parts.append((fit(hist_c, rest), hist_c, fut_c))
+                parts.append((fit(hist_c, _pad(rest, n)), hist_c, fut_c))
             except ForecastError as exc:
                 raise ForecastError(f"site {site.name} (main meter): {exc}") from None
             note = "its lines plus the rest of its main meter"
@@ -202,7 +199,7 @@ def forecast(plant: Plant, history: History, *, plan: Plan | None = None,
             t = _combine(parts, fut_c, "site", site.name, origin)
             out.append(Target(t.kind, t.name, t.start_ms, t.q, t.errors, t.regime,
                               t.history_regime, note))  # fmt: skip
-        if meter is not None:
+        if rest is not None:
             m, _, f = parts[-1]
             out.append(Target("rest", site.name, origin, m.predict(f), m.errors, f.regime,
                               hist_c.regime, "main meter minus the lines: compressors, HVAC, "
@@ -210,6 +207,27 @@ def forecast(plant: Plant, history: History, *, plan: Plan | None = None,
     if not out:
         raise ForecastError("no metered line or main meter in the history")
     return out
+
+
+def metered(kind: str, name: str, lines: Mapping[str, np.ndarray],
+            sites: Mapping[str, np.ndarray]) -> np.ndarray | None:  # fmt: skip
+    """What a target's forecast is compared with, block by block: a line's machines; a
+    site's main meter, or the sum of its lines without one; the ``rest`` of a site's main
+    meter (the meter minus its lines)."""
+    if kind == "line":
+        return lines.get(name)
+    mine = [v for k, v in lines.items() if k.split("/")[0] == name]
+    meter = sites.get(name)
+    if kind == "site":
+        if meter is not None:
+            return meter
+        return np.asarray(np.sum(mine, axis=0)) if mine else None
+    if meter is None:
+        return None
+    rest = np.array(meter, dtype=np.float64)
+    for v in mine:
+        rest -= v
+    return rest
 
 
 def _pad(kw: np.ndarray, n: int) -> np.ndarray:

@@ -21,7 +21,7 @@ from analytics.analysis import By, Level, analyse, flags, group, pareto, periods
 from analytics.anomaly import Detector
 from analytics.book import Book, book_of, iso
 from analytics.config import GRID_FACTOR_VN_2023, AnalyticsConfig
-from analytics.cost import cost_section, period_cost
+from analytics.cost import cost_section, period_costs
 from analytics.ledger import Entry
 from analytics.maturity import assess, measure
 from analytics.report_model import Energy, Report
@@ -174,10 +174,10 @@ def build(
                     "period": p.label,
                     "from": iso(p.window.start_ms),
                     "to": iso(p.window.end_ms),
-                    "cost": period_cost(book, p.window, pk, plant),
+                    "cost": cost,
                     **_levels(pk),
                 }
-                for p, pk in book.periods
+                for (p, pk), cost in zip(book.periods, period_costs(book, plant), strict=True)
             ],
             "pareto": pareto(total.downtime_by_reason_s) if total else [],
             "energy": energy,

@@ -17,6 +17,7 @@ server and `factory users`:
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import sqlite3
 import threading
@@ -121,8 +122,6 @@ class AuthDb:
     # -- users
 
     def add_user(self, name: str, password: str, role: Role) -> None:
-        import re
-
         if not re.fullmatch(NAME_RE, name):
             raise AuthError(f"user name {name!r}: use 1 to 64 of A-Z a-z 0-9 _ . @ -")
         if role not in ROLES:

@@ -252,7 +252,7 @@ def print_report(console: Console, report: Report) -> None:
 
     cost = energy.cost
     if cost is not None:
-        money = "{:,.%sf}".replace("%s", str(cost.decimals))
+        money = f"{{:,.{cost.decimals}f}}"
         console.print(f"[bold]Energy cost[/] ({cost.currency}, time-of-use tariff; share of "
                       "kWh in peak bands in brackets):")  # fmt: skip
         priced = [("all machines", cost.plant)] if cost.plant else []

@@ -27,6 +27,7 @@ from aiohttp import web
 from analytics.accounts import Window
 from analytics.analysis import analyse
 from analytics.book import Book
+from analytics.outlook import Outlook
 from analytics.report import compute_report
 from analytics.report_model import Report
 from analytics.timeline import Timeline
@@ -102,7 +103,7 @@ class Dashboard:
     """A fixed default window (e.g. a past shift); None: the last ``hours`` up to now."""
     refresh_s: float = 30.0
     _cache: dict[tuple[Any, ...], tuple[float, Report, Book]] = field(default_factory=dict)
-    _forecasts: dict[int, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    _forecasts: dict[int, tuple[float, Outlook, dict[str, Any]]] = field(default_factory=dict)
     _locks: dict[tuple[Any, ...], asyncio.Lock] = field(default_factory=dict)
 
     def now_ms(self) -> int:
@@ -194,53 +195,48 @@ class Dashboard:
         sensors = await reader.read_sensor("vibration_mm_s", window.start_ms, window.end_ms)
         return views.machine_page(found, window, sensors.get(path))
 
-    async def forecast(self, at: int | None) -> dict[str, Any]:
-        """The energy outlook from ``at`` (default now), with forecast against actual for
-        the two days before it; kept for ``refresh_s`` seconds. Without a plant model, or
-        without enough metered history, ``{"unavailable": why}``."""
+    async def outlook(self, at: int | None) -> tuple[Outlook | None, dict[str, Any]]:
+        """The energy outlook from ``at`` (default now) and its JSON answer, with forecast
+        against actual for the two days before it; kept for ``refresh_s`` seconds. Without
+        a plant model, or without enough metered history: None and ``{"unavailable": why}``."""
         from analytics.forecast import ForecastError
         from analytics.forecast_store import floor_block, make_outlook
-        from telemetry.plan import PlanError, load_plan
+        from telemetry.plan import PlanError
 
         if self.plant is None:
-            return {"unavailable": "the forecast needs a plant model (factory serve --plant)"}
+            return None, {"unavailable": "the forecast needs a plant model (factory serve --plant)"}
         origin = floor_block(at if at is not None else self.now_ms())
         hit = self._forecasts.get(origin)
         if hit is not None and time.monotonic() - hit[0] < self.refresh_s:
-            return hit[1]
+            return hit[1], hit[2]
         cfg = self.settings.forecast
         reader = open_reader(self.settings.store_url, token=self.settings.influx_token)
         try:
-            plan = load_plan(cfg.plan, self.plant) if cfg.plan else None
-            outlook, past = await in_worker_thread(
+            plan = cfg.plan_for(self.plant)
+            made, past = await in_worker_thread(
                 lambda: make_outlook(reader, self.plant, origin, config=cfg, plan=plan,
                                      max_gap_s=self.settings.analytics.max_gap_s, past_days=2)
             )  # fmt: skip
         except (ForecastError, PlanError) as exc:  # not yet possible: the page says why
-            return {"unavailable": str(exc)}
-        doc = {**outlook.as_dict(), "past": past}
+            return None, {"unavailable": str(exc)}
+        doc = {**made.as_dict(), "past": past}
         if len(self._forecasts) > 8:
             self._forecasts.clear()
-        self._forecasts[origin] = (time.monotonic(), doc)
-        return doc
+        self._forecasts[origin] = (time.monotonic(), made, doc)
+        return made, doc
 
-    async def save_forecast(self) -> int:
-        """Store the forecast from now (as `factory kpi` does every 15 minutes)."""
-        from analytics.forecast_store import save_forecast
+    async def save_forecast(self, made: Outlook) -> int:
+        """Store an outlook (as `factory kpi` does every 15 minutes)."""
+        from analytics.forecast_store import forecast_points
         from store import open_store
-        from telemetry.plan import load_plan
 
-        cfg = self.settings.forecast
-        plan = load_plan(cfg.plan, self.plant) if cfg.plan else None
-        reader = open_reader(self.settings.store_url, token=self.settings.influx_token)
+        points = forecast_points(made, self.now_ms())
 
         async def work() -> int:
             store = open_store(self.settings.store_url, token=self.settings.influx_token)
             await store.open()
             try:
-                return await save_forecast(store, reader, self.plant, self.now_ms(), config=cfg,
-                                           plan=plan,
-                                           max_gap_s=self.settings.analytics.max_gap_s)  # fmt: skip
+                return await store.write_points(points)
             finally:
                 await store.close()
 
@@ -306,7 +302,7 @@ def make_app(dash: Dashboard, *, tls: bool = False) -> web.Application:
     @routes.get("/api/forecast")
     async def forecast(request: web.Request) -> web.Response:
         try:
-            body = await dash.forecast(_time(request.query.get("at"), "at"))
+            _, body = await dash.outlook(_time(request.query.get("at"), "at"))
         except BadRequest as exc:
             return _error(400, str(exc))
         return web.json_response(body)
@@ -314,11 +310,11 @@ def make_app(dash: Dashboard, *, tls: bool = False) -> web.Application:
     @routes.post("/api/forecast")
     async def save_forecast(request: web.Request) -> web.Response:
         """Store the current forecast now (operators): Grafana and --accuracy read it."""
-        doc = await dash.forecast(None)
-        if "unavailable" in doc:
+        made, doc = await dash.outlook(None)
+        if made is None:
             record(request, "forecast.save", False, doc["unavailable"])
             return _error(409, doc["unavailable"])
-        n = await dash.save_forecast()
+        n = await dash.save_forecast(made)
         record(request, "forecast.save", True, f"{n} points from {doc['origin']}")
         return web.json_response({"stored": n, "origin": doc["origin"]})
 

@@ -23,6 +23,7 @@ import time
 from collections import deque
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -108,7 +109,7 @@ class Guard:
                        "'Authorization: Bearer ...')")  # fmt: skip
                 return _error(401, why)
             return web.Response(
-                status=303, headers={"Location": f"/login?next={_quote(request.path_qs)}"}
+                status=303, headers={"Location": f"/login?next={quote(request.path_qs, safe='')}"}
             )
         write = request.method not in ("GET", "HEAD", "OPTIONS")
         need = WRITES.get((request.method, path), "admin") if write else READS.get(path, "viewer")
@@ -189,12 +190,6 @@ class Guard:
 
 GUARD = web.AppKey("guard", Guard)
 IDENTITY = web.RequestKey("identity", Identity)
-
-
-def _quote(text: str) -> str:
-    from urllib.parse import quote
-
-    return quote(text, safe="")
 
 
 def record(request: web.Request, action: str, ok: bool, detail: str) -> None:

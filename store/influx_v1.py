@@ -304,13 +304,11 @@ class InfluxV1Reader:
             f"WHERE \"period\" = '{period}' AND time >= {int(start_ms)}ms "
             f"AND time < {int(end_ms)}ms GROUP BY {', '.join(TAGS)}"
         )
-        out = []
-        for s in await self._query_or_none(q):
-            tags = s.get("tags", {})
-            path = MachinePath(*(tags[t] for t in TAGS))
-            for t, end, computed, entry in s.get("values", []):
-                out.append(AccountRow(path, period, int(t), int(end), int(computed), entry))
-        return out
+        return [
+            AccountRow(path, period, int(t), int(end), int(computed), entry)
+            for path, values in await self._by_machine(q)
+            for t, end, computed, entry in values
+        ]
 
     async def read_forecasts(self, run: str, start_ms: int, end_ms: int) -> list[ForecastRow]:
         if run not in ("latest", "day_ahead"):
@@ -320,13 +318,12 @@ class InfluxV1Reader:
             f"WHERE \"run\" = '{run}' AND time >= {int(start_ms)}ms "
             f"AND time < {int(end_ms)}ms GROUP BY {', '.join(TAGS)}"
         )
-        out = []
-        for s in await self._query_or_none(q):
-            tags = s.get("tags", {})
-            path = MachinePath(*(tags[t] for t in TAGS))
-            for t, p10, p50, p90, issued in s.get("values", []):
-                out.append(ForecastRow(path, int(t), p10, p50, p90, int(issued)))
-        return sorted(out, key=lambda r: r.start_ms)
+        rows = [
+            ForecastRow(path, int(t), p10, p50, p90, int(issued))
+            for path, values in await self._by_machine(q)
+            for t, p10, p50, p90, issued in values
+        ]
+        return sorted(rows, key=lambda r: r.start_ms)
 
     async def read_changes(self, after_ms: int) -> list[tuple[int, int]]:
         q = f'SELECT "readings", "bucket" FROM "{CHANGES.name}" WHERE time > {int(after_ms)}ms'
@@ -335,6 +332,13 @@ class InfluxV1Reader:
             for s in await self._query_or_none(q)
             for v in s.get("values", [])
         )
+
+    async def _by_machine(self, q: str) -> list[tuple[MachinePath, list[list[Any]]]]:
+        """The rows of a query grouped by the machine tags, per machine."""
+        return [
+            (MachinePath(*(s.get("tags", {})[t] for t in TAGS)), s.get("values", []))
+            for s in await self._query_or_none(q)
+        ]
 
     async def _query_or_none(self, q: str) -> list[dict[str, Any]]:
         """A query's series; none when nothing was written yet (no database)."""

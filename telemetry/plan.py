@@ -43,9 +43,6 @@ class Plan:
 
     hours: dict[tuple[str, dt.date, str], float]
 
-    def lines(self) -> set[str]:
-        return {line for line, _, _ in self.hours}
-
     def periods(self, calendar: Calendar, line: str, start_ms: int, end_ms: int) -> list[Period]:
         """The calendar's shifts and breaks for ``line`` in [start_ms, end_ms) with the plan
         applied: cut shifts end early (their later breaks go), added shifts appear."""

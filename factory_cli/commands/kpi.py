@@ -93,12 +93,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     forecasting = plant is not None and settings.forecast.every_s > 0
     fc = settings.forecast
     plan = None
-    if forecasting and fc.plan:
-        from telemetry.plan import PlanError, load_plan
+    if forecasting:
+        from telemetry.plan import PlanError
 
         assert plant is not None
         try:
-            plan = load_plan(fc.plan, plant)
+            plan = fc.plan_for(plant)
         except PlanError as exc:
             raise ConfigError(f"FACTORY_FORECAST__PLAN: {exc}") from None
 

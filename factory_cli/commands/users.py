@@ -7,9 +7,13 @@ import getpass
 import json
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from factory_cli.options import add_command
 from factory_cli.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from factory_cli.auth import AuthDb
 
 NAME = "users"
 ROLES = ("viewer", "operator", "admin")
@@ -97,10 +101,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _act(db: object, args: argparse.Namespace) -> tuple[list[dict[str, object]], list[str]] | None:
-    from factory_cli.auth import AuthDb
-
-    assert isinstance(db, AuthDb)
+def _act(db: AuthDb, args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[str]] | None:
     a = args.action
     if a == "add":
         db.add_user(args.name, _password(args), args.role)

@@ -6,7 +6,6 @@ the ACL of `factory acl` per certificate; our edge agent and ingest service spea
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sqlite3
 import subprocess
@@ -26,7 +25,7 @@ from ingest.service import IngestService
 from store.sqlite import SQLiteStore
 from telemetry.plant import load_plant
 from telemetry.urls import parse_mqtt_url
-from tests.integration.test_security import LINE1, LINE2, _publish, _reading, connect_result
+from tests.integration.test_security import connect_result, publish_for_both_lines
 from tests.servers import start_profile, until
 
 pytestmark = pytest.mark.integration
@@ -94,12 +93,7 @@ async def test_gateway_and_ingest_by_certificate_with_the_acl_per_certificate(
     task = asyncio.create_task(service.run())
     try:
         await asyncio.wait_for(service.ready.wait(), 15)
-        await asyncio.to_thread(_publish, lambda: client(mtls, GW), port, [
-            (f"{LINE2}/cnc01/telemetry", json.dumps([_reading(1)]).encode()),  # not its line
-            (f"{LINE1}/press01/telemetry", json.dumps([_reading(2)]).encode()),
-        ])  # fmt: skip
-        await until(lambda: service.stats.written_readings >= 1, "the allowed message stored", 15)
-        await asyncio.sleep(1.0)  # time for the denied message, were it to come
+        await publish_for_both_lines(lambda: client(mtls, GW), port, service)
     finally:
         service.stop()
         await asyncio.wait_for(task, 15)

@@ -148,6 +148,18 @@ async def _ingest(
     return service, task
 
 
+async def publish_for_both_lines(make: Callable[[], mqtt.Client], port: int,
+                                 service: IngestService) -> None:  # fmt: skip
+    """The line1 gateway publishes for line2 (not its line), then for line1; wait until the
+    allowed message is stored, and a moment for the denied one, were it to come."""
+    await asyncio.to_thread(_publish, make, port, [
+        (f"{LINE2}/cnc01/telemetry", json.dumps([_reading(1)]).encode()),
+        (f"{LINE1}/press01/telemetry", json.dumps([_reading(2)]).encode()),
+    ])  # fmt: skip
+    await until(lambda: service.stats.written_readings >= 1, "the allowed message stored", 15)
+    await asyncio.sleep(1.0)
+
+
 async def test_a_gateway_cannot_publish_for_another_line_nor_subscribe(
     secure: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -164,12 +176,8 @@ async def test_a_gateway_cannot_publish_for_another_line_nor_subscribe(
     spy.loop_start()
     spy.subscribe("factory/v1/#", qos=1)
     try:
-        await asyncio.to_thread(_publish, lambda: client(secure, gw, secure["users"][gw]), port, [
-            (f"{LINE2}/cnc01/telemetry", json.dumps([_reading(1)]).encode()),  # not its line
-            (f"{LINE1}/press01/telemetry", json.dumps([_reading(2)]).encode()),
-        ])  # fmt: skip
-        await until(lambda: service.stats.written_readings >= 1, "the allowed message stored", 15)
-        await asyncio.sleep(1.0)  # time for the denied message, were it to come
+        await publish_for_both_lines(lambda: client(secure, gw, secure["users"][gw]), port,
+                                     service)  # fmt: skip
     finally:
         spy.loop_stop()
         spy.disconnect()

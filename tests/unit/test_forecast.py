@@ -23,7 +23,7 @@ from analytics.forecast import (
 )
 from analytics.outlook import History, PeakHours, forecast, outlook
 from benchmarks import forecast as backtest
-from telemetry.plan import Plan, PlanError, parse_plan
+from telemetry.plan import PlanError, parse_plan
 from telemetry.plant import Plant, load_plant
 
 ZONE = dt.timezone(dt.timedelta(hours=7))
@@ -220,8 +220,3 @@ def test_a_model_fitted_on_noise_has_the_noise_as_its_interval() -> None:
     # 10th and 90th percentiles of N(50, 5): 50 -/+ 6.4.
     assert q[:, 0].mean() == pytest.approx(50 - 6.4, abs=0.8)
     assert q[:, 2].mean() == pytest.approx(50 + 6.4, abs=0.8)
-
-
-def test_plan_errors_are_plan_errors() -> None:
-    assert issubclass(PlanError, ValueError)
-    assert Plan({}).lines() == set()
