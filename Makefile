@@ -33,9 +33,9 @@ unit: $(STAMP)
 integration: $(STAMP) system-deps
 	$(BIN)/pytest tests/integration -q
 
-# The dashboard screenshots in docs/views.md, taken by the browser tests.
+# The dashboard screenshots in docs/views.md and docs/operations.md, taken by the browser tests.
 screenshots: $(STAMP) system-deps
-	FACTORY_SCREENSHOTS=docs $(BIN)/pytest tests/integration/test_dashboard.py tests/integration/test_forecast.py -q -k "chromium or drill or panel"
+	FACTORY_SCREENSHOTS=docs $(BIN)/pytest tests/integration/test_dashboard.py tests/integration/test_forecast.py tests/integration/test_alerts.py -q -k "chromium or drill or panel or acknowledges"
 
 test: $(STAMP) system-deps
 	$(BIN)/ruff check .

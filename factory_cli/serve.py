@@ -269,6 +269,7 @@ def _error(status: int, message: str) -> web.Response:
 
 
 def make_app(dash: Dashboard, *, tls: bool = False) -> web.Application:
+    from factory_cli import web_ops
     from factory_cli.auth import AuthDb
     from factory_cli.web_auth import GUARD, Guard, record
 
@@ -372,6 +373,7 @@ def make_app(dash: Dashboard, *, tls: bool = False) -> web.Application:
     app = web.Application(middlewares=[guard.middleware, errors], client_max_size=64 * 1024)
     app[GUARD] = guard
     app.add_routes(routes)
+    app.add_routes(web_ops.routes(dash))
     app.add_routes(guard.routes())
     app.router.add_static("/static/", WEB / "static")
 

@@ -29,6 +29,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from analytics.alert_config import AlertsConfig
 from analytics.config import AnalyticsConfig, ForecastConfig
 from edge_agent.config import EdgeConfig
 from ingest.config import IngestConfig
@@ -115,6 +116,7 @@ class Settings(BaseSettings):
     analytics: AnalyticsConfig = AnalyticsConfig()
     forecast: ForecastConfig = ForecastConfig()
     serve: ServeConfig = ServeConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
     @field_validator("topic_root")
     @classmethod

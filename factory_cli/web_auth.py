@@ -37,6 +37,7 @@ PUBLIC = frozenset({"/login", "/api/login", "/api/health", "/openapi.json", "/st
                     "/static/style.css", "/static/favicon.svg"})  # fmt: skip
 WRITES: dict[tuple[str, str], Role] = {
     ("POST", "/api/forecast"): "operator",
+    ("POST", "/api/alerts/ack"): "operator",
     ("POST", "/api/logout"): "viewer",
 }
 READS: dict[str, Role] = {"/api/audit": "admin"}

@@ -9,16 +9,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import SecretStr
 
 from store.errors import StoreError
 from telemetry.codec import Message
-from telemetry.layout import CHANGES, Point
+from telemetry.layout import CHANGES, Point, Table
 from telemetry.lineprotocol import message_lines, point_line
 from telemetry.topic import MachinePath
 
@@ -220,6 +220,16 @@ class ForecastRow:
     issued_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class Row:
+    """A row of a table of computed points (alerts, notifications, reasons): its tags,
+    time and the fields that have a value."""
+
+    tags: dict[str, str]
+    ts_ms: int
+    fields: dict[str, Any]
+
+
 class Store(Protocol):
     """Where validated readings go. ``write`` returns only once they are durable."""
 
@@ -269,6 +279,13 @@ class Reader(Protocol):
 
     async def read_forecasts(self, run: str, start_ms: int, end_ms: int) -> list[ForecastRow]:
         """Stored forecasts of ``run`` ("latest", "day_ahead") for blocks in [start, end)."""
+        ...
+
+    async def read_rows(
+        self, table: Table, start_ms: int, end_ms: int, where: Mapping[str, str] | None = None
+    ) -> list[Row]:
+        """The rows of ``table`` stamped in [start, end) whose tags equal ``where``'s, in
+        time order."""
         ...
 
 

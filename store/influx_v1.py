@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, unquote
 
@@ -22,6 +22,7 @@ from store.base import (
     ChangeMarks,
     ForecastRow,
     LineProtocolStore,
+    Row,
     StoreEndpoint,
     writer_name,
 )
@@ -35,6 +36,7 @@ from telemetry.layout import (
     SENSOR_PREFIX,
     TAGS,
     TELEMETRY,
+    Table,
 )
 from telemetry.topic import MachinePath
 from telemetry.urls import UrlError, masked, port_of
@@ -325,6 +327,30 @@ class InfluxV1Reader:
         ]
         return sorted(rows, key=lambda r: r.start_ms)
 
+    async def read_rows(
+        self, table: Table, start_ms: int, end_ms: int, where: Mapping[str, str] | None = None
+    ) -> list[Row]:
+        where = dict(where or {})
+        unknown = set(where) - set(table.tags)
+        if unknown:
+            raise ValueError(f"{table.name} has no tag {sorted(unknown)[0]!r}")
+        cols = ", ".join(f'"{f}"' for f in table.field_names)
+        cond = "".join(f' AND "{t}" = {_literal(v)}' for t, v in where.items())
+        q = (
+            f'SELECT {cols} FROM "{table.name}" WHERE time >= {int(start_ms)}ms '
+            f"AND time < {int(end_ms)}ms{cond} GROUP BY {', '.join(table.tags)}"
+        )
+        rows = [
+            Row(
+                {t: s.get("tags", {}).get(t, "") for t in table.tags},
+                int(v[0]),
+                {f: x for f, x in zip(table.field_names, v[1:], strict=True) if x is not None},
+            )
+            for s in await self._query_or_none(q)
+            for v in s.get("values", [])
+        ]
+        return sorted(rows, key=lambda r: r.ts_ms)
+
     async def read_changes(self, after_ms: int) -> list[tuple[int, int]]:
         q = f'SELECT "readings", "bucket" FROM "{CHANGES.name}" WHERE time > {int(after_ms)}ms'
         return sorted(
@@ -348,6 +374,11 @@ class InfluxV1Reader:
             if "database not found" in str(exc):
                 return []
             raise
+
+
+def _literal(value: str) -> str:
+    """An InfluxQL string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _take(raw: bytes, series: list[dict[str, Any]]) -> None:

@@ -11,14 +11,14 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import SplitResult, unquote
 
 from pydantic import SecretStr
 
-from store.base import AccountRow, ChangeMarks, ForecastRow, StoreEndpoint, writer_name
+from store.base import AccountRow, ChangeMarks, ForecastRow, Row, StoreEndpoint, writer_name
 from store.errors import ReaderError, StoreError
 from telemetry.codec import Message
 from telemetry.layout import (
@@ -183,11 +183,17 @@ class SQLiteStore:
             for p in points:
                 cols = (*p.tags, "ts", *p.fields)
                 values = (*p.tags.values(), p.ts_ms, *(_value(v) for v in p.fields.values()))
-                self._conn.execute(
-                    f"INSERT OR REPLACE INTO {p.table.name} ({','.join(cols)}) "
-                    f"VALUES ({','.join('?' * len(cols))})",
-                    values,
-                )
+                marks = ",".join("?" * len(cols))
+                if p.table.merge:  # as InfluxDB: only the fields given change
+                    sets = ", ".join(f"{f} = COALESCE(excluded.{f}, {f})" for f in p.fields)
+                    key = ", ".join((*p.table.tags, "ts"))
+                    q = (
+                        f"INSERT INTO {p.table.name} ({','.join(cols)}) VALUES ({marks}) "
+                        f"ON CONFLICT ({key}) DO UPDATE SET {sets}"
+                    )
+                else:
+                    q = f"INSERT OR REPLACE INTO {p.table.name} ({','.join(cols)}) VALUES ({marks})"
+                self._conn.execute(q, values)
         return len(points)
 
     async def write_points(self, points: Sequence[Point]) -> int:
@@ -362,6 +368,34 @@ class SQLiteReader:
             (run, start_ms, end_ms),
         )
         return [ForecastRow(MachinePath(*r[:4]), *r[4:]) for r in rows]
+
+    async def read_rows(
+        self, table: Table, start_ms: int, end_ms: int, where: Mapping[str, str] | None = None
+    ) -> list[Row]:
+        where = dict(where or {})
+        unknown = set(where) - set(table.tags)
+        if unknown:
+            raise ValueError(f"{table.name} has no tag {sorted(unknown)[0]!r}")
+        names = (*table.tags, "ts", *table.field_names)
+        cond = "".join(f" AND {t} = ?" for t in where)
+        rows = await asyncio.to_thread(
+            self._rows,
+            f"SELECT {', '.join(names)} FROM {table.name} WHERE ts >= ? AND ts < ?{cond} "
+            "ORDER BY ts",
+            (start_ms, end_ms, *where.values()),
+        )
+        n = len(table.tags)
+        kinds = [f.kind for f in table.fields]
+        return [
+            Row(
+                dict(zip(table.tags, r[:n], strict=True)),
+                int(r[n]),
+                {f: (bool(v) if k == "bool" else v)
+                 for f, k, v in zip(table.field_names, kinds, r[n + 1 :], strict=True)
+                 if v is not None},
+            )
+            for r in rows
+        ]  # fmt: skip
 
     async def read_changes(self, after_ms: int) -> list[tuple[int, int]]:
         rows = await asyncio.to_thread(

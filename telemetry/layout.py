@@ -31,6 +31,11 @@ class Table:
 
     name: str
     fields: tuple[FieldDef, ...]
+    tags: tuple[str, ...] = ("site", "area", "line", "machine")
+    merge: bool = False
+    """Writing a row again sets only the fields given (None keeps the stored value), as
+    InfluxDB merges the fields of points with equal series and time; otherwise (SQLite)
+    the row is replaced."""
 
     @property
     def field_names(self) -> tuple[str, ...]:
@@ -155,6 +160,58 @@ DEADLETTER = Table(
 )
 
 
+# Alerts (`factory kpi`, `factory alerts`): one point per alert, stamped with when it fired;
+# tags ``rule`` (breakdown, silent, oee, ...) and ``subject`` (what it is about: a machine
+# or line path, a site, "store"). Rows merge, so an acknowledgement and the evaluator's
+# resolution never overwrite each other; ``resolved_ms`` absent: still firing.
+ALERT = Table(
+    "alert",
+    (
+        FieldDef("severity", "str"),
+        FieldDef("message", "str"),
+        FieldDef("value", "float"),
+        FieldDef("threshold", "float"),
+        FieldDef("resolved_ms", "int"),
+        FieldDef("resolved_message", "str"),
+        FieldDef("acked_by", "str"),
+        FieldDef("acked_ms", "int"),
+    ),
+    tags=("rule", "subject"),
+    merge=True,
+)
+
+# Notifications of alerts (the outbox): one point per alert, event and channel, stamped
+# with the alert's fired time, so the same notification is never made twice. ``status`` is
+# pending (due at ``next_ms``), delivered, failed (every attempt failed: kept, shown, and
+# retried by `factory alerts retry`) or suppressed (the rule's rate limit).
+NOTICE = Table(
+    "notice",
+    (
+        FieldDef("status", "str"),
+        FieldDef("attempts", "int"),
+        FieldDef("next_ms", "int"),
+        FieldDef("error", "str"),
+        FieldDef("done_ms", "int"),
+        FieldDef("created_ms", "int"),
+    ),
+    tags=("channel", "rule", "subject", "event"),
+    merge=True,
+)
+
+# Operator downtime reasons: one point per explained stop of a machine, stamped with the
+# stop's start; the reason replaces the one the machine sent for that stop everywhere.
+REASON = Table(
+    "reason",
+    (
+        FieldDef("reason", "str"),
+        FieldDef("comment", "str"),
+        FieldDef("user", "str"),
+        FieldDef("at_ms", "int"),
+        FieldDef("original", "str"),
+    ),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Point:
     """A computed row of a table other than the readings' (``kpi``)."""
@@ -225,6 +282,13 @@ def sqlite_ddl() -> list[str]:
         "ts INTEGER NOT NULL, name TEXT NOT NULL, value REAL NOT NULL, "
         "PRIMARY KEY (site, area, line, machine, name, ts)) WITHOUT ROWID"
     )
+    for table in (ALERT, NOTICE, REASON):
+        tags = ", ".join(f"{t} TEXT NOT NULL" for t in table.tags)
+        cols = ", ".join(f"{f.name} {_SQL_TYPES[f.kind]}" for f in table.fields)
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {table.name} ({tags}, ts INTEGER NOT NULL, {cols}, "
+            f"PRIMARY KEY ({', '.join(table.tags)}, ts)) WITHOUT ROWID"
+        )
     cols = ", ".join(
         f"{f.name} {'BLOB' if f.name == 'payload' else _SQL_TYPES[f.kind]} NOT NULL"
         for f in DEADLETTER.fields

@@ -177,7 +177,14 @@ class Line(_Model):
     name: Name
     machines: tuple[Machine, ...] = Field(min_length=1)
     oee_target: float | None = Field(
-        default=None, gt=0, le=1, description="OEE target of the line (dashboard; 0.85 if unset)"
+        default=None,
+        gt=0,
+        le=1,
+        description="OEE target of the line (dashboard, 0.85 if unset; alerts over the shift "
+        "so far)",
+    )
+    availability_target: float | None = Field(
+        default=None, gt=0, le=1, description="Availability target of the line (alerts)"
     )
 
 

@@ -25,6 +25,7 @@ NAMES = (
     "report",
     "forecast",
     "kpi",
+    "alerts",
     "acl",
     "serve",
     "users",

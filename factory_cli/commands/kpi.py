@@ -31,7 +31,9 @@ def add_parser(sub: object) -> argparse.ArgumentParser:
             "for readings stored before accounts existed). /metrics on "
             "FACTORY_ANALYTICS__METRICS_PORT shows the watermark and the late hours. With a "
             "plant model it also stores the energy forecast every FACTORY_FORECAST__EVERY_S "
-            "seconds (measurement 'forecast', see `factory forecast`)."
+            "seconds (measurement 'forecast', see `factory forecast`). Every "
+            "FACTORY_ALERTS__EVERY_S seconds it evaluates the alert rules and delivers their "
+            "notifications (see `factory alerts`, docs/operations.md)."
         ),
     )
     p.add_argument("--once", action="store_true", help="one pass, then exit")
@@ -116,6 +118,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             await store.close()
 
+    async def alerting(stop: asyncio.Event) -> None:
+        from factory_cli.alerting import run_alerts
+
+        await run_alerts(stop, settings, plant)
+
     async def work(stop: asyncio.Event) -> None:
         if metrics is not None:
             await metrics.start()
@@ -124,6 +131,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 group.create_task(aggregator.run_schedule(stop, every_s=cfg.kpi_every_s))
                 if forecasting:
                     group.create_task(forecasts(stop))
+                if settings.alerts.every_s > 0:
+                    group.create_task(alerting(stop))
         finally:
             if metrics is not None:
                 await metrics.stop()

@@ -117,8 +117,51 @@ async function getJson(url, options) {
   return data;
 }
 /** A write: the session's CSRF token goes along (cookie sign-ins). */
-function postJson(url) {
-  return getJson(url, { method: "POST", headers: { "X-CSRF-Token": (me && me.csrf) || "" } });
+function postJson(url, body) {
+  const headers = { "X-CSRF-Token": (me && me.csrf) || "" };
+  if (body === undefined) return getJson(url, { method: "POST", headers });
+  headers["Content-Type"] = "application/json";
+  return getJson(url, { method: "POST", headers, body: JSON.stringify(body) });
+}
+function mayOperate() { return !!me && ["operator", "admin"].includes(me.role); }
+async function drawAlerts(path) {
+  const doc = await getJson("/api/alerts");
+  const prefix = path.join("/");
+  const mine = doc.alerts.filter((a) => !prefix || a.subject.startsWith(prefix));
+  document.getElementById("alerts-count").textContent =
+    `(${mine.filter((a) => a.resolved_ms === null).length} open here, ${doc.open} in the plant)`;
+  document.getElementById("alerts-none").hidden = mine.length > 0;
+  document.getElementById("alerts-table").hidden = mine.length === 0;
+  document.querySelector("#alerts-table tbody").replaceChildren(...mine.map((a) => {
+    const open = a.resolved_ms === null;
+    const row = el("tr", { class: open ? a.severity : "resolved", "data-alert": a.id });
+    [a.severity, a.rule, a.message, iso(a.fired_ms), num(a.minutes, 0),
+     open ? "open" : "resolved " + iso(a.resolved_ms)]
+      .forEach((v) => row.appendChild(el("td", {}, String(v))));
+    const ack = el("td");
+    if (a.acked_by) {
+      ack.textContent = `${a.acked_by}, ${iso(a.acked_ms)}`;
+    } else if (open && mayOperate()) {
+      const button = el("button", { type: "button", class: "ack" }, "acknowledge");
+      button.addEventListener("click", async () => {
+        try {
+          await postJson("/api/alerts/ack", { id: a.id });
+          await drawAlerts(state().path);
+        } catch (err) {
+          ack.textContent = "not acknowledged: " + (err.message || err);
+        }
+      });
+      ack.appendChild(button);
+    }
+    row.appendChild(ack);
+    return row;
+  }));
+  const bad = doc.undelivered.filter((n) => n.status === "failed");
+  const undelivered = document.getElementById("undelivered");
+  undelivered.hidden = bad.length === 0;
+  undelivered.textContent = bad.length ? `${bad.length} notification(s) could not be delivered ` +
+    `(kept; \`factory alerts retry\` sends them again): ` +
+    [...new Set(bad.map((n) => `${n.channel}: ${n.error}`))].slice(-3).join("; ") : "";
 }
 async function drawWho() {
   me = await getJson("/api/me");
@@ -736,6 +779,9 @@ async function load() {
     if (s.path.length === 0) drawMaturity(report);
     drawChecks(report, s.path);
     const audit = drawAudit().catch(() => {});
+    const alerts = drawAlerts(s.path).catch((err) => {
+      document.getElementById("alerts-count").textContent = "(cannot be read: " + (err.message || err) + ")";
+    });
     drawHeat(s.path, s);
     const machine = drawMachine(s.path, my);
     const by = periodFor(win);
@@ -748,6 +794,7 @@ async function load() {
     await machine;
     await forecast;
     await audit;
+    await alerts;
     if (my !== token) return;
     if (pd.status === "fulfilled") periods = pd.value;
     if (prev.status === "fulfilled") previous = prev.value;

@@ -1,0 +1,359 @@
+"""Alert rules: those of ``[alerts]`` evaluated against the store, each alert fired once
+and resolved when its condition clears.
+
+Every evaluation (:meth:`Evaluator.once`, run by `factory kpi` every
+``FACTORY_ALERTS__EVERY_S``) computes the conditions that hold now:
+
+- ``breakdown``: a machine whose newest reading is DOWN and has been for
+  ``breakdown_minutes`` (subject: the machine; the message names the reason it sent);
+- ``silent``: a machine without readings for ``silent_s``; a gateway of the plant model
+  whose machines all are silent, or whose retained status says offline, is one alert for
+  the gateway (subject ``gateway:NAME``) instead of one per machine;
+- ``oee`` / ``availability``: a line below its target over the current shift so far, once
+  ``min_shift_minutes`` of it have run (plant model: shifts and targets);
+- ``anomaly``: an anomaly event of a machine's vibration in the shift so far, until it has
+  been quiet for ten minutes;
+- ``demand``: a site's demand on its main meter over the last 15 minutes at
+  ``demand_share`` of its contracted maximum;
+- ``energy_intensity``: a line's kWh per good unit over the shift so far above
+  ``intensity_factor`` times the same over the ``baseline_days`` before the shift;
+- ``deadletters``: more than ``deadletters`` rejected messages kept in the store.
+
+A condition without an open alert of its rule and subject fires one (a point of
+``telemetry.layout.ALERT``, stamped now); an open alert whose condition no longer holds is
+resolved (``resolved_ms``); an alert is acknowledged by a person (``acked_by``). Only the
+rules evaluated in a pass resolve: a rule that could not be evaluated keeps its alerts open.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from analytics.accounts import Window
+from analytics.alert_config import AlertsConfig
+from analytics.alerts import DAY_MS, Alert, Condition, read_alerts, transitions
+from analytics.analysis import group
+from analytics.anomaly import Detector
+from analytics.stored import book_from_store
+from store import Reader, Store
+from telemetry.layout import STATUS
+from telemetry.models import STATE_CODES, MachineState
+from telemetry.plant import Plant
+from telemetry.topic import MachinePath
+
+log = logging.getLogger("factory.alerts")
+
+_DOWN = STATE_CODES[MachineState.DOWN]
+
+
+def _minutes(ms: float) -> str:
+    m = int(ms // 60_000)
+    return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min"
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """What the conditions are computed from (:func:`snapshot`)."""
+
+    now_ms: int
+    lookback_ms: int
+    newest: dict[MachinePath, int] = field(default_factory=dict)
+    """Newest reading (telemetry or energy) of each machine in the lookback."""
+    down_since: dict[MachinePath, tuple[int, str]] = field(default_factory=dict)
+    """Machines whose newest reading is DOWN: since when, and the reason sent."""
+    offline: dict[MachinePath, int] = field(default_factory=dict)
+    """Paths whose newest retained status says offline, and since when."""
+    demand_kw: dict[str, float] = field(default_factory=dict)
+    """Each site's mean kW over the last 15 minutes on its main meter."""
+    deadletters: int | None = None
+
+
+class Evaluator:
+    """Evaluates the rules against one store and keeps the ``alert`` points current."""
+
+    def __init__(
+        self,
+        store: Store,
+        reader: Reader,
+        config: AlertsConfig,
+        *,
+        plant: Plant | None = None,
+        max_gap_s: float = 60.0,
+        anomaly_z: float = 8.0,
+    ) -> None:
+        self.store = store
+        self.reader = reader
+        self.config = config
+        self.plant = plant
+        self.max_gap_s = max_gap_s
+        self.detector = Detector(z=anomaly_z) if config.anomaly else None
+        self._baseline: dict[tuple[int, str], float | None] = {}
+
+    async def snapshot(self, now_ms: int) -> Snapshot:
+        cfg = self.config
+        lookback = int(max(2 * cfg.breakdown_minutes * 60_000, 2 * cfg.silent_s * 1000, 1_800_000))
+        snap = Snapshot(now_ms, lookback)
+        data = await self.reader.read(now_ms - lookback, now_ms)
+        for path, d in data.items():
+            times = [s.t_ms[-1] for s in (d.telemetry, d.energy) if s is not None and len(s.t_ms)]
+            if times:
+                snap.newest[path] = int(max(times))
+            tel = d.telemetry
+            if tel is not None and len(tel.t_ms) and tel.state[-1] == _DOWN:
+                not_down = (tel.state != _DOWN).nonzero()[0]
+                first = int(not_down[-1]) + 1 if len(not_down) else 0
+                reason = tel.reasons[int(tel.reason[-1])]
+                snap.down_since[path] = (int(tel.t_ms[first]), reason)
+        status = await self.reader.read_rows(STATUS, now_ms - cfg.history_days * DAY_MS, now_ms + 1)
+        latest: dict[MachinePath, tuple[int, bool]] = {}
+        for r in status:
+            path = MachinePath(*(r.tags[t] for t in ("site", "area", "line", "machine")))
+            latest[path] = (r.ts_ms, bool(r.fields.get("online", True)))
+        snap.offline = {p: t for p, (t, online) in latest.items() if not online}
+        for path, meter in self.plant.main_meters() if self.plant else []:
+            if meter.contracted_kw is None:
+                continue
+            en = data[path].energy if path in data else None
+            if en is None:
+                continue
+            keep = en.t_ms >= now_ms - 900_000
+            t, e = en.t_ms[keep], en.energy_kwh[keep]
+            if len(t) >= 2 and t[-1] - t[0] >= 300_000 and e[-1] >= e[0]:
+                snap.demand_kw[path.site] = float((e[-1] - e[0]) / ((t[-1] - t[0]) / 3.6e6))
+        if cfg.deadletters > 0:
+            letters = self.store.deadletters(source="alerts", max_payload_bytes=0)
+            snap.deadletters = await letters.count()
+        return snap
+
+    def machines(self, snap: Snapshot) -> list[MachinePath]:
+        if self.plant is not None:
+            return [p for p, _ in self.plant.machines()] + [p for p, _ in self.plant.main_meters()]
+        return sorted(set(snap.newest) | set(snap.down_since))
+
+    def live(self, snap: Snapshot) -> list[Condition]:
+        """breakdown, silent, demand, deadletters: from the newest readings."""
+        cfg, now, out = self.config, snap.now_ms, []
+        if cfg.breakdown_minutes > 0:
+            for path, (since, reason) in sorted(snap.down_since.items()):
+                if now - since >= cfg.breakdown_minutes * 60_000:
+                    out.append(
+                        Condition(
+                            "breakdown",
+                            str(path),
+                            f"{path} down ({reason}) for {_minutes(now - since)}",
+                            round((now - since) / 60_000, 1),
+                            cfg.breakdown_minutes,
+                        )
+                    )
+        if cfg.silent_s > 0:
+            out += self._silent(snap)
+        if cfg.demand_share > 0 and self.plant is not None:
+            for path, meter in self.plant.main_meters():
+                kw = snap.demand_kw.get(path.site)
+                if kw is None or meter.contracted_kw is None:
+                    continue
+                limit = cfg.demand_share * meter.contracted_kw
+                if kw >= limit:
+                    out.append(
+                        Condition(
+                            "demand",
+                            path.site,
+                            f"site {path.site}: {kw:.0f} kW over the last 15 minutes, "
+                            f"{kw / meter.contracted_kw:.0%} of the contracted "
+                            f"{meter.contracted_kw:g} kW",
+                            round(kw, 1),
+                            round(limit, 1),
+                        )
+                    )
+        if snap.deadletters is not None and snap.deadletters > cfg.deadletters:
+            out.append(
+                Condition(
+                    "deadletters",
+                    "store",
+                    f"{snap.deadletters:,} rejected messages kept (`factory deadletter list`)",
+                    snap.deadletters,
+                    cfg.deadletters,
+                )
+            )
+        return out
+
+    def _silent(self, snap: Snapshot) -> list[Condition]:
+        cfg, now = self.config, snap.now_ms
+        limit = cfg.silent_s * 1000
+
+        def since(path: MachinePath) -> int | None:
+            """When it last sent (the lookback's start if not in it); None: not silent."""
+            t = snap.newest.get(path)
+            if t is not None and now - t < limit:
+                return None
+            return t if t is not None else now - snap.lookback_ms
+
+        silent = {p: s for p in self.machines(snap) if (s := since(p)) is not None}
+        out: list[Condition] = []
+        covered: set[MachinePath] = set()
+        offline = dict(snap.offline)
+        for gw in self.plant.gateway_plan() if self.plant else []:
+            mine = [p for p in self.machines(snap) if p.key("line") in gw.lines]
+            status = [t for p, t in offline.items() if p.machine == gw.name]
+            for p in [p for p in offline if p.machine == gw.name]:
+                del offline[p]
+            quiet = bool(mine) and all(p in silent for p in mine)
+            if not (quiet or status):
+                continue
+            covered.update(mine)
+            what = (
+                f"its {len(mine)} machine(s) have sent nothing for "
+                f"{_minutes(now - max(silent[p] for p in mine))}"
+                if quiet
+                else ""
+            )
+            if status:
+                off = f"offline since {_minutes(now - max(status))}"
+                what = f"{off}; {what}" if what else off
+            out.append(Condition("silent", f"gateway:{gw.name}", f"gateway {gw.name}: {what}"))
+        for path, t in sorted(silent.items()):
+            if path not in covered:
+                out.append(
+                    Condition(
+                        "silent",
+                        str(path),
+                        f"{path}: no readings for {_minutes(now - t)}",
+                        round((now - t) / 1000),
+                        cfg.silent_s,
+                    )
+                )
+        for path, t in sorted(offline.items()):
+            if path not in covered and path not in silent:
+                out.append(
+                    Condition(
+                        "silent", str(path), f"{path} reported offline {_minutes(now - t)} ago"
+                    )
+                )
+        return out
+
+    def _target(self, line: str, rule: str) -> float:
+        default = self.config.oee_target if rule == "oee" else self.config.availability_target
+        if self.plant is None:
+            return default
+        for site in self.plant.sites:
+            for area in site.areas:
+                for ln in area.lines:
+                    if f"{site.name}/{area.name}/{ln.name}" == line:
+                        own = ln.oee_target if rule == "oee" else ln.availability_target
+                        return own if own is not None else default
+        return default
+
+    def current_shift(self, now_ms: int) -> tuple[int, str] | None:
+        if self.plant is None:
+            return None
+        for a, b, kind, name in self.plant.calendar.periods(now_ms - DAY_MS, now_ms + 1):
+            if kind == "shift" and a <= now_ms < b:
+                return a, name
+        return None
+
+    async def shift(self, now_ms: int) -> list[Condition]:
+        """oee, availability, anomaly, energy_intensity: over the shift so far."""
+        cfg, out = self.config, list[Condition]()
+        current = self.current_shift(now_ms)
+        if current is None or now_ms - current[0] < cfg.min_shift_minutes * 60_000:
+            return out
+        start, name = current
+        book = await book_from_store(
+            self.reader,
+            Window(start, now_ms),
+            plant=self.plant,
+            max_gap_s=self.max_gap_s,
+            detector=self.detector,
+        )
+        lines = group(book.machines, "line")
+        so_far = f"the {name} shift so far ({_minutes(now_ms - start)})"
+        for line, k in sorted(lines.items()):
+            for rule in ("oee", "availability"):
+                target, value = self._target(line, rule), getattr(k, rule)
+                if target > 0 and value is not None and value < target:
+                    label = "OEE" if rule == "oee" else "availability"
+                    out.append(
+                        Condition(
+                            rule,
+                            line,
+                            f"{line}: {label} {value:.0%} over {so_far}, target {target:.0%}",
+                            round(value, 4),
+                            target,
+                        )
+                    )
+        if self.detector is not None:
+            for e in book.events():
+                if now_ms - e.end_ms <= 600_000:
+                    out.append(
+                        Condition(
+                            "anomaly",
+                            f"{e.path}:{e.signal}",
+                            f"{e.path}: {e.signal} anomaly since "
+                            f"{_minutes(now_ms - e.start_ms)} ago "
+                            f"(peak z {e.peak_z:.0f})",
+                            round(e.peak_z, 1),
+                            self.detector.z,
+                        )
+                    )
+        if cfg.intensity_factor > 0:
+            base = await self.baselines(start, lines)
+            for line, k in sorted(lines.items()):
+                ref, now_i = base.get(line), k.kwh_per_good_unit
+                if ref and now_i is not None and now_i > cfg.intensity_factor * ref:
+                    out.append(
+                        Condition(
+                            "energy_intensity",
+                            line,
+                            f"{line}: {now_i:.3f} kWh per good unit over {so_far}, "
+                            f"{now_i / ref:.1f} x its {cfg.baseline_days}-day baseline {ref:.3f}",
+                            round(now_i, 4),
+                            round(cfg.intensity_factor * ref, 4),
+                        )
+                    )
+        return out
+
+    async def baselines(self, shift_start: int, lines: Iterable[str]) -> dict[str, float]:
+        """Each line's kWh per good unit over the baseline days before the shift (kept
+        per shift: computed once)."""
+        wanted = [ln for ln in lines if (shift_start, ln) not in self._baseline]
+        if wanted:
+            days = self.config.baseline_days
+            window = Window(shift_start - days * DAY_MS, shift_start)
+            book = await book_from_store(
+                self.reader, window, plant=self.plant, max_gap_s=self.max_gap_s
+            )
+            kpis = group(book.machines, "line")
+            for ln in wanted:
+                k = kpis.get(ln)
+                self._baseline[(shift_start, ln)] = None if k is None else k.kwh_per_good_unit
+        return {ln: v for (s, ln), v in self._baseline.items() if s == shift_start and v}
+
+    async def conditions(self, now_ms: int) -> tuple[list[Condition], set[str]]:
+        """The conditions that hold now, and the rules evaluated."""
+        snap = await self.snapshot(now_ms)
+        out = self.live(snap)
+        rules = {"breakdown", "silent", "demand", "deadletters"}
+        if self.plant is not None:
+            out += await self.shift(now_ms)
+            rules |= {"oee", "availability", "anomaly", "energy_intensity"}
+        return out, rules
+
+    async def once(self, now_ms: int | None = None) -> tuple[list[Alert], list[Alert]]:
+        """One evaluation: the alerts it fired and those it resolved (both stored)."""
+        now = now_ms if now_ms is not None else int(time.time() * 1000)
+        history = await read_alerts(self.reader, now - self.config.history_days * DAY_MS, now + 1)
+        conditions, rules = await self.conditions(now)
+        fired, resolved, changed = transitions(
+            [a for a in history if a.open], conditions, rules, now
+        )
+        points = [a.point() for a in (*fired, *resolved, *changed)]
+        if points:
+            await self.store.write_points(points)
+        for a in fired:
+            log.warning("alert %s: %s", a.rule, a.message)
+        for a in resolved:
+            log.warning("resolved %s after %.0f min: %s", a.rule, a.minutes(now), a.message)
+        return fired, resolved
