@@ -169,6 +169,11 @@ async def analyse(
     params_of = machine_params(plant, max_gap_s)
     before, margin = margins(plant, max_gap_s, anomalies=detector is not None)
     data = await reader.read(window.start_ms - before, window.end_ms + margin)
+    if plant is not None and plant.reasons:  # operators' reasons for stops
+        from analytics.reasons import LOOK_BACK_MS, apply, read_explained
+
+        lo = window.start_ms - before - LOOK_BACK_MS
+        data = apply(data, await read_explained(reader, lo, window.end_ms + margin), plant)
     split = periods(window, by, plant)
     result = Analysis(window=window, machines={}, periods=[(p, {}) for p in split],
                       plant=plant, max_gap_s=max_gap_s, detector=detector)  # fmt: skip

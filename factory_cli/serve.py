@@ -176,6 +176,10 @@ class Dashboard:
             self._cache[key] = (time.monotonic(), report, analysis)
             return report, analysis
 
+    def forget(self) -> None:
+        """Drop the computed reports (something changed what they say: a stop's reason)."""
+        self._cache.clear()
+
     async def timeline(self, window: Window, path: MachinePath) -> Timeline | None:
         """One machine's timeline over a window, from its raw readings."""
         reader = open_reader(self.settings.store_url, token=self.settings.influx_token)

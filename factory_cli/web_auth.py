@@ -38,6 +38,7 @@ PUBLIC = frozenset({"/login", "/api/login", "/api/health", "/openapi.json", "/st
 WRITES: dict[tuple[str, str], Role] = {
     ("POST", "/api/forecast"): "operator",
     ("POST", "/api/alerts/ack"): "operator",
+    ("POST", "/api/stops/reason"): "operator",
     ("POST", "/api/logout"): "viewer",
 }
 READS: dict[str, Role] = {"/api/audit": "admin"}

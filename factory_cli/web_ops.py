@@ -1,5 +1,6 @@
 """The dashboard's shop-floor API: alerts (read by viewers, acknowledged by operators) and
-their notifications. Writes are audited (:func:`factory_cli.web_auth.record`)."""
+their notifications; stops and the reasons operators give them. Writes are audited
+(:func:`factory_cli.web_auth.record`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from factory_cli.web_auth import IDENTITY, record
 if TYPE_CHECKING:
     from factory_cli.serve import Dashboard
 
+STOPS_WINDOW_MS = 7 * 86_400_000
+"""Stops are listed for windows up to this long (they are read from the raw readings)."""
 RECENT_MS = 7 * 86_400_000
 """Resolved alerts stay on the page this long."""
 MAX_BODY = 4096
@@ -83,5 +86,78 @@ def routes(dash: Dashboard) -> web.RouteTableDef:
             await store.close()
         record(request, "alert.ack", True, alert.id)
         return web.json_response(alert.as_dict(int(time.time() * 1000)))
+
+    @table.get("/api/stops")
+    async def stops(request: web.Request) -> web.Response:
+        """Stops of the window at or above the micro-stop threshold, each with its reason,
+        whether it is unexplained, and who explained it."""
+        from analytics.reasons import LOOK_BACK_MS, read_explained
+        from analytics.reasons import stops as find_stops
+        from factory_cli.serve import BadRequest
+
+        plant = dash.plant
+        if plant is None:
+            return web.json_response({"error": "stops need the plant model"}, status=409)
+        try:
+            window, _, only = dash.params(dict(request.query))
+        except BadRequest as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        if window.end_ms - window.start_ms > STOPS_WINDOW_MS:
+            return web.json_response({"error": "stops are listed for 7 days at most"}, status=400)
+        reader = open_reader(settings.store_url, token=settings.influx_token)
+        data = await reader.read(window.start_ms - 3_600_000, window.end_ms)
+        data = {p: d for p, d in data.items()
+                if all(v is None or getattr(p, k) == v for k, v in only.items())}  # fmt: skip
+        found = find_stops(data, plant.micro_stop_threshold_s, window.start_ms, window.end_ms)
+        explained = {(e.path, e.start_ms): e for e in await read_explained(
+            reader, window.start_ms - LOOK_BACK_MS, window.end_ms)}  # fmt: skip
+        generic = plant.generic_reasons
+        rows = [s.as_dict(explained.get((s.path, s.start_ms)), generic) for s in found]
+        return web.json_response({
+            "catalogue": [r.model_dump() for r in plant.reasons],
+            "stops": [r for r in rows if r["unexplained"] or r["explained"]][-500:],
+            "unexplained": sum(1 for r in rows if r["unexplained"]),
+        })  # fmt: skip
+
+    @table.post("/api/stops/reason")
+    async def explain(request: web.Request) -> web.Response:
+        """An operator's reason for a stop (audited); changing someone else's needs admin."""
+        from analytics.reasons import ReasonError
+        from analytics.reasons import explain as store_reason
+        from factory_cli.serve import BadRequest, _machine_path
+
+        body = await read_json(request)
+        plant = dash.plant
+        if plant is None:
+            return web.json_response({"error": "reasons need the plant model"}, status=409)
+        machine, start, reason = body.get("machine"), body.get("start_ms"), body.get("reason")
+        comment = body.get("comment", "")
+        if not (isinstance(machine, str) and isinstance(start, int) and isinstance(reason, str)
+                and isinstance(comment, str)):  # fmt: skip
+            return web.json_response({"error": "give machine (site/area/line/machine), "
+                                      "start_ms (integer), reason and optionally comment"},
+                                     status=400)  # fmt: skip
+        try:
+            path = _machine_path(machine)
+        except BadRequest as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        who = request[IDENTITY]
+        store = open_store(settings.store_url, token=settings.influx_token)
+        await store.open()
+        try:
+            reader = open_reader(settings.store_url, token=settings.influx_token)
+            made = await store_reason(store, reader, plant, path, start, reason, comment,
+                                      who.user, may_overrule=who.may("admin"))  # fmt: skip
+        except ReasonError as exc:
+            record(request, "stop.reason", False, f"{machine} {start}: {exc}"[:300])
+            return web.json_response({"error": str(exc)}, status=409)
+        finally:
+            await store.close()
+        dash.forget()
+        record(request, "stop.reason", True,
+               f"{machine} stop at {start}: {made.original} -> {reason}"
+               + (f" ({comment[:100]})" if comment else ""))  # fmt: skip
+        return web.json_response({"machine": machine, "start_ms": start, "reason": reason,
+                                  "original": made.original, "user": made.user})  # fmt: skip
 
     return table

@@ -200,6 +200,8 @@ NOTICE = Table(
 
 # Operator downtime reasons: one point per explained stop of a machine, stamped with the
 # stop's start; the reason replaces the one the machine sent for that stop everywhere.
+# The stop is the run of readings from its start to ``until_ms`` (its last reading when
+# explained) in state ``state`` with the reason ``original`` the machine sent.
 REASON = Table(
     "reason",
     (
@@ -207,7 +209,9 @@ REASON = Table(
         FieldDef("comment", "str"),
         FieldDef("user", "str"),
         FieldDef("at_ms", "int"),
+        FieldDef("state", "str"),
         FieldDef("original", "str"),
+        FieldDef("until_ms", "int"),
     ),
 )
 

@@ -243,6 +243,19 @@ class Gateway(_Model):
         return value
 
 
+class Reason(_Model):
+    """A downtime reason of the plant's catalogue, which operators pick for a stop."""
+
+    code: Name
+    label: str = Field(min_length=1, max_length=100, description="What operators read")
+    category: Literal["breakdown", "setup", "planned_stop"] = Field(
+        default="breakdown",
+        description="Where the stop's time goes: breakdown (availability loss 'breakdowns', "
+        "or 'small stops' when shorter than the threshold), setup ('setup and "
+        "adjustments'), planned_stop (not planned busy time: no loss)",
+    )
+
+
 class Plant(_Model):
     name: str = Field(max_length=200)
     micro_stop_threshold_s: float = Field(
@@ -258,6 +271,28 @@ class Plant(_Model):
         description="Edge gateways and their lines (default: one gateway per line, "
         "named edge-{site}-{area}-{line})",
     )
+    reasons: tuple[Reason, ...] = Field(
+        default=(), description="Downtime reasons operators may give a stop (the catalogue)"
+    )
+    generic_reasons: tuple[str, ...] = Field(
+        default=("unspecified", "unknown", "other"),
+        description="Reasons that explain nothing: stops with these (or none) are shown as "
+        "unexplained",
+    )
+
+    @model_validator(mode="after")
+    def _catalogue(self) -> Plant:
+        codes = [r.code for r in self.reasons]
+        dup = sorted({c for c in codes if codes.count(c) > 1})
+        if dup:
+            raise ValueError(f"reason {dup[0]!r} is in the catalogue twice")
+        generic = sorted(set(codes) & set(self.generic_reasons))
+        if generic:
+            raise ValueError(f"reason {generic[0]!r} is both in the catalogue and generic")
+        return self
+
+    def reason(self, code: str) -> Reason | None:
+        return next((r for r in self.reasons if r.code == code), None)
 
     def machines(self) -> list[tuple[MachinePath, Machine]]:
         """Every machine with its place, counts expanded; names must be unique per line."""

@@ -59,6 +59,13 @@ end = "14:00"
 name = "afternoon"
 start = "14:00"
 end = "22:00"
+[[reasons]]
+code = "changeover"
+label = "Changeover"
+category = "setup"
+[[reasons]]
+code = "no_material"
+label = "No material"
 [[sites]]
 name = "plant1"
 [[sites.areas]]
@@ -89,7 +96,7 @@ GATEWAY2 = "gateway:edge-plant1-assembly-line2"
 # and go on from there afterwards, as a real machine's would.
 INCIDENTS = [
     ("press01", MachineState.DOWN, "motor_fault", NOW1 - 45 * MIN, NOW1 + 20 * MIN),
-    ("press02", MachineState.IDLE, "starved", T0 + 1 * H, T0 + 3 * H + 15 * MIN),
+    ("press02", MachineState.IDLE, None, T0 + 1 * H, T0 + 3 * H + 15 * MIN),  # no reason sent
 ]
 SILENT = ("line2", NOW1 - 10 * MIN)  # line2's gateway holds everything from 09:50
 

@@ -123,6 +123,51 @@ function postJson(url, body) {
   headers["Content-Type"] = "application/json";
   return getJson(url, { method: "POST", headers, body: JSON.stringify(body) });
 }
+async function drawStops(path, win) {
+  const section = document.getElementById("stop-reasons");
+  const q = new URLSearchParams({ from: String(win.from), to: String(win.to), ...onlyOf(path) });
+  let doc;
+  try {
+    doc = await getJson("/api/stops?" + q);
+  } catch (err) {  // no plant model, or a window too long to list stops
+    section.hidden = true;
+    return;
+  }
+  section.hidden = doc.stops.length === 0;
+  document.getElementById("stops-count").textContent = `(${doc.unexplained} unexplained)`;
+  document.querySelector("#stops-table tbody").replaceChildren(...doc.stops.map((s) => {
+    const row = el("tr", { "data-stop": `${s.machine}@${s.start_ms}` });
+    [s.machine, iso(s.start_ms), num(s.minutes, 0), s.state, s.sent_reason]
+      .forEach((v) => row.appendChild(el("td", {}, String(v))));
+    const cell = el("td");
+    const mine = s.explained && me && s.explained.user === me.user;
+    if (s.explained) {
+      cell.appendChild(el("span", { class: "explained" },
+        `${s.explained.reason} (${s.explained.user}, ${iso(s.explained.at_ms)})` +
+        (s.explained.comment ? ": " + s.explained.comment : "")));
+    }
+    if (mayOperate() && (!s.explained || mine || me.role === "admin")) {
+      const pick = el("select", { class: "reason" });
+      pick.appendChild(el("option", { value: "" }, "reason…"));
+      doc.catalogue.forEach((r) => pick.appendChild(el("option", { value: r.code }, `${r.label} (${r.category})`)));
+      const note = el("input", { class: "comment", placeholder: "comment", maxlength: "500" });
+      const button = el("button", { type: "button", class: "explain" }, s.explained ? "change" : "explain");
+      const said = el("span", { class: "muted" });
+      button.addEventListener("click", async () => {
+        if (!pick.value) { said.textContent = "pick a reason"; return; }
+        try {
+          await postJson("/api/stops/reason", { machine: s.machine, start_ms: s.start_ms, reason: pick.value, comment: note.value });
+          load();
+        } catch (err) {
+          said.textContent = "not stored: " + (err.message || err);
+        }
+      });
+      [pick, note, button, said].forEach((x) => cell.appendChild(x));
+    }
+    row.appendChild(cell);
+    return row;
+  }));
+}
 function mayOperate() { return !!me && ["operator", "admin"].includes(me.role); }
 async function drawAlerts(path) {
   const doc = await getJson("/api/alerts");
@@ -779,6 +824,7 @@ async function load() {
     if (s.path.length === 0) drawMaturity(report);
     drawChecks(report, s.path);
     const audit = drawAudit().catch(() => {});
+    const stops = drawStops(s.path, win).catch(() => {});
     const alerts = drawAlerts(s.path).catch((err) => {
       document.getElementById("alerts-count").textContent = "(cannot be read: " + (err.message || err) + ")";
     });
@@ -795,6 +841,7 @@ async function load() {
     await forecast;
     await audit;
     await alerts;
+    await stops;
     if (my !== token) return;
     if (pd.status === "fulfilled") periods = pd.value;
     if (prev.status === "fulfilled") previous = prev.value;

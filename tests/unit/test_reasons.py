@@ -1,0 +1,114 @@
+"""Operator reasons on readings: the run they cover, the category's state, the catalogue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analytics.reasons import Explained, apply, stops
+from store.series import MachineData, telemetry_series
+from telemetry.plant import Plant, PlantModelError, load_plant
+from telemetry.topic import MachinePath
+
+M = MachinePath("s", "a", "l", "m")
+HEAD = """
+name = "p"
+[calendar]
+timezone = "UTC"
+[[calendar.shifts]]
+name = "day"
+start = "06:00"
+end = "14:00"
+[[sites]]
+name = "s"
+[[sites.areas]]
+name = "a"
+[[sites.areas.lines]]
+name = "l"
+[[sites.areas.lines.machines]]
+name = "m"
+products = [{ name = "A", ideal_cycle_s = 30.0 }]
+"""
+CATALOGUE = """
+[[reasons]]
+code = "changeover"
+label = "Changeover"
+category = "setup"
+[[reasons]]
+code = "maintenance"
+label = "Planned maintenance"
+category = "planned_stop"
+[[reasons]]
+code = "no_material"
+label = "No material"
+"""
+
+
+def plant(tmp_path: Path, extra: str = CATALOGUE) -> Plant:
+    (tmp_path / "p.toml").write_text(HEAD + extra)
+    return load_plant(tmp_path / "p.toml")
+
+
+def data() -> dict[MachinePath, MachineData]:
+    # RUN 0-60 s, IDLE (no reason) 60-360 s, RUN, then IDLE "jam" 480-500 s (short), RUN.
+    t = [0, 60, 120, 240, 360, 420, 480, 500, 560]
+    states = ["RUNNING", "IDLE", "IDLE", "IDLE", "RUNNING", "RUNNING", "IDLE", "RUNNING", "RUNNING"]
+    reasons = [None, None, None, None, None, None, "jam", None, None]
+    cols = [[x * 1000 for x in t], states, [0] * 9, [0] * 9, [30.0] * 9, reasons]
+    return {M: MachineData(telemetry_series(cols), None)}
+
+
+def explained(reason: str, until_s: int = 240) -> Explained:
+    return Explained(M, 60_000, until_s * 1000, "IDLE", "unspecified", reason, "", "olga", 1)
+
+
+def test_stops_are_runs_in_a_stop_state_above_the_threshold() -> None:
+    found = stops(data(), 120, 0, 600_000)
+    assert [(s.start_ms, s.end_ms, s.state, s.reason) for s in found] == [
+        (60_000, 360_000, "IDLE", "unspecified")
+    ]
+    assert [s.start_ms for s in stops(data(), 10, 0, 600_000)] == [60_000, 480_000]
+    assert stops(data(), 10, 100_000, 400_000) == []  # begins before the window
+
+
+@pytest.mark.parametrize(
+    ("reason", "state"), [("no_material", "IDLE"), ("changeover", "SETUP"),
+                          ("maintenance", "PLANNED_STOP")],
+)  # fmt: skip
+def test_an_explanation_sets_the_reason_and_its_categorys_state(
+    tmp_path: Path, reason: str, state: str
+) -> None:
+    from telemetry.models import STATES
+
+    out = apply(data(), [explained(reason)], plant(tmp_path))
+    tel = out[M].telemetry
+    assert tel is not None
+    names = [tel.reasons[i] for i in tel.reason]
+    assert names[1:4] == [reason] * 3 and names[0] == names[4] == "unspecified"
+    assert names[6] == "jam"  # another stop keeps its own
+    assert [STATES[c].value for c in tel.state[1:4]] == [state] * 3
+    assert STATES[tel.state[4]].value == "RUNNING"
+    original = data()[M].telemetry
+    assert original is not None and np.array_equal(original.state, data()[M].telemetry.state)  # type: ignore[union-attr]
+
+
+def test_explanations_that_match_no_readings_change_nothing(tmp_path: Path) -> None:
+    p = plant(tmp_path)
+    other = Explained(M, 60_000, 240_000, "DOWN", "unspecified", "changeover", "", "u", 1)
+    elsewhere = Explained(MachinePath("s", "a", "l", "x"), 60_000, 240_000, "IDLE",
+                          "unspecified", "changeover", "", "u", 1)  # fmt: skip
+    out = apply(data(), [other, elsewhere], p)
+    assert out[M] is data()[M] or out[M].telemetry.reasons == data()[M].telemetry.reasons  # type: ignore[union-attr]
+
+
+def test_the_catalogue_is_checked(tmp_path: Path) -> None:
+    twice = CATALOGUE + '[[reasons]]\ncode = "changeover"\nlabel = "again"\n'
+    with pytest.raises(PlantModelError, match="'changeover' is in the catalogue twice"):
+        plant(tmp_path, twice)
+    generic = '[[reasons]]\ncode = "other"\nlabel = "Other"\n'
+    with pytest.raises(PlantModelError, match="both in the catalogue and generic"):
+        plant(tmp_path, generic)
+    with pytest.raises(PlantModelError, match="category"):
+        plant(tmp_path, '[[reasons]]\ncode = "x"\nlabel = "X"\ncategory = "coffee"\n')
