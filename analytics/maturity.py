@@ -58,7 +58,8 @@ RUBRIC: tuple[Criterion, ...] = (
               "now only)", 300.0, 10.0, "acatech stage 3 (real-time visibility)",
               "shorten the path from device to store (edge batching, ingest lag)"),
     Criterion("transparency", "downtime_with_reason", "share of downtime (stops and setups) "
-              "with a reason code", 0.5, 0.95, "acatech stage 4 (transparency: why it happens)",
+              "with a reason code (not a generic one)",
+              0.5, 0.95, "acatech stage 4 (transparency: why it happens)",
               "make machines or operators give a reason for every stop"),
     Criterion("transparency", "ideal_cycle_known", "share of machines whose units all carry "
               "an ideal cycle time (speed loss measurable)", 0.5, 1.0,
@@ -115,9 +116,9 @@ def measure(
     if total is not None:
         down = total.downtime_by_reason_s
         all_down = sum(down.values())
-        values["downtime_with_reason"] = (
-            1 - down.get(UNSPECIFIED, 0.0) / all_down if all_down > 0 else None
-        )
+        generic = set(plant.generic_reasons) if plant is not None else {UNSPECIFIED}
+        unexplained = sum(v for r, v in down.items() if r in generic | {UNSPECIFIED})
+        values["downtime_with_reason"] = 1 - unexplained / all_down if all_down > 0 else None
         values["ideal_cycle_known"] = sum(k.ideal_s is not None for k in kpis) / len(kpis)
         by_state = sum(v for s, v in total.energy_by_state_kwh.items() if s != "unknown")
         values["energy_by_state"] = (

@@ -44,7 +44,7 @@ BY = ("shift", "day", "hour")
 LEVELS = ("site", "area", "line", "machine")
 
 
-class BadRequest(Exception):
+class BadRequest(ValueError):
     pass
 
 

@@ -5,15 +5,33 @@ their notifications; stops and the reasons operators give them. Writes are audit
 from __future__ import annotations
 
 import json
+import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
+from analytics.accounts import Window
+from factory_cli.settings import Settings
 from factory_cli.web_auth import IDENTITY, record
+from telemetry.models import NAME_PATTERN
+from telemetry.topic import MachinePath
 
-if TYPE_CHECKING:
-    from factory_cli.serve import Dashboard
+
+class Dashboard(Protocol):
+    """What these routes need of :class:`factory_cli.serve.Dashboard`."""
+
+    settings: Settings
+    plant: Any
+
+    def now_ms(self) -> int: ...
+
+    def params(self, query: dict[str, str]) -> tuple[Window, str | None, dict[str, str | None]]:
+        """The window and filters of a query; ValueError (BadRequest) when they are bad."""
+        ...
+
+    def forget(self) -> None: ...
+
 
 STOPS_WINDOW_MS = 7 * 86_400_000
 """Stops are listed for windows up to this long (they are read from the raw readings)."""
@@ -93,14 +111,13 @@ def routes(dash: Dashboard) -> web.RouteTableDef:
         whether it is unexplained, and who explained it."""
         from analytics.reasons import LOOK_BACK_MS, read_explained
         from analytics.reasons import stops as find_stops
-        from factory_cli.serve import BadRequest
 
         plant = dash.plant
         if plant is None:
             return web.json_response({"error": "stops need the plant model"}, status=409)
         try:
             window, _, only = dash.params(dict(request.query))
-        except BadRequest as exc:
+        except ValueError as exc:
             return web.json_response({"error": str(exc)}, status=400)
         if window.end_ms - window.start_ms > STOPS_WINDOW_MS:
             return web.json_response({"error": "stops are listed for 7 days at most"}, status=400)
@@ -124,7 +141,6 @@ def routes(dash: Dashboard) -> web.RouteTableDef:
         """An operator's reason for a stop (audited); changing someone else's needs admin."""
         from analytics.reasons import ReasonError
         from analytics.reasons import explain as store_reason
-        from factory_cli.serve import BadRequest, _machine_path
 
         body = await read_json(request)
         plant = dash.plant
@@ -137,10 +153,12 @@ def routes(dash: Dashboard) -> web.RouteTableDef:
             return web.json_response({"error": "give machine (site/area/line/machine), "
                                       "start_ms (integer), reason and optionally comment"},
                                      status=400)  # fmt: skip
-        try:
-            path = _machine_path(machine)
-        except BadRequest as exc:
-            return web.json_response({"error": str(exc)}, status=400)
+        parts = machine.split("/")
+        if len(parts) != 4 or not all(re.fullmatch(NAME_PATTERN, p) for p in parts):
+            return web.json_response(
+                {"error": "machine: give site/area/line/machine ([A-Za-z0-9_-] names)"}, status=400
+            )
+        path = MachinePath(*parts)
         who = request[IDENTITY]
         store = open_store(settings.store_url, token=settings.influx_token)
         await store.open()
