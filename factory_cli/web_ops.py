@@ -113,14 +113,19 @@ def routes(dash: Dashboard) -> web.RouteTableDef:
         from analytics.reasons import stops as find_stops
 
         plant = dash.plant
-        if plant is None:
-            return web.json_response({"error": "stops need the plant model"}, status=409)
         try:
             window, _, only = dash.params(dict(request.query))
         except ValueError as exc:
             return web.json_response({"error": str(exc)}, status=400)
-        if window.end_ms - window.start_ms > STOPS_WINDOW_MS:
-            return web.json_response({"error": "stops are listed for 7 days at most"}, status=400)
+        why = None  # not an error: the page says why there is no list
+        if plant is None:
+            why = "stops and their reasons need the plant model (its reason catalogue)"
+        elif window.end_ms - window.start_ms > STOPS_WINDOW_MS:
+            why = "stops are listed for windows of 7 days at most"
+        if why is not None or plant is None:
+            return web.json_response(
+                {"unavailable": why, "catalogue": [], "stops": [], "unexplained": 0}
+            )
         reader = open_reader(settings.store_url, token=settings.influx_token)
         data = await reader.read(window.start_ms - 3_600_000, window.end_ms)
         data = {p: d for p, d in data.items()

@@ -133,7 +133,7 @@ async function drawStops(path, win) {
     section.hidden = true;
     return;
   }
-  section.hidden = doc.stops.length === 0;
+  section.hidden = !!doc.unavailable || doc.stops.length === 0;
   document.getElementById("stops-count").textContent = `(${doc.unexplained} unexplained)`;
   document.querySelector("#stops-table tbody").replaceChildren(...doc.stops.map((s) => {
     const row = el("tr", { "data-stop": `${s.machine}@${s.start_ms}` });
