@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from analytics.accounts import Window
@@ -40,13 +39,11 @@ from analytics.anomaly import Detector
 from analytics.stored import book_from_store
 from store import Reader, Store
 from telemetry.layout import STATUS
-from telemetry.models import STATE_CODES, MachineState
+from telemetry.models import DOWN
 from telemetry.plant import Plant
 from telemetry.topic import MachinePath
 
 log = logging.getLogger("factory.alerts")
-
-_DOWN = STATE_CODES[MachineState.DOWN]
 
 
 def _minutes(ms: float) -> str:
@@ -90,7 +87,8 @@ class Evaluator:
         self.plant = plant
         self.max_gap_s = max_gap_s
         self.detector = Detector(z=anomaly_z) if config.anomaly else None
-        self._baseline: dict[tuple[int, str], float | None] = {}
+        self._baseline: tuple[int, dict[str, float]] = (-1, {})
+        """(shift start, each line's kWh per good unit before it): computed once a shift."""
 
     async def snapshot(self, now_ms: int) -> Snapshot:
         cfg = self.config
@@ -102,8 +100,8 @@ class Evaluator:
             if times:
                 snap.newest[path] = int(max(times))
             tel = d.telemetry
-            if tel is not None and len(tel.t_ms) and tel.state[-1] == _DOWN:
-                not_down = (tel.state != _DOWN).nonzero()[0]
+            if tel is not None and len(tel.t_ms) and tel.state[-1] == DOWN:
+                not_down = (tel.state != DOWN).nonzero()[0]
                 first = int(not_down[-1]) + 1 if len(not_down) else 0
                 reason = tel.reasons[int(tel.reason[-1])]
                 snap.down_since[path] = (int(tel.t_ms[first]), reason)
@@ -191,12 +189,13 @@ class Evaluator:
                 return None
             return t if t is not None else now - snap.lookback_ms
 
-        silent = {p: s for p in self.machines(snap) if (s := since(p)) is not None}
+        machines = self.machines(snap)
+        silent = {p: s for p in machines if (s := since(p)) is not None}
         out: list[Condition] = []
         covered: set[MachinePath] = set()
         offline = dict(snap.offline)
         for gw in self.plant.gateway_plan() if self.plant else []:
-            mine = [p for p in self.machines(snap) if p.key("line") in gw.lines]
+            mine = [p for p in machines if p.key("line") in gw.lines]
             status = [t for p, t in offline.items() if p.machine == gw.name]
             for p in [p for p in offline if p.machine == gw.name]:
                 del offline[p]
@@ -236,15 +235,9 @@ class Evaluator:
 
     def _target(self, line: str, rule: str) -> float:
         default = self.config.oee_target if rule == "oee" else self.config.availability_target
-        if self.plant is None:
-            return default
-        for site in self.plant.sites:
-            for area in site.areas:
-                for ln in area.lines:
-                    if f"{site.name}/{area.name}/{ln.name}" == line:
-                        own = ln.oee_target if rule == "oee" else ln.availability_target
-                        return own if own is not None else default
-        return default
+        model = self.plant.line_models().get(line) if self.plant is not None else None
+        own = None if model is None else getattr(model, f"{rule}_target")
+        return own if own is not None else default
 
     def current_shift(self, now_ms: int) -> tuple[int, str] | None:
         if self.plant is None:
@@ -299,7 +292,7 @@ class Evaluator:
                         )
                     )
         if cfg.intensity_factor > 0:
-            base = await self.baselines(start, lines)
+            base = await self.baselines(start)
             for line, k in sorted(lines.items()):
                 ref, now_i = base.get(line), k.kwh_per_good_unit
                 if ref and now_i is not None and now_i > cfg.intensity_factor * ref:
@@ -315,21 +308,19 @@ class Evaluator:
                     )
         return out
 
-    async def baselines(self, shift_start: int, lines: Iterable[str]) -> dict[str, float]:
-        """Each line's kWh per good unit over the baseline days before the shift (kept
-        per shift: computed once)."""
-        wanted = [ln for ln in lines if (shift_start, ln) not in self._baseline]
-        if wanted:
+    async def baselines(self, shift_start: int) -> dict[str, float]:
+        """Each line's kWh per good unit over the baseline days before the shift (computed
+        once a shift)."""
+        if self._baseline[0] != shift_start:
             days = self.config.baseline_days
             window = Window(shift_start - days * DAY_MS, shift_start)
             book = await book_from_store(
                 self.reader, window, plant=self.plant, max_gap_s=self.max_gap_s
             )
-            kpis = group(book.machines, "line")
-            for ln in wanted:
-                k = kpis.get(ln)
-                self._baseline[(shift_start, ln)] = None if k is None else k.kwh_per_good_unit
-        return {ln: v for (s, ln), v in self._baseline.items() if s == shift_start and v}
+            per_line = group(book.machines, "line")
+            found = {ln: k.kwh_per_good_unit for ln, k in per_line.items() if k.kwh_per_good_unit}
+            self._baseline = (shift_start, found)
+        return self._baseline[1]
 
     async def conditions(self, now_ms: int) -> tuple[list[Condition], set[str]]:
         """The conditions that hold now, and the rules evaluated."""

@@ -100,9 +100,11 @@ def parse_id(alert_id: str) -> tuple[str, str, int]:
     return parts[0], parts[1], int(parts[2])
 
 
-async def read_alerts(reader: Reader, start_ms: int, end_ms: int) -> list[Alert]:
-    """The alerts fired in [start, end), newest first."""
-    rows = await reader.read_rows(ALERT, start_ms, end_ms)
+async def read_alerts(
+    reader: Reader, start_ms: int, end_ms: int, where: Mapping[str, str] | None = None
+) -> list[Alert]:
+    """The alerts fired in [start, end) (whose tags are ``where``'s), newest first."""
+    rows = await reader.read_rows(ALERT, start_ms, end_ms, where)
     out = [
         Alert(
             rule=r.tags["rule"],
@@ -125,14 +127,14 @@ async def read_alerts(reader: Reader, start_ms: int, end_ms: int) -> list[Alert]
 async def acknowledge(store: Store, reader: Reader, alert_id: str, user: str) -> Alert:
     """Mark an alert acknowledged by ``user`` (KeyError when there is no such alert)."""
     rule, subject, fired = parse_id(alert_id)
-    rows = await reader.read_rows(ALERT, fired, fired + 1, {"rule": rule, "subject": subject})
-    if not rows:
+    tags = {"rule": rule, "subject": subject}
+    found = await read_alerts(reader, fired, fired + 1, tags)
+    if not found:
         raise KeyError(alert_id)
     now = int(time.time() * 1000)
     ack: dict[str, int | float | str | bool | None] = {"acked_by": user, "acked_ms": now}
-    await store.write_points([Point(ALERT, {"rule": rule, "subject": subject}, fired, ack)])
-    (alert,) = [a for a in await read_alerts(reader, fired, fired + 1) if a.key == (rule, subject)]
-    return alert
+    await store.write_points([Point(ALERT, tags, fired, ack)])  # merged: only these fields
+    return replace(found[0], acked_by=user, acked_ms=now)
 
 
 def transitions(

@@ -159,6 +159,8 @@ class Notifier:
         self.config = config
         self.channels = {c.name: c for c in config.channels}
         self.wake = asyncio.Event()
+        self.next_due_ms: int | None = None
+        """When the earliest pending notice is due (after a delivery pass); None: none."""
 
     async def enqueue(self, fired: list[Alert], resolved: list[Alert], now_ms: int) -> list[Notice]:
         """The notices of these alerts, written (pending, or suppressed by the rate limit)."""
@@ -205,11 +207,12 @@ class Notifier:
         """Send every pending notice that is due; (delivered, failed for good)."""
         now = now_ms if now_ms is not None else int(time.time() * 1000)
         start = now - self.config.history_days * DAY_MS
-        due = [
-            n
-            for n in await read_notices(self.reader, start, now + 1)
-            if n.status == "pending" and n.next_ms <= now
+        pending = [
+            n for n in await read_notices(self.reader, start, now + 1) if n.status == "pending"
         ]
+        due = [n for n in pending if n.next_ms <= now]
+        later = [n.next_ms for n in pending if n.next_ms > now]
+        self.next_due_ms = min(later, default=None)
         if not due:
             return 0, 0
         alerts = {
@@ -251,6 +254,8 @@ class Notifier:
             else:
                 n = replace(n, attempts=n.attempts + 1, status="delivered", done_ms=now)
                 delivered += 1
+            if n.status == "pending":
+                self.next_due_ms = min(n.next_ms, self.next_due_ms or n.next_ms)
             await self.store.write_points([n.point()])
         return delivered, failed
 
@@ -275,8 +280,10 @@ class Notifier:
         else:
             await _post(channel, payload(channel, alert, event, now_ms))
 
-    async def run(self, stop: asyncio.Event, *, every_s: float = 5.0) -> None:
-        """Deliver due notices until ``stop``: when woken by new ones, and every ``every_s``."""
+    async def run(self, stop: asyncio.Event, *, every_s: float = 60.0) -> None:
+        """Deliver due notices until ``stop``: when woken by new ones, when a retry is due,
+        and at least every ``every_s`` (notices another process made): the outbox is read
+        when there may be work, not on a short poll."""
         from store.errors import ReaderError, StoreError
 
         while not stop.is_set():
@@ -285,8 +292,11 @@ class Notifier:
                 await self.deliver_due()
             except (ReaderError, StoreError) as exc:
                 log.warning("notices: %s (tried again in %.0f s)", exc, every_s)
+            wait = every_s
+            if self.next_due_ms is not None:
+                wait = min(wait, max(self.next_due_ms / 1000 - time.time(), 0.0))
             waits = [asyncio.ensure_future(e.wait()) for e in (stop, self.wake)]
-            await asyncio.wait(waits, timeout=every_s, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waits, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
             for w in waits:
                 w.cancel()
 

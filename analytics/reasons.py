@@ -30,7 +30,7 @@ from store import Reader, Store
 from store.base import BUCKET_MS, change_points
 from store.series import MachineData
 from telemetry.layout import REASON, TAGS, Point
-from telemetry.models import DOWN, IDLE, PLANNED_STOP, SETUP, STATE_NAMES, STATES
+from telemetry.models import DOWN, IDLE, PLANNED_STOP, SETUP, STATE_CODES, STATE_NAMES, MachineState
 from telemetry.plant import Plant
 from telemetry.topic import MachinePath
 
@@ -42,6 +42,16 @@ _CATEGORY_STATE = {"setup": SETUP, "planned_stop": PLANNED_STOP}
 
 class ReasonError(ValueError):
     """An explanation that cannot be taken; the message says why."""
+
+
+def _code(state: str) -> int | None:
+    """The analytics' code of a state name (UNKNOWN: -1); None for no state."""
+    if state == "UNKNOWN":
+        return -1
+    try:
+        return STATE_CODES[MachineState(state)]
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +76,11 @@ class Explained:
         return Point(REASON, tags, self.start_ms, fields)
 
 
-async def read_explained(reader: Reader, start_ms: int, end_ms: int) -> list[Explained]:
-    """The explanations of stops that began in [start, end)."""
+async def read_explained(
+    reader: Reader, start_ms: int, end_ms: int, path: MachinePath | None = None
+) -> list[Explained]:
+    """The explanations of stops (of ``path``, or every machine) that began in [start, end)."""
+    where = None if path is None else {t: getattr(path, t) for t in TAGS}
     return [
         Explained(
             path=MachinePath(*(r.tags[t] for t in TAGS)),
@@ -80,7 +93,7 @@ async def read_explained(reader: Reader, start_ms: int, end_ms: int) -> list[Exp
             user=str(r.fields.get("user", "")),
             at_ms=int(r.fields.get("at_ms", 0)),
         )
-        for r in await reader.read_rows(REASON, start_ms, end_ms)
+        for r in await reader.read_rows(REASON, start_ms, end_ms, where)
     ]
 
 
@@ -92,10 +105,11 @@ def apply(
     for e in explained:
         d = out.get(e.path)
         tel = d.telemetry if d is not None else None
-        if d is None or tel is None or e.original not in tel.reasons or e.state not in STATE_CODE:
+        code = _code(e.state)
+        if d is None or tel is None or e.original not in tel.reasons or code is None:
             continue
         mask = (tel.t_ms >= e.start_ms) & (tel.t_ms <= e.until_ms)
-        mask &= tel.state == STATE_CODE[e.state]
+        mask &= tel.state == code
         mask &= tel.reason == tel.reasons.index(e.original)
         if not mask.any():
             continue
@@ -112,15 +126,14 @@ def apply(
     return out
 
 
-STATE_CODE = {s.value: code for code, s in enumerate(STATES)}
-STATE_CODE["UNKNOWN"] = -1
-
-
 @dataclass(frozen=True, slots=True)
 class Stop:
     path: MachinePath
     start_ms: int
     end_ms: int
+    """The reading after the stop (its last reading if none followed yet)."""
+    last_ms: int
+    """The stop's last reading."""
     state: str
     reason: str
     """The reason the machine sent."""
@@ -158,7 +171,8 @@ def stops(
                 continue
             if (end - int(t[a])) / 1000 >= min_s:
                 name = "UNKNOWN" if code < 0 else STATE_NAMES[code]
-                out.append(Stop(path, int(t[a]), end, name, tel.reasons[int(reason[a])]))
+                sent = tel.reasons[int(reason[a])]
+                out.append(Stop(path, int(t[a]), end, int(t[b]), name, sent))
     return sorted(out, key=lambda s: (s.start_ms, str(s.path)))
 
 
@@ -183,27 +197,32 @@ async def explain(
         raise ReasonError(f"{reason!r} is not in the plant's reason catalogue ({codes})")
     if len(comment) > 500:
         raise ReasonError("the comment may be 500 characters at most")
-    data = await reader.read(start_ms - 3_600_000, start_ms + LOOK_BACK_MS)
-    mine = {path: data[path]} if path in data else {}
-    found = stops(mine, 0, start_ms, start_ms + 1)
-    if not found:
-        raise ReasonError(f"{path} has no stop that begins at {start_ms}")
-    stop = found[0]
-    earlier = [e for e in await read_explained(reader, start_ms, start_ms + 1) if e.path == path]
+    stop = await _find_stop(reader, path, start_ms)
+    earlier = await read_explained(reader, start_ms, start_ms + 1, path)
     if earlier and earlier[0].user != user and not may_overrule:
         raise ReasonError(
             f"{earlier[0].user} explained this stop; only an admin (supervisor) may change it"
         )
     now = int(time.time() * 1000)
-    # The stop as it stands now: its last reading in the same state and reason.
-    tel = data[path].telemetry
-    assert tel is not None
-    after = tel.t_ms >= start_ms
-    same = (tel.state == STATE_CODE[stop.state]) & (tel.reason == tel.reasons.index(stop.reason))
-    broken = np.flatnonzero(after & ~same)
-    until = int(tel.t_ms[broken[0] - 1]) if len(broken) else int(tel.t_ms[-1])
+    until = stop.last_ms  # the stop as it stands now
     made = Explained(path, start_ms, until, stop.state, stop.reason, reason, comment, user, now)
     buckets = range(start_ms // BUCKET_MS * BUCKET_MS, until + 1, BUCKET_MS)
     marks = change_points(f"reasons-{user}"[:64], [(b, now, 0) for b in buckets])
     await store.write_points([made.point(), *marks])
     return made
+
+
+async def _find_stop(reader: Reader, path: MachinePath, start_ms: int) -> Stop:
+    """The stop of ``path`` that begins at ``start_ms``, read over growing spans (an hour,
+    then four times longer) until it has ended, reaches now or ``LOOK_BACK_MS``: a stop of
+    minutes reads an hour of the plant, not a week."""
+    span, now = 3_600_000, int(time.time() * 1000)
+    while True:
+        data = await reader.read(start_ms - 3_600_000, start_ms + span)
+        found = stops({path: data[path]} if path in data else {}, 0, start_ms, start_ms + 1)
+        if not found:
+            raise ReasonError(f"{path} has no stop that begins at {start_ms}")
+        stop = found[0]
+        if stop.end_ms > stop.last_ms or start_ms + span >= now or span >= LOOK_BACK_MS:
+            return stop
+        span *= 4

@@ -10,11 +10,10 @@ previous period each time.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from pydantic import SecretStr
@@ -24,7 +23,7 @@ from analytics.analysis import By, Level, Period, analyse, group, periods
 from analytics.anomaly import Detector
 from analytics.ledger import Entry, compose_all, to_json
 from analytics.stored import SENTINEL, Changes, book_from_store, reach, read_found, whole
-from store import Store, StoreEndpoint, open_reader, open_store
+from store import Store, StoreEndpoint, open_reader, opened
 from store.base import BUCKET_MS, HOLD_MS
 from store.errors import ReaderError, StoreError
 from telemetry.backoff import sleep_or_stop
@@ -200,21 +199,12 @@ class Aggregator:
         now = self.now_ms()
         hours = self._hours([(window.start_ms, window.end_ms)], now)
         changes = Changes(await self.reader.read_changes(0), *self._reach)
-        async with self._store() as store:
+        async with opened(self.endpoint, token=self.token) as store:
             points = await self._account(store, hours, changes, late=set(), now_ms=now)
         return len(hours), points
 
     def now_ms(self) -> int:
         return int(self._clock() * 1000)
-
-    @contextlib.asynccontextmanager
-    async def _store(self) -> AsyncIterator[Store]:
-        store = open_store(self.endpoint, token=self.token)
-        await store.open()
-        try:
-            yield store
-        finally:
-            await store.close()
 
     async def pass_once(self) -> int:
         """One pass over the change marks; the number of hours recomputed."""
@@ -229,7 +219,7 @@ class Aggregator:
         ).dirty()
         late = {h.start_ms for h in hours
                 if any(a < h.end_ms and b > h.start_ms for a, b in late_spans)}  # fmt: skip
-        async with self._store() as store:
+        async with opened(self.endpoint, token=self.token) as store:
             await self._account(store, hours, changes, late=late, now_ms=started)
             if marks:
                 await store.remove_changes(started)

@@ -18,7 +18,7 @@ from analytics.alert_rules import Evaluator
 from analytics.alerts import Alert
 from analytics.notify import Notifier
 from factory_cli.settings import Settings
-from store import open_reader, open_store
+from store import open_reader, opened
 from store.errors import ReaderError, StoreError
 from telemetry.backoff import sleep_or_stop
 from telemetry.plant import Plant
@@ -31,22 +31,12 @@ async def alerting(
     settings: Settings, plant: Plant | None
 ) -> AsyncIterator[tuple[Evaluator, Notifier]]:
     """An evaluator and a notifier on the configured store (open while in the block)."""
-    store = open_store(settings.store_url, token=settings.influx_token)
-    await store.open()
-    try:
+    async with opened(settings.store_url, token=settings.influx_token) as store:
         reader = open_reader(settings.store_url, token=settings.influx_token)
         cfg = settings.analytics
-        evaluator = Evaluator(
-            store,
-            reader,
-            settings.alerts,
-            plant=plant,
-            max_gap_s=cfg.max_gap_s,
-            anomaly_z=cfg.anomaly_z,
-        )
+        evaluator = Evaluator(store, reader, settings.alerts, plant=plant,
+                              max_gap_s=cfg.max_gap_s, anomaly_z=cfg.anomaly_z)  # fmt: skip
         yield evaluator, Notifier(store, reader, settings.alerts)
-    finally:
-        await store.close()
 
 
 async def check(

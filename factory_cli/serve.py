@@ -35,7 +35,7 @@ from factory_cli import views
 from factory_cli.settings import Settings
 from store import open_reader
 from telemetry.models import NAME_PATTERN
-from telemetry.topic import MachinePath
+from telemetry.topic import MachinePath, TopicError
 
 WEB = Path(__file__).parent / "web"
 T = TypeVar("T")
@@ -232,17 +232,13 @@ class Dashboard:
     async def save_forecast(self, made: Outlook) -> int:
         """Store an outlook (as `factory kpi` does every 15 minutes)."""
         from analytics.forecast_store import forecast_points
-        from store import open_store
+        from store import opened
 
         points = forecast_points(made, self.now_ms())
 
         async def work() -> int:
-            store = open_store(self.settings.store_url, token=self.settings.influx_token)
-            await store.open()
-            try:
+            async with opened(self.settings.store_url, token=self.settings.influx_token) as store:
                 return await store.write_points(points)
-            finally:
-                await store.close()
 
         return await in_worker_thread(work)
 
@@ -262,10 +258,10 @@ class Dashboard:
 
 
 def _machine_path(machine: str) -> MachinePath:
-    parts = machine.split("/")
-    if len(parts) != 4 or not all(re.fullmatch(NAME_PATTERN, p) for p in parts):
-        raise BadRequest("machine: give site/area/line/machine ([A-Za-z0-9_-] names)")
-    return MachinePath(*parts)
+    try:
+        return MachinePath.parse(machine)
+    except TopicError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def _error(status: int, message: str) -> web.Response:

@@ -70,14 +70,10 @@ def targets(plant: Plant | None) -> dict[str, float]:
     """The OEE target of every line (``site/area/line``) the plant model names."""
     if plant is None:
         return {}
-    out: dict[str, float] = {}
-    for site in plant.sites:
-        for area in site.areas:
-            for line in area.lines:
-                out[f"{site.name}/{area.name}/{line.name}"] = (
-                    line.oee_target if line.oee_target is not None else WORLD_CLASS_OEE
-                )
-    return out
+    return {
+        key: line.oee_target if line.oee_target is not None else WORLD_CLASS_OEE
+        for key, line in plant.line_models().items()
+    }
 
 
 def thin(t: np.ndarray, v: np.ndarray, window: Window) -> list[list[float]]:

@@ -5,7 +5,6 @@ their notifications; stops and the reasons operators give them. Writes are audit
 from __future__ import annotations
 
 import json
-import re
 import time
 from typing import Any, Protocol
 
@@ -14,7 +13,6 @@ from aiohttp import web
 from analytics.accounts import Window
 from factory_cli.settings import Settings
 from factory_cli.web_auth import IDENTITY, record
-from telemetry.models import NAME_PATTERN
 from telemetry.topic import MachinePath
 
 
@@ -57,7 +55,7 @@ async def read_json(request: web.Request) -> dict[str, Any]:
 def routes(dash: Dashboard) -> web.RouteTableDef:
     from analytics.alerts import DAY_MS, acknowledge, read_alerts
     from analytics.notify import read_notices
-    from store import open_reader, open_store
+    from store import open_reader, opened
 
     settings = dash.settings
     table = web.RouteTableDef()
@@ -90,18 +88,15 @@ def routes(dash: Dashboard) -> web.RouteTableDef:
         if not isinstance(alert_id, str):
             return web.json_response({"error": 'give the alert\'s id: {"id": ...}'}, status=400)
         user = request[IDENTITY].user
-        store = open_store(settings.store_url, token=settings.influx_token)
-        await store.open()
         try:
-            reader = open_reader(settings.store_url, token=settings.influx_token)
-            alert = await acknowledge(store, reader, alert_id, user)
+            async with opened(settings.store_url, token=settings.influx_token) as store:
+                reader = open_reader(settings.store_url, token=settings.influx_token)
+                alert = await acknowledge(store, reader, alert_id, user)
         except ValueError as exc:
             return web.json_response({"error": str(exc)}, status=400)
         except KeyError:
             record(request, "alert.ack", False, f"no alert {alert_id[:120]}")
             return web.json_response({"error": "no such alert"}, status=404)
-        finally:
-            await store.close()
         record(request, "alert.ack", True, alert.id)
         return web.json_response(alert.as_dict(int(time.time() * 1000)))
 
@@ -158,24 +153,19 @@ def routes(dash: Dashboard) -> web.RouteTableDef:
             return web.json_response({"error": "give machine (site/area/line/machine), "
                                       "start_ms (integer), reason and optionally comment"},
                                      status=400)  # fmt: skip
-        parts = machine.split("/")
-        if len(parts) != 4 or not all(re.fullmatch(NAME_PATTERN, p) for p in parts):
-            return web.json_response(
-                {"error": "machine: give site/area/line/machine ([A-Za-z0-9_-] names)"}, status=400
-            )
-        path = MachinePath(*parts)
-        who = request[IDENTITY]
-        store = open_store(settings.store_url, token=settings.influx_token)
-        await store.open()
         try:
-            reader = open_reader(settings.store_url, token=settings.influx_token)
-            made = await store_reason(store, reader, plant, path, start, reason, comment,
-                                      who.user, may_overrule=who.may("admin"))  # fmt: skip
+            path = MachinePath.parse(machine)
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        who = request[IDENTITY]
+        try:
+            async with opened(settings.store_url, token=settings.influx_token) as store:
+                reader = open_reader(settings.store_url, token=settings.influx_token)
+                made = await store_reason(store, reader, plant, path, start, reason, comment,
+                                          who.user, may_overrule=who.may("admin"))  # fmt: skip
         except ReasonError as exc:
             record(request, "stop.reason", False, f"{machine} {start}: {exc}"[:300])
             return web.json_response({"error": str(exc)}, status=409)
-        finally:
-            await store.close()
         dash.forget()
         record(request, "stop.reason", True,
                f"{machine} stop at {start}: {made.original} -> {reason}"

@@ -19,7 +19,9 @@ standard library and pydantic; each backend imports its client library when firs
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+from collections.abc import AsyncIterator
 from typing import Annotated, Protocol
 from urllib.parse import SplitResult, urlsplit
 
@@ -89,6 +91,19 @@ def open_reader(endpoint: StoreEndpoint, *, token: SecretStr | None = None) -> R
     return backend(endpoint.kind).open_reader(endpoint, token=token)
 
 
+@contextlib.asynccontextmanager
+async def opened(
+    endpoint: StoreEndpoint, *, token: SecretStr | None = None
+) -> AsyncIterator[Store]:
+    """The writer for a store URL, open while in the block and closed after it."""
+    store = open_store(endpoint, token=token)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 def _validate(value: object) -> object:
     try:
         return parse_store_url(value)
@@ -111,5 +126,6 @@ __all__ = [
     "backend",
     "open_reader",
     "open_store",
+    "opened",
     "parse_store_url",
 ]

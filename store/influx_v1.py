@@ -330,10 +330,7 @@ class InfluxV1Reader:
     async def read_rows(
         self, table: Table, start_ms: int, end_ms: int, where: Mapping[str, str] | None = None
     ) -> list[Row]:
-        where = dict(where or {})
-        unknown = set(where) - set(table.tags)
-        if unknown:
-            raise ValueError(f"{table.name} has no tag {sorted(unknown)[0]!r}")
+        where = table.where(where)
         cols = ", ".join(f'"{f}"' for f in table.field_names)
         cond = "".join(f' AND "{t}" = {_literal(v)}' for t, v in where.items())
         q = (

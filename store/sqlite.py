@@ -372,10 +372,7 @@ class SQLiteReader:
     async def read_rows(
         self, table: Table, start_ms: int, end_ms: int, where: Mapping[str, str] | None = None
     ) -> list[Row]:
-        where = dict(where or {})
-        unknown = set(where) - set(table.tags)
-        if unknown:
-            raise ValueError(f"{table.name} has no tag {sorted(unknown)[0]!r}")
+        where = table.where(where)
         names = (*table.tags, "ts", *table.field_names)
         cond = "".join(f" AND {t} = ?" for t in where)
         rows = await asyncio.to_thread(

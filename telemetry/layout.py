@@ -41,6 +41,14 @@ class Table:
     def field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
 
+    def where(self, tags: Mapping[str, str] | None) -> dict[str, str]:
+        """A filter on tags of this table (ValueError names a tag it does not have)."""
+        out = dict(tags or {})
+        unknown = set(out) - set(self.tags)
+        if unknown:
+            raise ValueError(f"{self.name} has no tag {sorted(unknown)[0]!r}")
+        return out
+
 
 TELEMETRY = Table(
     "telemetry",

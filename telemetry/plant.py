@@ -313,6 +313,15 @@ class Plant(_Model):
                 raise PlantModelError(f"main meter {meter} has the path of a machine")
         return out
 
+    def line_models(self) -> dict[str, Line]:
+        """Every line of the model by its ``site/area/line`` key."""
+        return {
+            f"{site.name}/{area.name}/{line.name}": line
+            for site in self.sites
+            for area in site.areas
+            for line in area.lines
+        }
+
     def lines(self) -> list[str]:
         """Every line as ``site/area/line``, main meters' lines included."""
         paths = [p for p, _ in self.machines()] + [p for p, _ in self.main_meters()]

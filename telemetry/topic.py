@@ -51,6 +51,14 @@ class MachinePath:
     def __str__(self) -> str:
         return f"{self.site}/{self.area}/{self.line}/{self.machine}"
 
+    @classmethod
+    def parse(cls, text: str) -> MachinePath:
+        """``site/area/line/machine`` as a path; :class:`TopicError` when it is not one."""
+        parts = text.split("/")
+        if len(parts) != 4 or not all(_LEVEL.fullmatch(p) for p in parts):
+            raise TopicError("machine: give site/area/line/machine ([A-Za-z0-9_-] names)")
+        return cls(*parts)
+
     def key(self, level: Literal["site", "area", "line", "machine"]) -> str:
         """The path down to ``level``: ``site``, ``site/area``, ``site/area/line`` or all."""
         depth = {"site": 1, "area": 2, "line": 3, "machine": 4}[level]

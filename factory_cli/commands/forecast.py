@@ -60,7 +60,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from analytics.accounts import Window
     from analytics.forecast import DAY_MS
     from analytics.forecast_store import accuracy, forecast_points, make_outlook
-    from store import open_reader, open_store
+    from store import open_reader, opened
     from telemetry.plan import load_plan
 
     plant = load_plant_or_none(args.plant or settings.plant)
@@ -107,12 +107,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.save:
 
         async def save() -> int:
-            store = open_store(settings.store_url, token=settings.influx_token)
-            await store.open()
-            try:
+            async with opened(settings.store_url, token=settings.influx_token) as store:
                 return await store.write_points(forecast_points(outlook, outlook.origin_ms))
-            finally:
-                await store.close()
 
         n = asyncio.run(save())
         print(f"stored {n} forecast points in {settings.store_url}", file=sys.stderr)

@@ -106,17 +106,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     async def forecasts(stop: asyncio.Event) -> None:
         from analytics.forecast_store import forecast_schedule
-        from store import open_reader, open_store
+        from store import open_reader, opened
 
         assert plant is not None
-        store = open_store(settings.store_url, token=settings.influx_token)
-        await store.open()
-        try:
+        async with opened(settings.store_url, token=settings.influx_token) as store:
             reader = open_reader(settings.store_url, token=settings.influx_token)
             await forecast_schedule(stop, store, reader, plant, config=fc, plan=plan,
                                     max_gap_s=cfg.max_gap_s)  # fmt: skip
-        finally:
-            await store.close()
 
     async def alerting(stop: asyncio.Event) -> None:
         from factory_cli.alerting import run_alerts

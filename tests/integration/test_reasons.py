@@ -21,7 +21,17 @@ from store.sqlite import SQLiteStore
 from telemetry.codec import Message
 from telemetry.layout import REASON
 from telemetry.plant import Plant
-from tests.integration.test_alerts import MIN, NOW1, NOW2, NOW3, T0, H, scenario_fleet, write_until  # noqa: F401
+from tests.integration.test_alerts import (  # noqa: F401
+    MIN,
+    NOW1,
+    NOW2,
+    NOW3,
+    PLANT,
+    T0,
+    H,
+    scenario_fleet,
+    write_until,
+)
 from tests.integration.test_dashboard import chromium_page, dashboard, get, shot, token, until_true
 from tests.integration.test_serve_auth import form_sign_in, users
 
@@ -64,24 +74,18 @@ async def test_an_operator_explains_a_stop_and_every_figure_follows(
     url = parse_store_url(f"sqlite:///{db}")
     window = Window(T0, NOW3)
 
-    async def factory_kpi() -> None:
+    (db.parent / "plant.toml").write_text(PLANT)
+
+    async def factory_kpi(*args: str) -> None:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "factory_cli.main", "kpi", "--once", "--plant",
+            sys.executable, "-m", "factory_cli.main", "kpi", "--once", *args, "--plant",
             str(db.parent / "plant.toml"), env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)  # fmt: skip
         _, err = await asyncio.wait_for(proc.communicate(), 120)
         assert proc.returncode == 0, err.decode()
 
-    from tests.integration.test_alerts import PLANT
-
-    (db.parent / "plant.toml").write_text(PLANT)
     # The stored accounts, as `factory kpi` keeps them, before anyone explains anything.
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "factory_cli.main", "kpi", "--once", "--from", iso(T0),
-        "--to", iso(NOW3), "--plant", str(db.parent / "plant.toml"), env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)  # fmt: skip
-    _, err = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode == 0, err.decode()
+    await factory_kpi("--from", iso(T0), "--to", iso(NOW3))
     before, _ = await compute_report(url, window, plant=plant)
     assert any(s.source == "accounts" for s in before.sources)
     line1 = before.oee.lines["plant1/assembly/line1"]

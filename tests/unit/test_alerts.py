@@ -15,28 +15,7 @@ from analytics.notify import Notifier, payload, read_notices, summary
 from store.base import DeadLetter
 from store.sqlite import SQLiteReader, SQLiteStore
 from telemetry.codec import decode
-from telemetry.plant import load_plant
-
-PLANT = """
-name = "p"
-[calendar]
-timezone = "UTC"
-[[calendar.shifts]]
-name = "day"
-start = "06:00"
-end = "14:00"
-[[sites]]
-name = "s1"
-[sites.main_meter]
-contracted_kw = 100.0
-[[sites.areas]]
-name = "a"
-[[sites.areas.lines]]
-name = "l"
-[[sites.areas.lines.machines]]
-name = "m"
-products = [{ name = "A", ideal_cycle_s = 30.0 }]
-"""
+from tests.plants import one_machine_plant
 
 
 def test_fire_once_resolve_only_evaluated_rules_and_follow_the_figures() -> None:
@@ -100,8 +79,7 @@ def test_channels_and_settings_are_checked() -> None:
 async def test_demand_and_dead_letters_raise_and_the_rate_limit_keeps_the_rest(
     tmp_path: Path,
 ) -> None:
-    (tmp_path / "p.toml").write_text(PLANT)
-    plant = load_plant(tmp_path / "p.toml")
+    plant = one_machine_plant(tmp_path, site="s1", contracted_kw=100.0)
     db = tmp_path / "t.db"
     store = SQLiteStore(db)
     await store.open()

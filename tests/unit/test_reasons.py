@@ -9,28 +9,11 @@ import pytest
 
 from analytics.reasons import Explained, apply, stops
 from store.series import MachineData, telemetry_series
-from telemetry.plant import Plant, PlantModelError, load_plant
+from telemetry.plant import Plant, PlantModelError
 from telemetry.topic import MachinePath
+from tests.plants import one_machine_plant
 
 M = MachinePath("s", "a", "l", "m")
-HEAD = """
-name = "p"
-[calendar]
-timezone = "UTC"
-[[calendar.shifts]]
-name = "day"
-start = "06:00"
-end = "14:00"
-[[sites]]
-name = "s"
-[[sites.areas]]
-name = "a"
-[[sites.areas.lines]]
-name = "l"
-[[sites.areas.lines.machines]]
-name = "m"
-products = [{ name = "A", ideal_cycle_s = 30.0 }]
-"""
 CATALOGUE = """
 [[reasons]]
 code = "changeover"
@@ -47,8 +30,7 @@ label = "No material"
 
 
 def plant(tmp_path: Path, extra: str = CATALOGUE) -> Plant:
-    (tmp_path / "p.toml").write_text(HEAD + extra)
-    return load_plant(tmp_path / "p.toml")
+    return one_machine_plant(tmp_path, extra=extra)
 
 
 def data() -> dict[MachinePath, MachineData]:
@@ -82,7 +64,8 @@ def test_an_explanation_sets_the_reason_and_its_categorys_state(
 ) -> None:
     from telemetry.models import STATES
 
-    out = apply(data(), [explained(reason)], plant(tmp_path))
+    given = data()
+    out = apply(given, [explained(reason)], plant(tmp_path))
     tel = out[M].telemetry
     assert tel is not None
     names = [tel.reasons[i] for i in tel.reason]
@@ -90,8 +73,11 @@ def test_an_explanation_sets_the_reason_and_its_categorys_state(
     assert names[6] == "jam"  # another stop keeps its own
     assert [STATES[c].value for c in tel.state[1:4]] == [state] * 3
     assert STATES[tel.state[4]].value == "RUNNING"
-    original = data()[M].telemetry
-    assert original is not None and np.array_equal(original.state, data()[M].telemetry.state)  # type: ignore[union-attr]
+    # The readings handed in are left as they were (the reader's arrays are not changed).
+    before, fresh = given[M].telemetry, data()[M].telemetry
+    assert before is not None and fresh is not None
+    assert np.array_equal(before.state, fresh.state) and before.reasons == fresh.reasons
+    assert np.array_equal(before.reason, fresh.reason)
 
 
 def test_explanations_that_match_no_readings_change_nothing(tmp_path: Path) -> None:
@@ -99,8 +85,9 @@ def test_explanations_that_match_no_readings_change_nothing(tmp_path: Path) -> N
     other = Explained(M, 60_000, 240_000, "DOWN", "unspecified", "changeover", "", "u", 1)
     elsewhere = Explained(MachinePath("s", "a", "l", "x"), 60_000, 240_000, "IDLE",
                           "unspecified", "changeover", "", "u", 1)  # fmt: skip
-    out = apply(data(), [other, elsewhere], p)
-    assert out[M] is data()[M] or out[M].telemetry.reasons == data()[M].telemetry.reasons  # type: ignore[union-attr]
+    given = data()
+    out = apply(given, [other, elsewhere], p)
+    assert out == given and out[M] is given[M]  # the same readings, not a changed copy
 
 
 def test_the_catalogue_is_checked(tmp_path: Path) -> None:
