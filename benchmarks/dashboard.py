@@ -76,7 +76,7 @@ async def measure(base: str, runs: int) -> list[dict[str, float]]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.fill import fill
     from factory_cli.serve import Dashboard, serve
-    from factory_cli.settings import Settings
+    from factory_cli.settings import ServeConfig, Settings
     from simulators import Fleet, FleetConfig
     from telemetry.plant import load_plant
     from tests.servers import free_port
@@ -89,7 +89,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         readings = await fill(url, fleet, per_write=50)
         print(f"{len(fleet.paths)} machines, {args.hours:g} h: {readings:,} readings stored in "
               f"{time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
-        dash = Dashboard(Settings(store_url=url), plant=plant,  # type: ignore[arg-type]
+        # Anonymous reading (a loopback kiosk): the sign-in (#17) is not what is measured.
+        viewer = ServeConfig(anonymous="viewer", users_db=f"{tmp}/users.db")
+        dash = Dashboard(Settings(store_url=url, serve=viewer), plant=plant,  # type: ignore[arg-type]
                          fixed=(fleet.start_ms, fleet.end_ms))  # fmt: skip
         port = free_port()
         ready = asyncio.Event()
