@@ -21,6 +21,7 @@ class Dashboard(Protocol):
 
     settings: Settings
     plant: Any
+    refresh_s: float
 
     def now_ms(self) -> int: ...
 
@@ -59,6 +60,8 @@ def routes(dash: Dashboard) -> web.RouteTableDef:
 
     settings = dash.settings
     table = web.RouteTableDef()
+    listed: dict[Window, tuple[float, list[tuple[MachinePath, dict[str, Any]]]]] = {}
+    """Each window's stops (the whole plant) and when they were read."""
 
     @table.get("/api/alerts")
     async def alerts(_request: web.Request) -> web.Response:
@@ -113,23 +116,30 @@ def routes(dash: Dashboard) -> web.RouteTableDef:
         except ValueError as exc:
             return web.json_response({"error": str(exc)}, status=400)
         why = None  # not an error: the page says why there is no list
-        if plant is None:
-            why = "stops and their reasons need the plant model (its reason catalogue)"
+        if plant is None or not plant.reasons:
+            why = "stops and their reasons need a reason catalogue in the plant model"
         elif window.end_ms - window.start_ms > STOPS_WINDOW_MS:
             why = "stops are listed for windows of 7 days at most"
         if why is not None or plant is None:
             return web.json_response(
                 {"unavailable": why, "catalogue": [], "stops": [], "unexplained": 0}
             )
-        reader = open_reader(settings.store_url, token=settings.influx_token)
-        data = await reader.read(window.start_ms - 3_600_000, window.end_ms)
-        data = {p: d for p, d in data.items()
-                if all(v is None or getattr(p, k) == v for k, v in only.items())}  # fmt: skip
-        found = find_stops(data, plant.micro_stop_threshold_s, window.start_ms, window.end_ms)
-        explained = {(e.path, e.start_ms): e for e in await read_explained(
-            reader, window.start_ms - LOOK_BACK_MS, window.end_ms)}  # fmt: skip
-        generic = plant.generic_reasons
-        rows = [s.as_dict(explained.get((s.path, s.start_ms)), generic) for s in found]
+        hit = listed.get(window)
+        if hit is None or time.monotonic() - hit[0] >= dash.refresh_s:
+            # The whole plant's stops of the window, read once and kept as reports are.
+            reader = open_reader(settings.store_url, token=settings.influx_token)
+            data = await reader.read(window.start_ms - 3_600_000, window.end_ms)
+            found = find_stops(data, plant.micro_stop_threshold_s, window.start_ms, window.end_ms)
+            explained = {(e.path, e.start_ms): e for e in await read_explained(
+                reader, window.start_ms - LOOK_BACK_MS, window.end_ms)}  # fmt: skip
+            generic = plant.generic_reasons
+            every = [(s.path, s.as_dict(explained.get((s.path, s.start_ms)), generic))
+                     for s in found]  # fmt: skip
+            if len(listed) > 16:
+                listed.clear()
+            hit = listed[window] = (time.monotonic(), every)
+        rows = [row for path, row in hit[1]
+                if all(v is None or getattr(path, k) == v for k, v in only.items())]  # fmt: skip
         return web.json_response({
             "catalogue": [r.model_dump() for r in plant.reasons],
             "stops": [r for r in rows if r["unexplained"] or r["explained"]][-500:],
@@ -167,6 +177,7 @@ def routes(dash: Dashboard) -> web.RouteTableDef:
             record(request, "stop.reason", False, f"{machine} {start}: {exc}"[:300])
             return web.json_response({"error": str(exc)}, status=409)
         dash.forget()
+        listed.clear()
         record(request, "stop.reason", True,
                f"{machine} stop at {start}: {made.original} -> {reason}"
                + (f" ({comment[:100]})" if comment else ""))  # fmt: skip
