@@ -103,7 +103,9 @@ class Dashboard:
     """A fixed default window (e.g. a past shift); None: the last ``hours`` up to now."""
     refresh_s: float = 30.0
     _cache: dict[tuple[Any, ...], tuple[float, Report, Book]] = field(default_factory=dict)
-    _forecasts: dict[int, tuple[float, Outlook, dict[str, Any]]] = field(default_factory=dict)
+    _forecasts: dict[int, tuple[float, Outlook | None, dict[str, Any]]] = field(
+        default_factory=dict
+    )
     _locks: dict[tuple[Any, ...], asyncio.Lock] = field(default_factory=dict)
 
     def now_ms(self) -> int:
@@ -222,12 +224,14 @@ class Dashboard:
                                      max_gap_s=self.settings.analytics.max_gap_s, past_days=2)
             )  # fmt: skip
         except (ForecastError, PlanError) as exc:  # not yet possible: the page says why
-            return None, {"unavailable": str(exc)}
-        doc = {**made.as_dict(), "past": past}
+            # kept too: finding out read the whole history
+            kept: tuple[Outlook | None, dict[str, Any]] = (None, {"unavailable": str(exc)})
+        else:
+            kept = (made, {**made.as_dict(), "past": past})
         if len(self._forecasts) > 8:
             self._forecasts.clear()
-        self._forecasts[origin] = (time.monotonic(), made, doc)
-        return made, doc
+        self._forecasts[origin] = (time.monotonic(), *kept)
+        return kept
 
     async def save_forecast(self, made: Outlook) -> int:
         """Store an outlook (as `factory kpi` does every 15 minutes)."""
