@@ -35,7 +35,7 @@ integration: $(STAMP) system-deps
 
 # The dashboard screenshots in docs/views.md and docs/operations.md, taken by the browser tests.
 screenshots: $(STAMP) system-deps
-	FACTORY_SCREENSHOTS=docs $(BIN)/pytest tests/integration/test_dashboard.py tests/integration/test_forecast.py tests/integration/test_alerts.py tests/integration/test_reasons.py -q -k "chromium or drill or panel or acknowledges or explains"
+	FACTORY_SCREENSHOTS=docs $(BIN)/pytest tests/integration/test_dashboard.py tests/integration/test_forecast.py tests/integration/test_alerts.py tests/integration/test_reasons.py tests/integration/test_dashboard_i18n.py -q -k "chromium or drill or panel or acknowledges or explains or vietnamese"
 
 test: $(STAMP) system-deps
 	$(BIN)/ruff check .

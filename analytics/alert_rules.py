@@ -36,6 +36,7 @@ from analytics.alert_config import AlertsConfig
 from analytics.alerts import DAY_MS, Alert, Condition, read_alerts, transitions
 from analytics.analysis import group
 from analytics.anomaly import Detector
+from analytics.i18n import ENGLISH, Lang
 from analytics.stored import book_from_store
 from store import Reader, Store
 from telemetry.layout import STATUS
@@ -46,9 +47,11 @@ from telemetry.topic import MachinePath
 log = logging.getLogger("factory.alerts")
 
 
-def _minutes(ms: float) -> str:
+def _minutes(ms: float, lang: Lang = ENGLISH) -> str:
     m = int(ms // 60_000)
-    return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min"
+    if m >= 60:
+        return lang.gettext("{h} h {m} min").format(h=m // 60, m=f"{m % 60:02d}")
+    return lang.gettext("{m} min").format(m=m)
 
 
 @dataclass(slots=True)
@@ -80,7 +83,9 @@ class Evaluator:
         plant: Plant | None = None,
         max_gap_s: float = 60.0,
         anomaly_z: float = 8.0,
+        lang: Lang = ENGLISH,
     ) -> None:
+        self.lang = lang
         self.store = store
         self.reader = reader
         self.config = config
@@ -134,6 +139,7 @@ class Evaluator:
     def live(self, snap: Snapshot) -> list[Condition]:
         """breakdown, silent, demand, deadletters: from the newest readings."""
         cfg, now, out = self.config, snap.now_ms, []
+        _, lang = self.lang.gettext, self.lang
         if cfg.breakdown_minutes > 0:
             for path, (since, reason) in sorted(snap.down_since.items()):
                 if now - since >= cfg.breakdown_minutes * 60_000:
@@ -141,7 +147,9 @@ class Evaluator:
                         Condition(
                             "breakdown",
                             str(path),
-                            f"{path} down ({reason}) for {_minutes(now - since)}",
+                            _("{machine} down ({reason}) for {minutes}").format(
+                                machine=path, reason=reason, minutes=_minutes(now - since, lang)
+                            ),
                             round((now - since) / 60_000, 1),
                             cfg.breakdown_minutes,
                         )
@@ -159,9 +167,15 @@ class Evaluator:
                         Condition(
                             "demand",
                             path.site,
-                            f"site {path.site}: {kw:.0f} kW over the last 15 minutes, "
-                            f"{kw / meter.contracted_kw:.0%} of the contracted "
-                            f"{meter.contracted_kw:g} kW",
+                            _(
+                                "site {site}: {kw} kW over the last 15 minutes, {share} of "
+                                "the contracted {contracted} kW"
+                            ).format(
+                                site=path.site,
+                                kw=lang.num(kw),
+                                share=lang.pct(kw / meter.contracted_kw, 0),
+                                contracted=lang.num(meter.contracted_kw),
+                            ),
                             round(kw, 1),
                             round(limit, 1),
                         )
@@ -171,7 +185,9 @@ class Evaluator:
                 Condition(
                     "deadletters",
                     "store",
-                    f"{snap.deadletters:,} rejected messages kept (`factory deadletter list`)",
+                    _("{n} rejected messages kept (`factory deadletter list`)").format(
+                        n=lang.num(snap.deadletters)
+                    ),
                     snap.deadletters,
                     cfg.deadletters,
                 )
@@ -180,6 +196,7 @@ class Evaluator:
 
     def _silent(self, snap: Snapshot) -> list[Condition]:
         cfg, now = self.config, snap.now_ms
+        _, lang = self.lang.gettext, self.lang
         limit = cfg.silent_s * 1000
 
         def since(path: MachinePath) -> int | None:
@@ -204,22 +221,26 @@ class Evaluator:
                 continue
             covered.update(mine)
             what = (
-                f"its {len(mine)} machine(s) have sent nothing for "
-                f"{_minutes(now - max(silent[p] for p in mine))}"
+                _("its {n} machine(s) have sent nothing for {minutes}").format(
+                    n=len(mine), minutes=_minutes(now - max(silent[p] for p in mine), lang)
+                )
                 if quiet
                 else ""
             )
             if status:
-                off = f"offline since {_minutes(now - max(status))}"
+                off = _("offline since {minutes}").format(minutes=_minutes(now - max(status), lang))
                 what = f"{off}; {what}" if what else off
-            out.append(Condition("silent", f"gateway:{gw.name}", f"gateway {gw.name}: {what}"))
+            said = _("gateway {name}: {what}").format(name=gw.name, what=what)
+            out.append(Condition("silent", f"gateway:{gw.name}", said))
         for path, t in sorted(silent.items()):
             if path not in covered:
                 out.append(
                     Condition(
                         "silent",
                         str(path),
-                        f"{path}: no readings for {_minutes(now - t)}",
+                        _("{machine}: no readings for {minutes}").format(
+                            machine=path, minutes=_minutes(now - t, lang)
+                        ),
                         round((now - t) / 1000),
                         cfg.silent_s,
                     )
@@ -228,7 +249,11 @@ class Evaluator:
             if path not in covered and path not in silent:
                 out.append(
                     Condition(
-                        "silent", str(path), f"{path} reported offline {_minutes(now - t)} ago"
+                        "silent",
+                        str(path),
+                        _("{machine} reported offline {minutes} ago").format(
+                            machine=path, minutes=_minutes(now - t, lang)
+                        ),
                     )
                 )
         return out
@@ -262,17 +287,26 @@ class Evaluator:
             detector=self.detector,
         )
         lines = group(book.machines, "line")
-        so_far = f"the {name} shift so far ({_minutes(now_ms - start)})"
+        _, lang = self.lang.gettext, self.lang
+        so_far = _("the {shift} shift so far ({minutes})").format(
+            shift=name, minutes=_minutes(now_ms - start, lang)
+        )
         for line, k in sorted(lines.items()):
             for rule in ("oee", "availability"):
                 target, value = self._target(line, rule), getattr(k, rule)
                 if target > 0 and value is not None and value < target:
-                    label = "OEE" if rule == "oee" else "availability"
+                    label = "OEE" if rule == "oee" else _("availability")
                     out.append(
                         Condition(
                             rule,
                             line,
-                            f"{line}: {label} {value:.0%} over {so_far}, target {target:.0%}",
+                            _("{line}: {kpi} {value} over {so_far}, target {target}").format(
+                                line=line,
+                                kpi=label,
+                                value=lang.pct(value, 0),
+                                so_far=so_far,
+                                target=lang.pct(target, 0),
+                            ),
                             round(value, 4),
                             target,
                         )
@@ -284,9 +318,14 @@ class Evaluator:
                         Condition(
                             "anomaly",
                             f"{e.path}:{e.signal}",
-                            f"{e.path}: {e.signal} anomaly since "
-                            f"{_minutes(now_ms - e.start_ms)} ago "
-                            f"(peak z {e.peak_z:.0f})",
+                            _(
+                                "{machine}: {signal} anomaly since {minutes} ago (peak z {z})"
+                            ).format(
+                                machine=e.path,
+                                signal=e.signal,
+                                minutes=_minutes(now_ms - e.start_ms, lang),
+                                z=lang.num(e.peak_z),
+                            ),
                             round(e.peak_z, 1),
                             self.detector.z,
                         )
@@ -300,8 +339,17 @@ class Evaluator:
                         Condition(
                             "energy_intensity",
                             line,
-                            f"{line}: {now_i:.3f} kWh per good unit over {so_far}, "
-                            f"{now_i / ref:.1f} x its {cfg.baseline_days}-day baseline {ref:.3f}",
+                            _(
+                                "{line}: {kwh} kWh per good unit over {so_far}, {factor} x "
+                                "its {days}-day baseline {baseline}"
+                            ).format(
+                                line=line,
+                                kwh=lang.num(now_i, 3),
+                                so_far=so_far,
+                                factor=lang.num(now_i / ref, 1),
+                                days=cfg.baseline_days,
+                                baseline=lang.num(ref, 3),
+                            ),
                             round(now_i, 4),
                             round(cfg.intensity_factor * ref, 4),
                         )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from analytics.anomaly import Event
+from analytics.i18n import N_
 from analytics.report_model import Energy
 from telemetry.oee import UNSPECIFIED
 from telemetry.oee import total as total_of
@@ -45,45 +46,116 @@ class Criterion:
 
 
 RUBRIC: tuple[Criterion, ...] = (
-    Criterion("connectivity", "machines_reporting", "share of the plant model's machines that "
-              "sent telemetry in the window", 0.5, 1.0, "acatech stage 2 (connectivity)",
-              "connect the machines that send nothing (edge agent: OPC UA or Modbus sources)"),
-    Criterion("connectivity", "machines_metered", "share of reporting machines with their own "
-              "energy meter", 0.0, 1.0, "acatech stage 2; ISO 50006 sub-metering",
-              "fit an energy meter (Modbus, e.g. SDM630) to each machine without one"),
-    Criterion("visibility", "data_completeness", "share of the window with data, over all "
-              "machines", 0.8, 0.99, "acatech stage 3 (visibility: a digital shadow)",
-              "find why machines go silent (network, gateway buffer, device) and close the gaps"),
-    Criterion("visibility", "freshness_s", "seconds since the newest reading (windows ending "
-              "now only)", 300.0, 10.0, "acatech stage 3 (real-time visibility)",
-              "shorten the path from device to store (edge batching, ingest lag)"),
-    Criterion("transparency", "downtime_with_reason", "share of downtime (stops and setups) "
-              "with a reason code (not a generic one)",
-              0.5, 0.95, "acatech stage 4 (transparency: why it happens)",
-              "make machines or operators give a reason for every stop"),
-    Criterion("transparency", "ideal_cycle_known", "share of machines whose units all carry "
-              "an ideal cycle time (speed loss measurable)", 0.5, 1.0,
-              "ISO 22400-2 performance; six big losses",
-              "send the ideal cycle time of the running product with every reading"),
-    Criterion("transparency", "energy_by_state", "share of metered energy attributed to a "
-              "machine state", 0.5, 0.95, "ISO 50006 energy by operating state",
-              "meter machines that also report their state, on the same clock"),
-    Criterion("performance", "oee", "OEE of the plant (time-weighted)", 0.60, 0.85,
-              "OEE benchmarks: 60 % typical, 85 % world class (Nakajima)",
-              "attack the largest loss of the Pareto (see the six big losses)"),
-    Criterion("energy_management", "sub_metered_share", "share of the main meter's energy "
-              "measured by machine meters", 0.5, 0.9, "ISO 50006 energy performance indicators",
-              "add a main meter, then sub-meter the largest unmetered loads (compressors, HVAC)"),
-    Criterion("energy_management", "baseline_r2", "how much of hourly energy production "
-              "explains (R² of the baseline)", 0.3, 0.8, "ISO 50006 energy baseline",
-              "cut base load when idle (switch off at breaks) so energy follows production"),
-    Criterion("predictive", "sensor_coverage", "share of machines with a vibration sensor",
-              0.0, 0.8, "acatech stage 5 (predictive capacity)",
-              "add vibration and temperature sensors to critical machines"),
-    Criterion("predictive", "breakdowns_forewarned", "share of breakdowns with an anomaly "
-              "event in the hour before", 0.1, 0.5, "acatech stage 5 (predictive capacity)",
-              "act on anomaly events: plan maintenance before the breakdown"),
-)  # fmt: skip
+    Criterion(
+        "connectivity",
+        "machines_reporting",
+        N_("share of the plant model's machines that sent telemetry in the window"),
+        0.5,
+        1.0,
+        N_("acatech stage 2 (connectivity)"),
+        N_("connect the machines that send nothing (edge agent: OPC UA or Modbus sources)"),
+    ),
+    Criterion(
+        "connectivity",
+        "machines_metered",
+        N_("share of reporting machines with their own energy meter"),
+        0.0,
+        1.0,
+        N_("acatech stage 2; ISO 50006 sub-metering"),
+        N_("fit an energy meter (Modbus, e.g. SDM630) to each machine without one"),
+    ),
+    Criterion(
+        "visibility",
+        "data_completeness",
+        N_("share of the window with data, over all machines"),
+        0.8,
+        0.99,
+        N_("acatech stage 3 (visibility: a digital shadow)"),
+        N_("find why machines go silent (network, gateway buffer, device) and close the gaps"),
+    ),
+    Criterion(
+        "visibility",
+        "freshness_s",
+        N_("seconds since the newest reading (windows ending now only)"),
+        300.0,
+        10.0,
+        N_("acatech stage 3 (real-time visibility)"),
+        N_("shorten the path from device to store (edge batching, ingest lag)"),
+    ),
+    Criterion(
+        "transparency",
+        "downtime_with_reason",
+        N_("share of downtime (stops and setups) with a reason code (not a generic one)"),
+        0.5,
+        0.95,
+        N_("acatech stage 4 (transparency: why it happens)"),
+        N_("make machines or operators give a reason for every stop"),
+    ),
+    Criterion(
+        "transparency",
+        "ideal_cycle_known",
+        N_("share of machines whose units all carry an ideal cycle time (speed loss measurable)"),
+        0.5,
+        1.0,
+        N_("ISO 22400-2 performance; six big losses"),
+        N_("send the ideal cycle time of the running product with every reading"),
+    ),
+    Criterion(
+        "transparency",
+        "energy_by_state",
+        N_("share of metered energy attributed to a machine state"),
+        0.5,
+        0.95,
+        N_("ISO 50006 energy by operating state"),
+        N_("meter machines that also report their state, on the same clock"),
+    ),
+    Criterion(
+        "performance",
+        "oee",
+        N_("OEE of the plant (time-weighted)"),
+        0.6,
+        0.85,
+        N_("OEE benchmarks: 60 % typical, 85 % world class (Nakajima)"),
+        N_("attack the largest loss of the Pareto (see the six big losses)"),
+    ),
+    Criterion(
+        "energy_management",
+        "sub_metered_share",
+        N_("share of the main meter's energy measured by machine meters"),
+        0.5,
+        0.9,
+        N_("ISO 50006 energy performance indicators"),
+        N_("add a main meter, then sub-meter the largest unmetered loads (compressors, HVAC)"),
+    ),
+    Criterion(
+        "energy_management",
+        "baseline_r2",
+        N_("how much of hourly energy production explains (R² of the baseline)"),
+        0.3,
+        0.8,
+        N_("ISO 50006 energy baseline"),
+        N_("cut base load when idle (switch off at breaks) so energy follows production"),
+    ),
+    Criterion(
+        "predictive",
+        "sensor_coverage",
+        N_("share of machines with a vibration sensor"),
+        0.0,
+        0.8,
+        N_("acatech stage 5 (predictive capacity)"),
+        N_("add vibration and temperature sensors to critical machines"),
+    ),
+    Criterion(
+        "predictive",
+        "breakdowns_forewarned",
+        N_("share of breakdowns with an anomaly event in the hour before"),
+        0.1,
+        0.5,
+        N_("acatech stage 5 (predictive capacity)"),
+        N_("act on anomaly events: plan maintenance before the breakdown"),
+    ),
+)
+
 DIMENSIONS = ("connectivity", "visibility", "transparency", "performance",
               "energy_management", "predictive")  # fmt: skip
 
@@ -169,7 +241,7 @@ def assess(values: dict[str, float | None]) -> dict[str, Any]:
     rest = [dims[d] or 0.0 for d in DIMENSIONS if d != "connectivity"]
     if gate is None or gate < 0.6:
         level: float | None = None
-        label = "pre-3.0"
+        label = N_("pre-3.0")
     else:
         level = round(3.0 + sum(rest) / len(rest), 2)
         label = f"{level:.1f}"

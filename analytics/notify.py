@@ -25,6 +25,7 @@ from typing import Any
 
 from analytics.alert_config import AlertsConfig, ChannelConfig
 from analytics.alerts import DAY_MS, Alert, read_alerts
+from analytics.i18n import ENGLISH, N_, Lang
 from store import Reader, Store
 from telemetry.layout import NOTICE, Point
 
@@ -108,27 +109,36 @@ async def read_notices(reader: Reader, start_ms: int, end_ms: int) -> list[Notic
     ]
 
 
-def _when(ms: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ms / 1000))
+SEVERITIES = {"critical": N_("CRITICAL"), "warning": N_("WARNING")}
 
 
-def summary(alert: Alert, event: str, now_ms: int) -> tuple[str, str]:
-    """(subject line, text) of a notification."""
+def summary(alert: Alert, event: str, now_ms: int, lang: Lang = ENGLISH) -> tuple[str, str]:
+    """(subject line, text) of a notification, in ``lang``."""
+    _ = lang.gettext
+
+    def when(ms: int) -> str:
+        return lang.when(ms) + " UTC"
+
     if event == "resolved":
-        head = f"RESOLVED {alert.rule}: {alert.subject} after {alert.minutes(now_ms):g} min"
+        head = _("RESOLVED {rule}: {subject} after {minutes} min").format(
+            rule=alert.rule, subject=alert.subject, minutes=lang.num(alert.minutes(now_ms), None)
+        )
     else:
-        head = f"{alert.severity.upper()} {alert.rule}: {alert.subject}"
-    body = f"{alert.message}\nfired {_when(alert.fired_ms)}"
+        severity = _(SEVERITIES.get(alert.severity, alert.severity))
+        head = f"{severity} {alert.rule}: {alert.subject}"
+    body = alert.message + "\n" + _("fired {when}").format(when=when(alert.fired_ms))
     if alert.resolved_ms is not None:
-        body += f", resolved {_when(alert.resolved_ms)}"
+        body += ", " + _("resolved {when}").format(when=when(alert.resolved_ms))
     if alert.acked_by:
-        body += f", acknowledged by {alert.acked_by}"
-    return head, body + f"\nalert id: {alert.id}"
+        body += ", " + _("acknowledged by {user}").format(user=alert.acked_by)
+    return head, body + "\n" + _("alert id: {id}").format(id=alert.id)
 
 
-def payload(channel: ChannelConfig, alert: Alert, event: str, now_ms: int) -> dict[str, Any]:
+def payload(
+    channel: ChannelConfig, alert: Alert, event: str, now_ms: int, lang: Lang = ENGLISH
+) -> dict[str, Any]:
     """The JSON body a webhook channel POSTs."""
-    head, body = summary(alert, event, now_ms)
+    head, body = summary(alert, event, now_ms, lang)
     if channel.kind == "slack":  # an incoming webhook's message
         return {"text": f"*{head}*\n{body}"}
     if channel.kind == "teams":  # a Workflows webhook's Adaptive Card
@@ -153,7 +163,10 @@ def payload(channel: ChannelConfig, alert: Alert, event: str, now_ms: int) -> di
 class Notifier:
     """Makes the notices of fired and resolved alerts and delivers them."""
 
-    def __init__(self, store: Store, reader: Reader, config: AlertsConfig) -> None:
+    def __init__(
+        self, store: Store, reader: Reader, config: AlertsConfig, lang: Lang = ENGLISH
+    ) -> None:
+        self.lang = lang
         self.store = store
         self.reader = reader
         self.config = config
@@ -273,12 +286,12 @@ class Notifier:
 
     async def send(self, channel: ChannelConfig, alert: Alert, event: str, now_ms: int) -> None:
         if channel.kind == "stdout":
-            head, body = summary(alert, event, now_ms)
+            head, body = summary(alert, event, now_ms, self.lang)
             print(f"{head} | {body.replace(chr(10), ' | ')}", file=sys.stdout, flush=True)
         elif channel.kind == "smtp":
-            await asyncio.to_thread(_mail, channel, *summary(alert, event, now_ms))
+            await asyncio.to_thread(_mail, channel, *summary(alert, event, now_ms, self.lang))
         else:
-            await _post(channel, payload(channel, alert, event, now_ms))
+            await _post(channel, payload(channel, alert, event, now_ms, self.lang))
 
     async def run(self, stop: asyncio.Event, *, every_s: float = 60.0) -> None:
         """Deliver due notices until ``stop``: when woken by new ones, when a retry is due,

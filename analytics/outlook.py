@@ -31,6 +31,7 @@ from analytics.forecast import (
     features,
     fit,
 )
+from analytics.i18n import N_
 from telemetry.plan import Plan
 from telemetry.plant import WEEKDAYS, Plant, Weekday
 from telemetry.tariff import Tariff, span_minutes
@@ -319,25 +320,25 @@ class Outlook:
             if t.kind == "line":
                 share = self.shift_share.get(t.name, np.zeros(len(peak)))
                 out.append({
-                    "load": "production", "target": t.name,
-                    "action": "move the line's planned running hours out of the peak hours",
+                    "load": N_("production"), "target": t.name,
+                    "action": N_("move the line's planned running hours out of the peak hours"),
                     "kwh_in_peak": round(float(t.q[peak, 1].sum()) * hours, 1),
                     "kw_at_site_peak": None if at is None else round(float(t.q[at, 1]), 1),
                 })  # fmt: skip
                 idle = self.idle_kw.get(t.name)
                 if idle:
                     out.append({
-                        "load": "idle base load", "target": t.name,
-                        "action": "switch machines off when idle or on a break in peak hours",
+                        "load": N_("idle base load"), "target": t.name,
+                        "action": N_("switch machines off when idle or on a break in peak hours"),
                         "kwh_in_peak": round(idle * float(share[peak].sum()) * hours, 1),
                         "kw_at_site_peak": None if at is None else round(idle * float(share[at]),
                                                                          1),
                     })  # fmt: skip
             elif t.kind == "rest":
                 out.append({
-                    "load": "non-production", "target": t.name,
-                    "action": "compressors (fix leaks, lower the set-point, fill the air "
-                              "receiver before the peak), HVAC, lighting",
+                    "load": N_("non-production"), "target": t.name,
+                    "action": N_("compressors (fix leaks, lower the set-point, fill the air "
+                                 "receiver before the peak), HVAC, lighting"),
                     "kwh_in_peak": round(float(t.q[peak, 1].sum()) * hours, 1),
                     "kw_at_site_peak": None if at is None else round(float(t.q[at, 1]), 1),
                 })  # fmt: skip

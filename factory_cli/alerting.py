@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 
 from analytics.alert_rules import Evaluator
 from analytics.alerts import Alert
+from analytics.i18n import lang
 from analytics.notify import Notifier
 from factory_cli.settings import Settings
 from store import open_reader, opened
@@ -33,10 +34,10 @@ async def alerting(
     """An evaluator and a notifier on the configured store (open while in the block)."""
     async with opened(settings.store_url, token=settings.influx_token) as store:
         reader = open_reader(settings.store_url, token=settings.influx_token)
-        cfg = settings.analytics
-        evaluator = Evaluator(store, reader, settings.alerts, plant=plant,
+        cfg, said = settings.analytics, lang(settings.lang)
+        evaluator = Evaluator(store, reader, settings.alerts, plant=plant, lang=said,
                               max_gap_s=cfg.max_gap_s, anomaly_z=cfg.anomaly_z)  # fmt: skip
-        yield evaluator, Notifier(store, reader, settings.alerts)
+        yield evaluator, Notifier(store, reader, settings.alerts, said)
 
 
 async def check(

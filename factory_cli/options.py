@@ -72,6 +72,15 @@ def add_plant(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plant", metavar="FILE", help="plant model (default: FACTORY_PLANT)")
 
 
+def add_lang(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--lang",
+        choices=("en", "vi"),
+        help="language of the output: en (English) or vi (Vietnamese, with its number "
+        "formats: 1.234,5) (default: FACTORY_LANG, en)",
+    )
+
+
 def load_plant_or_none(path: str | None) -> Plant | None:
     """The plant model at ``path`` (None without a path); a bad file is a ConfigError."""
     from telemetry.plant import PlantModelError, load_plant

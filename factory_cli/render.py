@@ -6,13 +6,13 @@ import csv
 import io
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from analytics.accounts import Kpi, aggregate
+from analytics.i18n import ENGLISH, N_, Lang
 from analytics.report_model import (
     Figures,
     GroupEnergy,
@@ -61,12 +61,12 @@ def to_json(
     return json.dumps({"machines": machine_rows(kpis, truth), **extra}, indent=2)
 
 
-def _pct(v: float | None) -> str:
-    return "no data" if v is None else f"{v * 100:5.1f}%"
+def _pct(v: float | None, lang: Lang = ENGLISH) -> str:
+    return lang.pct(v).rjust(6)
 
 
-def _num(v: float | int | None, fmt: str = "{:,.0f}") -> str:
-    return "-" if v is None else fmt.format(v)
+def _num(v: float | int | None, digits: int = 0, lang: Lang = ENGLISH) -> str:
+    return lang.num(v, digits)
 
 
 def _colour(v: float | None, good: float, bad: float) -> str:
@@ -79,107 +79,94 @@ def print_table(
     console: Console,
     kpis: Mapping[MachinePath, Kpi],
     truth: Mapping[MachinePath, Mapping[str, Any]] | None = None,
-    title: str = "OEE and energy per machine",
+    title: str | None = None,
+    lang: Lang = ENGLISH,
 ) -> None:
-    table = Table(title=title, title_justify="left")
-    for col in ("machine", "A", "P", "Q", "OEE", "total", "good", "kWh", "kWh/good"):
-        table.add_column(col, justify="left" if col == "machine" else "right", no_wrap=True)
+    _ = lang.gettext
+    table = Table(title=title or _("OEE and energy per machine"), title_justify="left")
+    cols = (_("machine"), "A", "P", "Q", "OEE", _("total"), _("good"), "kWh", _("kWh/good"))
+    for i, col in enumerate(cols):
+        table.add_column(col, justify="left" if i == 0 else "right", no_wrap=True)
     by_line: dict[tuple[str, str, str], list[Kpi]] = {}
     for path in sorted(kpis):
         by_line.setdefault((path.site, path.area, path.line), []).append(kpis[path])
 
-    def add(label: str, k: Kpi, style: str = "") -> None:
-        oee = k.oee
-        table.add_row(
-            label,
-            _pct(k.availability),
-            _pct(k.performance),
-            _pct(k.quality),
-            f"[{_colour(oee, 0.85, 0.60)}]{_pct(oee)}[/]",
-            _num(k.total_count),
-            _num(k.good_count),
-            _num(k.energy_kwh, "{:,.1f}"),
-            _num(k.kwh_per_good_unit, "{:.4f}"),
-            style=style,
-        )
+    def cells(k: Mapping[str, Any], oee_style: str = "") -> list[str]:
+        oee = _pct(k["oee"], lang)
+        return [
+            _pct(k["availability"], lang),
+            _pct(k["performance"], lang),
+            _pct(k["quality"], lang),
+            f"[{oee_style}]{oee}[/]" if oee_style else oee,
+            _num(k["total_count"], 0, lang),
+            _num(k["good_count"], 0, lang),
+            _num(k["energy_kwh"], 1, lang),
+            _num(k["kwh_per_good_unit"], 4, lang),
+        ]
 
-    def add_truth(t: Mapping[str, Any]) -> None:
-        table.add_row(
-            "  truth",
-            _pct(t["availability"]),
-            _pct(t["performance"]),
-            _pct(t["quality"]),
-            _pct(t["oee"]),
-            _num(t["total_count"]),
-            _num(t["good_count"]),
-            _num(t["energy_kwh"], "{:,.1f}"),
-            _num(t["kwh_per_good_unit"], "{:.4f}"),
-            style="dim",
-        )
+    def add(label: str, k: Kpi, style: str = "") -> None:
+        figures = {key: getattr(k, key) for key in KPI_KEYS}
+        table.add_row(label, *cells(figures, _colour(k.oee, 0.85, 0.60)), style=style)
 
     for (_site, _area, line), items in by_line.items():
         for k in items:
             assert k.path is not None
             add(f"{k.path.line}/{k.path.machine}", k)
             if truth is not None and k.path in truth:
-                add_truth(truth[k.path])
-        add(f"{line} total", aggregate(items), style="bold")
+                table.add_row("  " + _("truth"), *cells(truth[k.path]), style="dim")
+        add(_("{line} total").format(line=line), aggregate(items), style="bold")
         table.add_section()
     if len(by_line) > 1:
-        add("all machines", aggregate(kpis.values()), style="bold")
+        add(_("all machines"), aggregate(kpis.values()), style="bold")
     sites = sorted({(p.site, p.area) for p in kpis})
     table.caption = ", ".join(f"{s}/{a}" for s, a in sites)
     console.print(table)
-    console.print(
-        "[dim]A, P, Q, OEE after ISO 22400-2; line figures are time-weighted "
-        "(sums of times and counts), not means of percentages.[/]"
-    )
+    note = _("A, P, Q, OEE after ISO 22400-2; line figures are time-weighted (sums of times "
+             "and counts), not means of percentages.")  # fmt: skip
+    console.print(f"[dim]{note}[/]")
 
 
 # ---- The full report (``factory report``), drawn from the report's data -------------------
 
 LOSS_LABELS = {
-    "breakdowns": "breakdown",
-    "setup": "setup",
-    "small_stops": "small",
-    "reduced_speed": "speed",
-    "startup_rejects": "start rej",
-    "production_rejects": "prod rej",
+    "breakdowns": N_("breakdown"),
+    "setup": N_("setup"),
+    "small_stops": N_("small"),
+    "reduced_speed": N_("speed"),
+    "startup_rejects": N_("start rej"),
+    "production_rejects": N_("prod rej"),
 }
 
 
-def _oee_cells(s: Figures) -> list[str]:
-    perf = _pct(s.performance)
+def _oee_cells(s: Figures, lang: Lang) -> list[str]:
+    perf = _pct(s.performance, lang)
     if s.performance_suspect:
         perf = f"[magenta]{perf}![/]"
     return [
-        f"[{_colour(s.availability, 0.90, 0.75)}]{_pct(s.availability)}[/]",
+        f"[{_colour(s.availability, 0.90, 0.75)}]{_pct(s.availability, lang)}[/]",
         f"[{_colour(s.performance, 0.95, 0.80)}]{perf}[/]",
-        f"[{_colour(s.quality, 0.99, 0.95)}]{_pct(s.quality)}[/]",
-        f"[{_colour(s.oee, 0.85, 0.60)}]{_pct(s.oee)}[/]",
+        f"[{_colour(s.quality, 0.99, 0.95)}]{_pct(s.quality, lang)}[/]",
+        f"[{_colour(s.oee, 0.85, 0.60)}]{_pct(s.oee, lang)}[/]",
     ]
 
 
-def print_report(console: Console, report: Report) -> None:
+def print_report(console: Console, report: Report, lang: Lang = ENGLISH) -> None:
     """OEE tree (site, line, machine) with losses, energy, Pareto, anomalies, maturity."""
+    _ = lang.gettext
     oee, energy = report.oee, report.energy
     w = report.window
-    table = Table(
-        title=f"OEE and losses, {w.from_} to {w.to}", title_justify="left", show_lines=False
+    title = _("OEE and losses, {start} to {end}").format(
+        start=lang.when(w.start_ms), end=lang.when(w.end_ms)
     )
-    for col in ("", "A", "P", "Q", "OEE", *LOSS_LABELS.values(), "good", "kWh/good"):
-        table.add_column(col, justify="left" if not col else "right", no_wrap=True)
+    table = Table(title=title + " UTC", title_justify="left", show_lines=False)
+    losses = [_(x) for x in LOSS_LABELS.values()]
+    for i, col in enumerate(("", "A", "P", "Q", "OEE", *losses, _("good"), _("kWh/good"))):
+        table.add_column(col, justify="left" if i == 0 else "right", no_wrap=True)
 
     def row(label: str, s: Figures, kwh_per_good: float | None, style: str = "") -> None:
-        losses = [_num(s.losses_min[k], "{:,.0f}") for k in LOSS_LABELS]
-        table.add_row(
-            label,
-            *_oee_cells(s),
-            *losses,
-            _num(s.good_count),
-            _num(kwh_per_good, "{:.4f}"),
-            style=style,
-        )
+        losses = [_num(s.losses_min[k], 0, lang) for k in LOSS_LABELS]
+        table.add_row(label, *_oee_cells(s, lang), *losses, _num(s.good_count, 0, lang),
+                      _num(kwh_per_good, 4, lang), style=style)  # fmt: skip
 
     def intensity(e: GroupEnergy | MachineEnergy | PlantEnergy | None) -> float | None:
         return e.kwh_per_good_unit if e is not None else None
@@ -196,98 +183,118 @@ def print_report(console: Console, report: Report) -> None:
                         intensity(energy.machines.get(machine)))  # fmt: skip
         table.add_section()
     if oee.plant is not None and len(oee.sites) > 1:
-        row("plant", oee.plant, intensity(energy.plant), "bold")
+        row(_("plant"), oee.plant, intensity(energy.plant), "bold")
     console.print(table)
-    console.print(
-        "[dim]Losses in minutes of planned busy time (ISO 22400-2, six big losses); groups are "
+    console.print("[dim]" + _(
+        "Losses in minutes of planned busy time (ISO 22400-2, six big losses); groups are "
         "sums of machine times and counts, never means of percentages. ! = performance above "
-        "100 %: the ideal cycle time is wrong.[/]"
-    )
+        "100 %: the ideal cycle time is wrong.") + "[/]")  # fmt: skip
 
     if report.periods:
-        t = Table(title="By period", title_justify="left")
-        for col in ("period", "A", "P", "Q", "OEE", "good", "no data min"):
-            t.add_column(col, justify="left" if col == "period" else "right")
+        t = Table(title=_("By period"), title_justify="left")
+        for i, col in enumerate((_("period"), "A", "P", "Q", "OEE", _("good"), _("no data min"))):
+            t.add_column(col, justify="left" if i == 0 else "right")
         for p in report.periods:
             if p.plant is None:
                 continue
-            t.add_row(p.period, *_oee_cells(p.plant), _num(p.plant.good_count),
-                      _num(p.plant.no_data_min))  # fmt: skip
+            t.add_row(p.period, *_oee_cells(p.plant, lang), _num(p.plant.good_count, 0, lang),
+                      _num(p.plant.no_data_min, 0, lang))  # fmt: skip
         console.print(t)
 
     if report.pareto:
-        t = Table(title="Downtime by reason (Pareto)", title_justify="left")
-        for col in ("reason", "minutes", "share", "cumulative"):
-            t.add_column(col, justify="left" if col == "reason" else "right")
+        t = Table(title=_("Downtime by reason (Pareto)"), title_justify="left")
+        for i, col in enumerate((_("reason"), _("minutes"), _("share"), _("cumulative"))):
+            t.add_column(col, justify="left" if i == 0 else "right")
         for item in report.pareto[:10]:
-            t.add_row(item.reason, f"{item.minutes:,.1f}", _pct(item.share),
-                      _pct(item.cumulative_share))  # fmt: skip
+            t.add_row(item.reason, _num(item.minutes, 1, lang), _pct(item.share, lang),
+                      _pct(item.cumulative_share, lang))  # fmt: skip
         console.print(t)
+    _print_energy(console, report, lang)
+    an = report.anomalies
+    if an is not None:
+        console.print("[bold]" + _("Anomalies") + "[/]: " + _(
+            "{events} event(s) on {machines} machine(s) with a vibration sensor").format(
+            events=len(an.events), machines=an.machines_with_sensor))  # fmt: skip
+        for e in an.events[:10]:
+            console.print(f"  {lang.when(e.start_ms)} UTC {e.machine}: "
+                          + _("vibration z={z}").format(z=lang.num(e.peak_z, 1)))  # fmt: skip
 
+    mat = report.maturity
+    dims = ", ".join(f"{_(DIMENSION_NAMES.get(d, d))} {lang.num(v, 2)}"
+                     for d, v in mat.dimensions.items())  # fmt: skip
+    console.print("[bold]" + _("Smart Factory maturity: {label}").format(label=_(mat.label))
+                  + f"[/] ({dims})")  # fmt: skip
+    for step in mat.next_steps:
+        console.print("  " + _("next") + f": {_(step.step)} [dim]({step.criterion})[/]")
+    for flag in report.flags[:20]:
+        console.print("[yellow]" + _("check") + f"[/]: {flag}")
+
+
+DIMENSION_NAMES = {
+    "connectivity": N_("connectivity"),
+    "visibility": N_("visibility"),
+    "transparency": N_("transparency"),
+    "performance": N_("performance"),
+    "energy_management": N_("energy management"),
+    "predictive": N_("predictive"),
+}
+
+
+def _print_energy(console: Console, report: Report, lang: Lang) -> None:
+    _ = lang.gettext
+    energy = report.energy
     pe = energy.plant
     if pe is not None:
         peak = pe.peak_15min
-        console.print(
-            f"[bold]Energy[/]: {_num(pe.energy_kwh, '{:,.1f}')} kWh by the machines, "
-            f"{_num(pe.kwh_per_good_unit, '{:.4f}')} kWh per good unit, "
-            f"{_pct(pe.idle_share)} while not running, peak 15-min demand "
-            f"{_num(peak.kw if peak else None, '{:,.1f}')} kW, "
-            f"{_num(pe.co2e_kg, '{:,.0f}')} kg CO2e "
-            f"(grid factor {energy.grid_emission_factor_kg_per_kwh} kg/kWh)."
-        )
+        console.print("[bold]" + _("Energy") + "[/]: " + _(
+            "{kwh} kWh by the machines, {intensity} kWh per good unit, {idle} while not "
+            "running, peak 15-min demand {kw} kW, {co2} kg CO2e (grid factor {factor} kg/kWh)."
+        ).format(kwh=lang.num(pe.energy_kwh, 1), intensity=lang.num(pe.kwh_per_good_unit, 4),
+                 idle=lang.pct(pe.idle_share), kw=lang.num(peak.kw if peak else None, 1),
+                 co2=lang.num(pe.co2e_kg, 0),
+                 factor=lang.num(energy.grid_emission_factor_kg_per_kwh, 3)))  # fmt: skip
     for path, m in energy.main_meters.items():
-        console.print(
-            f"  main meter {path}: {_num(m.energy_kwh, '{:,.1f}')} kWh, of which "
-            f"non-production {_num(m.non_production_kwh, '{:,.1f}')} kWh; sub-metered "
-            f"{_pct(m.sub_metered_share)}"
-        )
+        console.print("  " + _(
+            "main meter {path}: {kwh} kWh, of which non-production {rest} kWh; sub-metered {share}"
+        ).format(path=path, kwh=lang.num(m.energy_kwh, 1), rest=lang.num(m.non_production_kwh, 1),
+                 share=lang.pct(m.sub_metered_share)))  # fmt: skip
     b = energy.baseline
     if b is not None:
-        console.print(
-            f"  baseline: kWh = {b.intercept_kwh_per_period:.1f} + "
-            f"{b.slope_kwh_per_unit:.4f} x units per hour (R² {_num(b.r2, '{:.2f}')}); "
-            f"{len(b.deviations)} hour(s) off the baseline; EnPI last quarter "
-            f"{_num(b.enpi_last_quarter, '{:.3f}')}"
-        )
+        console.print("  " + _(
+            "baseline: kWh = {intercept} + {slope} x units per hour (R² {r2}); {n} hour(s) off "
+            "the baseline; EnPI last quarter {enpi}"
+        ).format(intercept=lang.num(b.intercept_kwh_per_period, 1),
+                 slope=lang.num(b.slope_kwh_per_unit, 4), r2=lang.num(b.r2, 2),
+                 n=len(b.deviations), enpi=lang.num(b.enpi_last_quarter, 3)))  # fmt: skip
 
     cost = energy.cost
     if cost is not None:
-        money = f"{{:,.{cost.decimals}f}}"
-        console.print(f"[bold]Energy cost[/] ({cost.currency}, time-of-use tariff; share of "
-                      "kWh in peak bands in brackets):")  # fmt: skip
-        priced = [("all machines", cost.plant)] if cost.plant else []
-        priced += [(f"site {k}", v) for k, v in cost.sites.items()]
-        priced += [(f"line {k}", v) for k, v in cost.lines.items()]
+        cur = cost.currency
+
+        def money(v: float | None, digits: int | None = None) -> str:
+            return lang.money(v, cur, cost.decimals if digits is None else digits)
+
+        console.print("[bold]" + _("Energy cost") + "[/] (" + _(
+            "{currency}, time-of-use tariff; share of kWh in peak bands in brackets"
+        ).format(currency=cur) + "):")  # fmt: skip
+        priced = [(_("all machines"), cost.plant)] if cost.plant else []
+        priced += [(_("site {name}").format(name=k), v) for k, v in cost.sites.items()]
+        priced += [(_("line {name}").format(name=k), v) for k, v in cost.lines.items()]
         for label, c in priced:
-            per_unit = "-" if c.cost_per_good_unit is None else money.format(c.cost_per_good_unit)
-            if cost.decimals == 0 and c.cost_per_good_unit is not None:
-                per_unit = f"{c.cost_per_good_unit:,.1f}"
-            console.print(f"  {label}: {money.format(c.cost)} for {c.kwh:,.1f} kWh "
-                          f"({_pct(c.peak_share)} at peak), {per_unit} per good unit")  # fmt: skip
+            # A unit's cost in a currency without decimals still needs one (VND 1.2 a unit).
+            per_unit = money(c.cost_per_good_unit, max(cost.decimals, 1))
+            console.print(f"  {label}: " + _(
+                "{cost} for {kwh} kWh ({peak} at peak), {per_unit} per good unit"
+            ).format(cost=money(c.cost), kwh=lang.num(c.kwh, 1), peak=lang.pct(c.peak_share),
+                     per_unit=per_unit))  # fmt: skip
         for site, d in cost.demand.items():
-            console.print(f"  site {site}: highest demand {d.kw:,.1f} kW, demand charge "
-                          f"{money.format(d.charge)}")  # fmt: skip
+            console.print("  " + _(
+                "site {site}: highest demand {kw} kW, demand charge {charge}"
+            ).format(site=site, kw=lang.num(d.kw, 1), charge=money(d.charge)))  # fmt: skip
         idle = cost.idle_at_peak
-        console.print(f"  idle energy at peak: {idle.kwh:,.1f} kWh, {money.format(idle.cost)} "
-                      "(switching machines off when idle in peak hours saves this)")  # fmt: skip
-
-    an = report.anomalies
-    if an is not None:
-        console.print(
-            f"[bold]Anomalies[/]: {len(an.events)} event(s) on {an.machines_with_sensor} "
-            "machine(s) with a vibration sensor"
-        )
-        for e in an.events[:10]:
-            when = datetime.fromtimestamp(e.start_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
-            console.print(f"  {when} UTC {e.machine}: vibration z={e.peak_z}")
-
-    mat = report.maturity
-    dims = ", ".join(f"{d} {'-' if v is None else f'{v:.2f}'}" for d, v in mat.dimensions.items())
-    console.print(f"[bold]Smart Factory maturity: {mat.label}[/] ({dims})")
-    for step in mat.next_steps:
-        console.print(f"  next: {step.step} [dim]({step.criterion})[/]")
-    for flag in report.flags[:20]:
-        console.print(f"[yellow]check[/]: {flag}")
+        saving = _("idle energy at peak: {kwh} kWh, {cost} (switching machines off when idle "
+                   "in peak hours saves this)")  # fmt: skip
+        console.print("  " + saving.format(kwh=lang.num(idle.kwh, 1), cost=money(idle.cost)))
 
 
 CSV_COLUMNS = (
@@ -296,13 +303,36 @@ CSV_COLUMNS = (
     "startup_rejects_min", "production_rejects_min", "total_count", "good_count",
     "energy_kwh", "kwh_per_good_unit", "no_data_min",
 )  # fmt: skip
+CSV_HEADERS = {
+    "period": N_("period"), "level": N_("level"), "name": N_("name"),
+    "availability": N_("availability"), "performance": N_("performance"),
+    "quality": N_("quality"), "oee": N_("OEE"), "planned_busy_min": N_("planned busy min"),
+    "breakdowns_min": N_("breakdowns min"), "setup_min": N_("setup min"),
+    "small_stops_min": N_("small stops min"), "reduced_speed_min": N_("reduced speed min"),
+    "startup_rejects_min": N_("start-up rejects min"),
+    "production_rejects_min": N_("production rejects min"), "total_count": N_("total count"),
+    "good_count": N_("good count"), "energy_kwh": N_("energy kWh"),
+    "kwh_per_good_unit": N_("kWh per good unit"), "no_data_min": N_("no data min"),
+}  # fmt: skip
+LEVELS = {"plant": N_("plant"), "site": N_("site"), "area": N_("area"), "line": N_("line"),
+          "machine": N_("machine"), "window": N_("window")}  # fmt: skip
 
 
-def report_csv(report: Report) -> str:
-    """One row per period (``window`` for the whole), level and name."""
+def report_csv(report: Report, lang: Lang | None = None) -> str:
+    """One row per period (``window`` for the whole), level and name.
+
+    Without ``lang`` the header is the stable machine-readable one (``oee``,
+    ``breakdowns_min``...); with it, headers and level names are in that language for a
+    person with a spreadsheet. Numbers stay plain (a dot, no grouping) either way, so that
+    every program reads them.
+    """
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
+    word = (lambda k: k) if lang is None else lang.gettext
+    if lang is None:
+        writer.writerow(CSV_COLUMNS)
+    else:
+        writer.writerow([word(CSV_HEADERS[c]) for c in CSV_COLUMNS])
 
     def rows(period: str, levels: Levels) -> None:
         items: list[tuple[str, str, Figures | None]] = [("plant", "plant", levels.plant)]
@@ -313,13 +343,14 @@ def report_csv(report: Report) -> str:
             if s is None:
                 continue
             writer.writerow([
-                period, level, name, s.availability, s.performance, s.quality,
+                period, word(LEVELS[level]), word(LEVELS["plant"]) if name == "plant" else name,
+                s.availability, s.performance, s.quality,
                 s.oee, s.planned_busy_min, *(s.losses_min[k] for k in LOSS_LABELS),
                 s.total_count, s.good_count, s.energy_kwh, s.kwh_per_good_unit,
                 s.no_data_min,
             ])  # fmt: skip
 
-    rows("window", report.oee)
+    rows(word(LEVELS["window"]), report.oee)
     for p in report.periods:
         rows(p.period, p)
     return out.getvalue()

@@ -280,7 +280,7 @@ def make_app(dash: Dashboard, *, tls: bool = False) -> web.Application:
     cfg = dash.settings.serve
     users = AuthDb(cfg.users_db, max_failures=cfg.max_failures, lockout_s=cfg.lockout_minutes
                    * 60, session_s=cfg.session_minutes * 60, actor="serve")  # fmt: skip
-    guard = Guard(users, cfg, tls=tls)
+    guard = Guard(users, cfg, tls=tls, lang=dash.settings.lang)
     routes = web.RouteTableDef()
 
     @routes.get("/")

@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     plant: str | None = Field(
         default=None, description="Plant model file (TOML): calendar, machines, main meters"
     )
+    lang: Literal["en", "vi"] = Field(
+        default="en",
+        description="Language of reports and notifications, and of the dashboard for "
+        "browsers that ask for neither: en (English) or vi (Vietnamese)",
+    )
     edge: EdgeConfig = EdgeConfig()
     ingest: IngestConfig = IngestConfig()
     analytics: AnalyticsConfig = AnalyticsConfig()

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from analytics.accounts import Window
+from analytics.i18n import N_
 from analytics.timeline import Timeline
 from telemetry.plant import Plant
 
@@ -36,12 +37,15 @@ def presets(plant: Plant | None, now_ms: int, default: Window) -> list[dict[str,
     zone = ZoneInfo(plant.calendar.timezone if plant is not None else "UTC")
     out: list[dict[str, Any]] = []
 
-    def add(id_: str, label: str, start: int, end: int) -> None:
+    def add(id_: str, text: str, start: int, end: int, name: str = "") -> None:
+        """``text``: the label's message (the page translates it), ``{name}`` the shift's."""
         end = min(end, now_ms)
         if end > start:
-            out.append({"id": id_, "label": label, "from_ms": start, "to_ms": end})
+            label = text.format(name=name)
+            out.append({"id": id_, "label": label, "text": text, "name": name,
+                        "from_ms": start, "to_ms": end})  # fmt: skip
 
-    add("default", "Live window", default.start_ms, default.end_ms)
+    add("default", N_("Live window"), default.start_ms, default.end_ms)
     if plant is not None:
         shifts = [
             (a, b, name)
@@ -51,18 +55,18 @@ def presets(plant: Plant | None, now_ms: int, default: Window) -> list[dict[str,
         shifts.sort()
         if shifts:
             a, b, name = shifts[-1]
-            add("current_shift", f"Current shift ({name})" if b > now_ms else
-                f"Last shift ({name})", a, b)  # fmt: skip
+            text = N_("Current shift ({name})") if b > now_ms else N_("Last shift ({name})")
+            add("current_shift", text, a, b, name)
         if len(shifts) > 1:
             a, b, name = shifts[-2]
-            add("previous_shift", f"Previous shift ({name})", a, b)
+            add("previous_shift", N_("Previous shift ({name})"), a, b, name)
     today = _local_midnight(now_ms, zone)
-    add("today", "Today", today, now_ms)
-    add("yesterday", "Yesterday", _local_midnight(now_ms, zone, 1), today)
+    add("today", N_("Today"), today, now_ms)
+    add("yesterday", N_("Yesterday"), _local_midnight(now_ms, zone, 1), today)
     weekday = dt.datetime.fromtimestamp(now_ms / 1000, zone).weekday()
-    add("this_week", "This week", _local_midnight(now_ms, zone, weekday), now_ms)
-    add("last_7_days", "Last 7 days", now_ms - 7 * DAY_MS, now_ms)
-    add("last_30_days", "Last 30 days", now_ms - 30 * DAY_MS, now_ms)
+    add("this_week", N_("This week"), _local_midnight(now_ms, zone, weekday), now_ms)
+    add("last_7_days", N_("Last 7 days"), now_ms - 7 * DAY_MS, now_ms)
+    add("last_30_days", N_("Last 30 days"), now_ms - 30 * DAY_MS, now_ms)
     return out
 
 

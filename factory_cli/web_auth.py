@@ -34,7 +34,8 @@ from telemetry.urls import is_loopback_host
 WEB = Path(__file__).parent / "web"
 COOKIE = "factory_session"
 PUBLIC = frozenset({"/login", "/api/login", "/api/health", "/openapi.json", "/static/login.js",
-                    "/static/style.css", "/static/favicon.svg"})  # fmt: skip
+                    "/static/style.css", "/static/favicon.svg", "/static/i18n.js",
+                    "/api/i18n"})  # fmt: skip
 WRITES: dict[tuple[str, str], Role] = {
     ("POST", "/api/forecast"): "operator",
     ("POST", "/api/alerts/ack"): "operator",
@@ -70,7 +71,9 @@ def source(request: web.Request) -> str:
 class Guard:
     """The middleware and the sign-in routes, for one users database."""
 
-    def __init__(self, db: AuthDb, cfg: ServeConfig, *, tls: bool) -> None:
+    def __init__(self, db: AuthDb, cfg: ServeConfig, *, tls: bool, lang: str = "en") -> None:
+        self.lang = lang
+        """The plant's language (setting ``lang``): for browsers that ask for neither."""
         self.db = db
         self.cfg = cfg
         self.tls = tls
@@ -138,6 +141,20 @@ class Guard:
         @routes.get("/login")
         async def login_page(_request: web.Request) -> web.FileResponse:
             return web.FileResponse(WEB / "login.html")
+
+        @routes.get("/api/i18n")
+        async def i18n(request: web.Request) -> web.Response:
+            """The page's language: ``?lang=`` (the picker), else the browser's
+            (``Accept-Language``), else the setting; with its catalogue."""
+            from analytics.i18n import LANGUAGES, NAMES, accept_language, messages, pick
+
+            asked = request.query.get("lang", "")
+            if asked and asked not in LANGUAGES:
+                return _error(400, f"lang: one of {', '.join(LANGUAGES)}")
+            code = pick(asked or accept_language(request.headers.get("Accept-Language")),
+                        self.lang)  # fmt: skip
+            return web.json_response({"lang": code, "locale": LANGUAGES[code].replace("_", "-"),
+                                      "languages": NAMES, "messages": messages(code)})  # fmt: skip
 
         @routes.post("/api/login")
         async def login(request: web.Request) -> web.Response:

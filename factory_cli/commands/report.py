@@ -11,6 +11,7 @@ from pathlib import Path
 
 from factory_cli.options import (
     add_command,
+    add_lang,
     add_plant,
     iso_ms,
     load_plant_or_none,
@@ -42,6 +43,7 @@ def add_parser(sub: object) -> argparse.ArgumentParser:
     for level in ("site", "area", "line", "machine"):
         p.add_argument(f"--{level}", help=f"only this {level}")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    add_lang(p)
     p.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
     p.add_argument(
         "--plot",
@@ -70,8 +72,11 @@ def add_parser(sub: object) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from analytics.accounts import Window
+    from analytics.i18n import lang as language
     from analytics.report import compute_report
     from factory_cli.render import print_report, report_csv
+
+    lang = language(args.lang or settings.lang)
 
     end = args.end if args.end is not None else int(time.time() * 1000)
     start = args.start if args.start is not None else end - 24 * 3600 * 1000
@@ -120,7 +125,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.format == "json":
         text = report.to_json()
     elif args.format == "csv":
-        text = report_csv(report)
+        text = report_csv(report, lang if lang.code != "en" else None)
     else:
         text = ""
     if args.output:
@@ -128,12 +133,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             from rich.console import Console
 
             with open(args.output, "w") as fh:
-                print_report(Console(file=fh, width=160, no_color=True), report)
+                print_report(Console(file=fh, width=160, no_color=True), report, lang)
         else:
             Path(args.output).write_text(text)
         print(f"report written to {args.output}", file=sys.stderr)
     elif args.format == "table":
-        print_report(stdout_console(width=160), report)
+        print_report(stdout_console(width=160), report, lang)
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0

@@ -145,14 +145,17 @@ SHOTS = (
 
 
 @contextlib.asynccontextmanager
-async def chromium_page(base: str) -> AsyncIterator[tuple[Any, list[str]]]:
-    """A page in Debian's headless Chromium; the list collects console errors and page errors."""
+async def chromium_page(
+    base: str, locale: str = "en-US"
+) -> AsyncIterator[tuple[Any, list[str]]]:
+    """A page in Debian's headless Chromium whose language is ``locale``; the list collects
+    console errors and page errors."""
     from playwright.async_api import async_playwright
 
     chromium = require_binary("chromium", "chromium", "/usr/bin")
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+        page = await browser.new_page(viewport={"width": 1400, "height": 1000}, locale=locale)
         problems: list[str] = []
         page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: problems.append(str(e)))
@@ -246,8 +249,8 @@ async def test_dashboard_in_chromium_shows_the_api_numbers(
     # The tariff's bill of the plant's machines (deploy/plants/small.toml has one).
     cost = report["energy"]["cost"]["plant"]
     shown = dict(energy_tiles)
-    assert shown["Energy cost"] == f"{cost['cost']:,.0f} VND"
-    assert shown["Cost per good unit"] == f"{cost['cost_per_good_unit']:,.1f} VND"
+    assert shown["Energy cost"] == f"₫{cost['cost']:,.0f}"
+    assert shown["Cost per good unit"] == f"₫{cost['cost_per_good_unit']:,.1f}"
     assert shown["kWh at peak"] == f"{cost['peak_share'] * 100:.1f} %"
     # The heatmap: every line x hour, each cell the OEE of that line in that hour.
     assert len(heat) == len(lines) * len(hourly["periods"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +159,31 @@ def test_report_command_json_csv_and_table(
 
     table = run_cli(["report", *window], db, monkeypatch, capsys)
     assert "press01" in table and "Smart Factory maturity" in table and "breakdown" in table
+
+
+def test_report_command_in_vietnamese(
+    small_plant: tuple[Fleet, Path], monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    fleet, db = small_plant
+    window = ["--from", "2026-01-05T05:00+07:00", "--to", "2026-01-06T11:00+07:00",
+              "--plant", str(PLANTS / "small.toml")]  # fmt: skip
+    truth = fleet.truth_report()
+    table = run_cli(["report", *window, "--lang", "vi"], db, monkeypatch, capsys)
+    assert "Mức độ trưởng thành Nhà máy thông minh" in table
+    assert "Thời gian dừng theo lý do (Pareto)" in table
+    assert "Smart Factory maturity" not in table and "Downtime by reason" not in table
+    assert "OEE và tổn thất, 22:00 04/01/2026 đến 04:00 06/01/2026 UTC" in table
+    # The plant's OEE, written the Vietnamese way (decimal comma), and its bill in dong.
+    oee = f"{truth['plant']['oee'] * 100:.1f}".replace(".", ",") + "%"
+    assert oee in table
+    assert re.search(r"[0-9]{1,3}(\.[0-9]{3})+\xa0₫ cho [0-9.]+,[0-9] kWh", table), table
+    # The language can come from the setting too; CSV headers then are Vietnamese, numbers plain.
+    monkeypatch.setenv("FACTORY_LANG", "vi")
+    rows = list(csv.DictReader(io.StringIO(run_cli(
+        ["report", *window, "--format", "csv", "--line", "line2"], db, monkeypatch, capsys
+    ))))  # fmt: skip
+    line = next(r for r in rows if r["cấp"] == "dây chuyền")
+    assert float(line["OEE"]) == pytest.approx(truth["lines"]["plant1/assembly/line2"]["oee"])
+    assert {r["kỳ"] for r in rows} == {"khoảng thời gian"}
+    english = run_cli(["report", *window, "--lang", "en"], db, monkeypatch, capsys)
+    assert "Smart Factory maturity" in english and "Mức độ" not in english

@@ -9,15 +9,30 @@ const STATE_COLOURS = {
   RUNNING: "#2da44e", IDLE: "#d4a72c", DOWN: "#cf222e", SETUP: "#8250df",
   PLANNED_STOP: "#8c959f", OFF: "#d0d7de", UNKNOWN: "#57606a",
 };
-const LOSSES = { breakdowns: "breakdowns", setup: "setup", small_stops: "small stops",
-                 reduced_speed: "reduced speed", startup_rejects: "start-up rejects",
-                 production_rejects: "production rejects" };
-const LEVEL_NAMES = ["plant", "site", "area", "line", "machine"];
+const LOSSES = { breakdowns: N("breakdowns"), setup: N("setup"), small_stops: N("small stops"),
+                 reduced_speed: N("reduced speed"), startup_rejects: N("start-up rejects"),
+                 production_rejects: N("production rejects") };
+const LEVEL_NAMES = [N("plant"), N("site"), N("area"), N("line"), N("machine")];
+const LEVEL_PLURALS = [N("plants"), N("sites"), N("areas"), N("lines"), N("machines")];
+const STATE_NAMES = { RUNNING: N("running"), IDLE: N("idle"), DOWN: N("down"), SETUP: N("setup"),
+                      PLANNED_STOP: N("planned stop"), OFF: N("off"), UNKNOWN: N("unknown") };
+const RULE_NAMES = { breakdown: N("breakdown"), silent: N("silent or offline"), oee: N("OEE below target"),
+                     availability: N("availability below target"), anomaly: N("anomaly"),
+                     demand: N("demand near the contracted maximum"), energy_intensity: N("energy per good unit above baseline"),
+                     deadletters: N("dead letters") };
+const SEVERITY_NAMES = { critical: N("critical"), warning: N("warning") };
+const SIGNAL_NAMES = { vibration_mm_s: N("vibration"), temperature_c: N("temperature") };
+function signalName(s) { return SIGNAL_NAMES[s] ? t(SIGNAL_NAMES[s]) : s; }
+function stateName(s) { return STATE_NAMES[s] ? t(STATE_NAMES[s]) : s; }
+// A run's loss category (/api/machine: analytics/timeline.py).
+const CATEGORY_LOSSES = { running: N("running"), small_stop: N("small stop"), breakdown: N("breakdown"),
+                          setup: N("setup"), not_planned: N("not planned") };
+function lossName(k) { return CATEGORY_LOSSES[k] ? t(CATEGORY_LOSSES[k]) : k.replace("_", " "); }
 const MAPS = ["plant", "sites", "areas", "lines", "machines"];
 const COLUMNS = [
-  ["name", "name"], ["oee", "OEE"], ["availability", "A"], ["performance", "P"], ["quality", "Q"],
-  ...Object.entries(LOSSES).map(([k, label]) => ["loss:" + k, label + " (min)"]),
-  ["kwh_per_good_unit", "kWh per good unit"], ["delta", "OEE vs previous"],
+  ["name", N("name")], ["oee", "OEE"], ["availability", "A"], ["performance", "P"], ["quality", "Q"],
+  ...Object.entries(LOSSES).map(([k, label]) => ["loss:" + k, label, " (min)"]),
+  ["kwh_per_good_unit", N("kWh per good unit")], ["delta", N("OEE vs previous")],
 ];
 
 let presets = [];
@@ -29,11 +44,13 @@ let periods = null;     // the window's report by hour, shift or day
 let token = 0;          // the view being drawn (a newer navigation cancels older draws)
 
 // ---- helpers --------------------------------------------------------------------------------
-function pct(v) { return v === null || v === undefined ? "no data" : (100 * v).toFixed(1) + " %"; }
+function pct(v) { return v === null || v === undefined ? t("no data") : num(100 * v, 1) + " %"; }
 function num(v, digits) {
   if (v === null || v === undefined) return "–";
-  return Number(v).toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  return Number(v).toLocaleString(LOCALE, { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
+/** The label of a column of the children's table, in the page's language. */
+function columnLabel(c) { return (["OEE", "A", "P", "Q"].includes(c[1]) ? c[1] : t(c[1])) + (c[2] || ""); }
 function grade(v, good, bad) {
   if (v === null || v === undefined) return "";
   return v >= good ? "good" : v < bad ? "bad" : "warn";
@@ -50,7 +67,18 @@ function svg(tag, attrs, text) {
   if (text !== undefined) e.textContent = text;
   return e;
 }
-function iso(ms) { return new Date(ms).toISOString().slice(0, 16).replace("T", " ") + " UTC"; }
+/** A moment to the minute, UTC, in the locale's order (en: 2026-11-30 14:05; vi: 14:05 30/11/2026). */
+function iso(ms) {
+  if (LANG === "en") return new Date(ms).toISOString().slice(0, 16).replace("T", " ") + " UTC";
+  return new Intl.DateTimeFormat(LOCALE, { timeZone: "UTC", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+                                           day: "2-digit", month: "2-digit", year: "numeric" }).format(ms) + " UTC";
+}
+/** Day and time without the year, for axes. */
+function shortWhen(ms) {
+  if (LANG === "en") return new Date(ms).toISOString().slice(5, 16).replace("T", " ");
+  return new Intl.DateTimeFormat(LOCALE, { timeZone: "UTC", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+                                           day: "2-digit", month: "2-digit" }).format(ms);
+}
 function tile(parent, label, value, cls, extra) {
   const t = el("div", { class: "tile" });
   t.appendChild(el("span", { class: "muted" }, label));
@@ -134,10 +162,10 @@ async function drawStops(path, win) {
     return;
   }
   section.hidden = !!doc.unavailable || doc.stops.length === 0;
-  document.getElementById("stops-count").textContent = `(${doc.unexplained} unexplained)`;
+  document.getElementById("stops-count").textContent = t("({n} unexplained)", { n: doc.unexplained });
   document.querySelector("#stops-table tbody").replaceChildren(...doc.stops.map((s) => {
     const row = el("tr", { "data-stop": `${s.machine}@${s.start_ms}` });
-    [s.machine, iso(s.start_ms), num(s.minutes, 0), s.state, s.sent_reason]
+    [s.machine, iso(s.start_ms), num(s.minutes, 0), stateName(s.state), s.sent_reason]
       .forEach((v) => row.appendChild(el("td", {}, String(v))));
     const cell = el("td");
     const mine = s.explained && me && s.explained.user === me.user;
@@ -148,18 +176,18 @@ async function drawStops(path, win) {
     }
     if (mayOperate() && (!s.explained || mine || me.role === "admin")) {
       const pick = el("select", { class: "reason" });
-      pick.appendChild(el("option", { value: "" }, "reason…"));
-      doc.catalogue.forEach((r) => pick.appendChild(el("option", { value: r.code }, `${r.label} (${r.category})`)));
-      const note = el("input", { class: "comment", placeholder: "comment", maxlength: "500" });
-      const button = el("button", { type: "button", class: "explain" }, s.explained ? "change" : "explain");
+      pick.appendChild(el("option", { value: "" }, t("reason…")));
+      doc.catalogue.forEach((r) => pick.appendChild(el("option", { value: r.code }, `${r.label} (${t(CATEGORY_NAMES[r.category] || r.category)})`)));
+      const note = el("input", { class: "comment", placeholder: t("comment"), maxlength: "500" });
+      const button = el("button", { type: "button", class: "explain" }, s.explained ? t("change") : t("explain"));
       const said = el("span", { class: "muted" });
       button.addEventListener("click", async () => {
-        if (!pick.value) { said.textContent = "pick a reason"; return; }
+        if (!pick.value) { said.textContent = t("pick a reason"); return; }
         try {
           await postJson("/api/stops/reason", { machine: s.machine, start_ms: s.start_ms, reason: pick.value, comment: note.value });
           load();
         } catch (err) {
-          said.textContent = "not stored: " + (err.message || err);
+          said.textContent = t("not stored: {why}", { why: err.message || err });
         }
       });
       [pick, note, button, said].forEach((x) => cell.appendChild(x));
@@ -168,32 +196,33 @@ async function drawStops(path, win) {
     return row;
   }));
 }
+const CATEGORY_NAMES = { breakdown: N("breakdown"), setup: N("setup"), planned_stop: N("planned stop") };
 function mayOperate() { return !!me && ["operator", "admin"].includes(me.role); }
 async function drawAlerts(path) {
   const doc = await getJson("/api/alerts");
   const prefix = path.join("/");
   const mine = doc.alerts.filter((a) => !prefix || a.subject.startsWith(prefix));
   document.getElementById("alerts-count").textContent =
-    `(${mine.filter((a) => a.resolved_ms === null).length} open here, ${doc.open} in the plant)`;
+    t("({here} open here, {plant} in the plant)", { here: mine.filter((a) => a.resolved_ms === null).length, plant: doc.open });
   document.getElementById("alerts-none").hidden = mine.length > 0;
   document.getElementById("alerts-table").hidden = mine.length === 0;
   document.querySelector("#alerts-table tbody").replaceChildren(...mine.map((a) => {
     const open = a.resolved_ms === null;
     const row = el("tr", { class: open ? a.severity : "resolved", "data-alert": a.id });
-    [a.severity, a.rule, a.message, iso(a.fired_ms), num(a.minutes, 0),
-     open ? "open" : "resolved " + iso(a.resolved_ms)]
+    [t(SEVERITY_NAMES[a.severity] || a.severity), RULE_NAMES[a.rule] ? t(RULE_NAMES[a.rule]) : a.rule, a.message,
+     iso(a.fired_ms), num(a.minutes, 0), open ? t("open") : t("resolved {when}", { when: iso(a.resolved_ms) })]
       .forEach((v) => row.appendChild(el("td", {}, String(v))));
     const ack = el("td");
     if (a.acked_by) {
       ack.textContent = `${a.acked_by}, ${iso(a.acked_ms)}`;
     } else if (open && mayOperate()) {
-      const button = el("button", { type: "button", class: "ack" }, "acknowledge");
+      const button = el("button", { type: "button", class: "ack" }, t("acknowledge"));
       button.addEventListener("click", async () => {
         try {
           await postJson("/api/alerts/ack", { id: a.id });
           await drawAlerts(state().path);
         } catch (err) {
-          ack.textContent = "not acknowledged: " + (err.message || err);
+          ack.textContent = t("not acknowledged: {why}", { why: err.message || err });
         }
       });
       ack.appendChild(button);
@@ -204,14 +233,14 @@ async function drawAlerts(path) {
   const bad = doc.undelivered.filter((n) => n.status === "failed");
   const undelivered = document.getElementById("undelivered");
   undelivered.hidden = bad.length === 0;
-  undelivered.textContent = bad.length ? `${bad.length} notification(s) could not be delivered ` +
-    `(kept; \`factory alerts retry\` sends them again): ` +
-    [...new Set(bad.map((n) => `${n.channel}: ${n.error}`))].slice(-3).join("; ") : "";
+  undelivered.textContent = bad.length ? t("{n} notification(s) could not be delivered (kept; `factory alerts retry` sends them again):", { n: bad.length }) +
+    " " + [...new Set(bad.map((n) => `${n.channel}: ${n.error}`))].slice(-3).join("; ") : "";
 }
+const ROLE_NAMES = { viewer: N("viewer"), operator: N("operator"), admin: N("admin") };
 async function drawWho() {
   me = await getJson("/api/me");
   document.getElementById("who-name").textContent =
-    me.via === "anonymous" ? "not signed in (read only)" : `${me.user} (${me.role})`;
+    me.via === "anonymous" ? t("not signed in (read only)") : `${me.user} (${t(ROLE_NAMES[me.role] || me.role)})`;
   const out = document.getElementById("sign-out");
   out.hidden = me.via !== "session";
   document.getElementById("forecast-save").hidden = !["operator", "admin"].includes(me.role);
@@ -223,7 +252,7 @@ async function drawAudit() {
   const { events } = await getJson("/api/audit?limit=50");
   section.querySelector("tbody").replaceChildren(...events.map((e) => {
     const row = el("tr", { class: e.ok ? "" : "bad" });
-    [iso(e.ts), e.user, e.action, e.ok ? "yes" : "no", e.source, e.detail]
+    [iso(e.ts), e.user, e.action, e.ok ? t("yes") : t("no"), e.source, e.detail]
       .forEach((v) => row.appendChild(el("td", {}, String(v))));
     return row;
   }));
@@ -233,9 +262,9 @@ document.getElementById("forecast-save").addEventListener("click", async () => {
   const said = document.getElementById("forecast-saved");
   try {
     const r = await postJson("/api/forecast");
-    said.textContent = `stored ${r.stored} points from ${r.origin}`;
+    said.textContent = t("stored {n} points from {origin}", { n: r.stored, origin: r.origin });
   } catch (err) {
-    said.textContent = "not stored: " + (err.message || err);
+    said.textContent = t("not stored: {why}", { why: err.message || err });
   }
 });
 document.getElementById("sign-out").addEventListener("click", async () => {
@@ -291,7 +320,7 @@ function targetOf(key) {
 function drawCrumbs(path) {
   const ol = document.getElementById("crumbs");
   ol.replaceChildren();
-  const items = [["Plant", []], ...path.map((name, i) => [name, path.slice(0, i + 1)])];
+  const items = [[t("Plant"), []], ...path.map((name, i) => [name, path.slice(0, i + 1)])];
   items.forEach(([label, p], i) => {
     const li = el("li");
     if (i === items.length - 1) {
@@ -311,8 +340,8 @@ function arrow(d) {
   if (d === null) return el("span", { class: "muted delta" }, "–");
   const up = d >= 0;
   return el("span", { class: "delta " + (Math.abs(d) < 0.0005 ? "" : up ? "good" : "bad"),
-                      title: "against the previous window of the same length" },
-            (Math.abs(d) < 0.0005 ? "= " : up ? "▲ " : "▼ ") + (100 * d).toFixed(1) + " pt");
+                      title: t("against the previous window of the same length") },
+            (Math.abs(d) < 0.0005 ? "= " : up ? "▲ " : "▼ ") + num(100 * d, 1) + " " + t("pt"));
 }
 
 function drawKpis(path) {
@@ -320,14 +349,14 @@ function drawKpis(path) {
   const before = figuresOf(previous, path);
   const tiles = document.getElementById("kpis");
   tiles.replaceChildren();
-  if (!f) { tiles.appendChild(el("p", { class: "muted" }, "no data in this window")); return; }
+  if (!f) { tiles.appendChild(el("p", { class: "muted" }, t("no data in this window"))); return; }
   tile(tiles, "OEE", pct(f.oee), grade(f.oee, 0.85, 0.6), arrow(delta(f.oee, before && before.oee)));
-  tile(tiles, "Availability", pct(f.availability), "", arrow(delta(f.availability, before && before.availability)));
-  tile(tiles, "Performance", pct(f.performance), "", arrow(delta(f.performance, before && before.performance)));
-  tile(tiles, "Quality", pct(f.quality), "", arrow(delta(f.quality, before && before.quality)));
-  tile(tiles, "Good units", num(f.good_count, 0));
-  tile(tiles, "kWh per good unit", num(f.kwh_per_good_unit, 4));
-  if (path.length === 3) tile(tiles, "OEE target", pct(targetOf(path.join("/"))));
+  tile(tiles, t("Availability"), pct(f.availability), "", arrow(delta(f.availability, before && before.availability)));
+  tile(tiles, t("Performance"), pct(f.performance), "", arrow(delta(f.performance, before && before.performance)));
+  tile(tiles, t("Quality"), pct(f.quality), "", arrow(delta(f.quality, before && before.quality)));
+  tile(tiles, t("Good units"), num(f.good_count, 0));
+  tile(tiles, t("kWh per good unit"), num(f.kwh_per_good_unit, 4));
+  if (path.length === 3) tile(tiles, t("OEE target"), pct(targetOf(path.join("/"))));
 }
 
 function cellValue(r, key, level, column) {
@@ -349,9 +378,10 @@ function drawChildren(path, s) {
   const level = childLevel(report, path);
   const head = document.querySelector("#children thead tr");
   head.replaceChildren();
-  for (const [key, label] of COLUMNS) {
+  for (const c of COLUMNS) {
+    const key = c[0];
     const th = el("th", { scope: "col", "aria-sort": s.sort === key ? (s.dir === "asc" ? "ascending" : "descending") : "none" });
-    const b = el("button", { type: "button", "data-sort": key }, key === "name" ? LEVEL_NAMES[level] : label);
+    const b = el("button", { type: "button", "data-sort": key }, key === "name" ? t(LEVEL_NAMES[level]) : columnLabel(c));
     b.addEventListener("click", () => go({ sort: key, dir: s.sort === key && s.dir === "asc" ? "desc" : "asc" }, true));
     th.appendChild(b);
     head.appendChild(th);
@@ -395,9 +425,10 @@ function drawChildren(path, s) {
     rows.appendChild(tr);
   }
   document.querySelector("#children tbody").replaceChildren(rows);
-  note.textContent = q ? `${keys.length} of ${total} ${LEVEL_NAMES[level]}s match “${s.q}”` :
-    `${total} ${LEVEL_NAMES[level]}s, sorted by ${COLUMNS.find((c) => c[0] === s.sort)[1]}` +
-    (s.dir === "asc" ? ", worst first" : "") + ". Lines and sites are sums of their machines' times and counts (ISO 22400-2).";
+  const levels = t(LEVEL_PLURALS[level]);
+  note.textContent = q ? t("{n} of {total} {levels} match “{q}”", { n: keys.length, total, levels, q: s.q }) :
+    t("{total} {levels}, sorted by {column}", { total, levels, column: columnLabel(COLUMNS.find((c) => c[0] === s.sort)) }) +
+    (s.dir === "asc" ? t(", worst first") : "") + ". " + t("Lines and sites are sums of their machines' times and counts (ISO 22400-2).");
   // Search: machines anywhere below this level whose name matches.
   const found = document.getElementById("found");
   found.replaceChildren();
@@ -424,7 +455,7 @@ function heatColour(v) {
 function drawHeat(path, s) {
   const box = document.getElementById("heatmap");
   const trend = document.getElementById("trend");
-  if (!periods) { box.textContent = "loading…"; trend.replaceChildren(); return; }
+  if (!periods) { box.textContent = t("loading…"); trend.replaceChildren(); return; }
   const ps = periods.periods;
   const level = path.length === 4 ? 4 : childLevel(periods, path);
   let rows = path.length === 4 ? [path.join("/")] : childrenOf(periods, path, level).map((p) => p.join("/"));
@@ -432,11 +463,11 @@ function drawHeat(path, s) {
   const order = [...document.querySelectorAll("#children tbody tr")].map((tr) => tr.dataset.key);
   if (order.length) rows = order.filter((k) => rows.includes(k));
   rows = rows.slice(0, 60);
-  if (!ps.length || !rows.length) { box.textContent = "no periods in this window"; trend.replaceChildren(); return; }
+  if (!ps.length || !rows.length) { box.textContent = t("no periods in this window"); trend.replaceChildren(); return; }
   const label = 150, cw = Math.max(8, Math.min(48, Math.floor(820 / ps.length))), ch = 20;
   const W = label + cw * ps.length, H = ch * rows.length + 24;
   const s2 = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: Math.min(W, 1100), role: "grid",
-                          "aria-label": "OEE per " + LEVEL_NAMES[level] + " and period" });
+                          "aria-label": t("OEE per {level} and period", { level: t(LEVEL_NAMES[level]) }) });
   const readout = document.getElementById("heat-readout");
   rows.forEach((key, i) => {
     s2.appendChild(svg("text", { x: 0, y: i * ch + 14 }, key.split("/").pop()));
@@ -468,27 +499,27 @@ function drawHeat(path, s) {
   box.replaceChildren(s2);
   // Trend: OEE per period of the rows (at most 6, worst first) against their targets.
   const Wt = 820, Ht = 160;
-  const t = svg("svg", { viewBox: `0 -12 ${Wt} ${Ht + 42}`, width: String(Wt), role: "img",
-                         "aria-label": "OEE trend against target" });
+  const chart = svg("svg", { viewBox: `0 -12 ${Wt} ${Ht + 42}`, width: String(Wt), role: "img",
+                         "aria-label": t("OEE trend against target") });
   const xs = (j) => 40 + (ps.length === 1 ? 0 : (j * (Wt - 60)) / (ps.length - 1));
   const ys = (v) => Ht - v * Ht;
   for (const g of [0, 0.5, 1]) {
-    t.appendChild(svg("line", { x1: 40, x2: Wt - 20, y1: ys(g), y2: ys(g), stroke: "#eaeef2" }));
-    t.appendChild(svg("text", { x: 0, y: ys(g) + 4 }, (100 * g).toFixed(0) + " %"));
+    chart.appendChild(svg("line", { x1: 40, x2: Wt - 20, y1: ys(g), y2: ys(g), stroke: "#eaeef2" }));
+    chart.appendChild(svg("text", { x: 0, y: ys(g) + 4 }, (100 * g).toFixed(0) + " %"));
   }
   const palette = ["#0969da", "#bf3989", "#1a7f37", "#9a6700", "#8250df", "#57606a"];
   rows.slice(0, 6).forEach((key, i) => {
     const pts = ps.map((p, j) => [j, p[MAPS[level]][key]]).filter(([, f]) => f && f.oee !== null);
     if (!pts.length) return;
     const target = level === 3 ? targetOf(key) : defaultTarget;
-    t.appendChild(svg("line", { x1: 40, x2: Wt - 20, y1: ys(target), y2: ys(target), stroke: palette[i],
-                                "stroke-dasharray": "4 4", "stroke-opacity": 0.6 }));
-    t.appendChild(svg("polyline", { points: pts.map(([j, f]) => `${xs(j)},${ys(f.oee)}`).join(" "),
-                                    fill: "none", stroke: palette[i], "stroke-width": 2 }));
-    t.appendChild(svg("text", { x: 40 + i * 130, y: Ht + 26, fill: palette[i] },
-      `${key.split("/").pop()} (target ${(100 * target).toFixed(0)} %)`));
+    chart.appendChild(svg("line", { x1: 40, x2: Wt - 20, y1: ys(target), y2: ys(target), stroke: palette[i],
+                                    "stroke-dasharray": "4 4", "stroke-opacity": 0.6 }));
+    chart.appendChild(svg("polyline", { points: pts.map(([j, f]) => `${xs(j)},${ys(f.oee)}`).join(" "),
+                                        fill: "none", stroke: palette[i], "stroke-width": 2 }));
+    chart.appendChild(svg("text", { x: 40 + i * 130, y: Ht + 26, fill: palette[i] },
+      t("{name} (target {target} %)", { name: key.split("/").pop(), target: (100 * target).toFixed(0) })));
   });
-  trend.replaceChildren(t);
+  trend.replaceChildren(chart);
 }
 
 function bars(container, items, unit) {
@@ -508,7 +539,7 @@ function drawLosses(path) {
   const f = figuresOf(report, path);
   if (!f) return;
   bars(document.getElementById("six-losses"),
-       Object.entries(LOSSES).map(([k, label]) => ({ label, value: f.losses_min[k] || 0, colour: "#cf222e" })), " min");
+       Object.entries(LOSSES).map(([k, label]) => ({ label: t(label), value: f.losses_min[k] || 0, colour: "#cf222e" })), " min");
   const reasons = Object.entries(f.downtime_by_reason_min).sort((a, b) => b[1] - a[1]).slice(0, 10);
   bars(document.getElementById("pareto"), reasons.map(([reason, minutes]) => ({ label: reason, value: minutes })), " min");
 }
@@ -520,38 +551,38 @@ function drawEnergy(path) {
   tiles.replaceChildren();
   if (f) {
     tile(tiles, "kWh", num(f.energy_kwh, 1));
-    tile(tiles, "kWh per good unit", num(f.kwh_per_good_unit, 4));
-    tile(tiles, "Idle kWh", num(f.idle_kwh, 1));
-    if (e && e.peak_15min !== undefined) tile(tiles, "Peak 15-min demand", e.peak_15min ? num(e.peak_15min.kw, 1) + " kW" : "–");
+    tile(tiles, t("kWh per good unit"), num(f.kwh_per_good_unit, 4));
+    tile(tiles, t("Idle kWh"), num(f.idle_kwh, 1));
+    if (e && e.peak_15min !== undefined) tile(tiles, t("Peak 15-min demand"), e.peak_15min ? num(e.peak_15min.kw, 1) + " kW" : "–");
     if (e && e.co2e_kg !== undefined) tile(tiles, "CO2e", num(e.co2e_kg, 0) + " kg");
   }
   const cost = costOf(report, path);
   if (cost) {
     const c = report.energy.cost;
-    const money = (v) => v === null || v === undefined ? "–" : num(v, c.decimals) + " " + c.currency;
-    tile(tiles, "Energy cost", money(cost.cost));
-    tile(tiles, "Cost per good unit", cost.cost_per_good_unit === null ? "–"
-      : num(cost.cost_per_good_unit, c.decimals === 0 ? 1 : c.decimals + 2) + " " + c.currency);
-    tile(tiles, "kWh at peak", pct(cost.peak_share));
+    const money = (v, digits) => v === null || v === undefined ? "–" : new Intl.NumberFormat(LOCALE, {
+      style: "currency", currency: c.currency, minimumFractionDigits: digits, maximumFractionDigits: digits }).format(v);
+    tile(tiles, t("Energy cost"), money(cost.cost, c.decimals));
+    tile(tiles, t("Cost per good unit"), money(cost.cost_per_good_unit, c.decimals === 0 ? 1 : c.decimals + 2));
+    tile(tiles, t("kWh at peak"), pct(cost.peak_share));
   }
   if (path.length === 0) {
     for (const [p, m] of Object.entries(report.energy.main_meters)) {
-      tile(tiles, "Non-production (" + p.split("/")[0] + ")", num(m.non_production_kwh, 1) + " kWh");
+      tile(tiles, t("Non-production ({site})", { site: p.split("/")[0] }), num(m.non_production_kwh, 1) + " kWh");
     }
   }
   const box = document.getElementById("intensity");
   const pts = (periods ? periods.periods : []).map((p) => ({ label: p.period, f: figuresOf(p, path) }))
     .filter((x) => x.f && x.f.kwh_per_good_unit !== null).map((x) => ({ label: x.label, value: x.f.kwh_per_good_unit }));
   if (pts.length < 2) {
-    box.textContent = periods ? "fewer than two periods with good units" : "loading…";
+    box.textContent = periods ? t("fewer than two periods with good units") : t("loading…");
   } else {
     const W = 420, H = 160, max = Math.max(...pts.map((p) => p.value)) * 1.1;
-    const s = svg("svg", { viewBox: `0 0 ${W} ${H + 20}`, width: String(W), role: "img", "aria-label": "kWh per good unit per period" });
+    const s = svg("svg", { viewBox: `0 0 ${W} ${H + 20}`, width: String(W), role: "img", "aria-label": t("kWh per good unit per period") });
     const xy = pts.map((p, i) => [20 + (i * (W - 40)) / (pts.length - 1), H - (p.value / max) * H]);
     s.appendChild(svg("polyline", { points: xy.map((q) => q.join(",")).join(" "), fill: "none", stroke: "#0969da", "stroke-width": 2 }));
     xy.forEach(([x, y], i) => {
       const c = svg("circle", { cx: x, cy: y, r: 3, fill: "#0969da" });
-      c.appendChild(svg("title", {}, `${pts[i].label}: ${num(pts[i].value, 4)} kWh/unit`));
+      c.appendChild(svg("title", {}, `${pts[i].label}: ${num(pts[i].value, 4)} ` + t("kWh/unit")));
       s.appendChild(c);
     });
     s.appendChild(svg("text", { x: 20, y: H + 16 }, pts[0].label));
@@ -560,7 +591,7 @@ function drawEnergy(path) {
   }
   if (f) {
     bars(document.getElementById("by-state"), Object.entries(f.energy_by_state_kwh)
-      .map(([st, kwh]) => ({ label: st, value: kwh, colour: STATE_COLOURS[st] })), " kWh");
+      .map(([st, kwh]) => ({ label: stateName(st), value: kwh, colour: STATE_COLOURS[st] })), " kWh");
   }
 }
 
@@ -593,73 +624,74 @@ async function drawForecast(path, my) {
     if (my !== token) return;
     if (why !== null) {
       outlook = null;
-      status.textContent = "no forecast: " + why;
+      status.textContent = t("no forecast: {why}", { why });
       ["forecast-kpis", "forecast-chart", "forecast-demand"].forEach((id) => document.getElementById(id).replaceChildren());
       document.querySelector("#forecast-flex tbody").replaceChildren();
       return;
     }
   }
   if (my !== token) return;
-  const t = forecastTarget(outlook, path);
-  if (!t) { status.textContent = "no metered energy for this level"; return; }
-  document.getElementById("forecast-target").textContent = `${t.kind} ${t.name}`;
-  status.textContent = `from ${iso(outlook.origin_ms)}, learnt from ${outlook.history_days} days; 80 % intervals; ` +
-    `peak hours ${outlook.peak_hours.bands.join(", ")} (${outlook.peak_hours.days.join(" ")}, ${outlook.timezone})`;
+  const ft = forecastTarget(outlook, path);
+  if (!ft) { status.textContent = t("no metered energy for this level"); return; }
+  document.getElementById("forecast-target").textContent = `${t(ft.kind)} ${ft.name}`;
+  status.textContent = t("from {when}, learnt from {days} days; 80 % intervals; peak hours {bands} ({days_of_week}, {zone})",
+    { when: iso(outlook.origin_ms), days: outlook.history_days, bands: outlook.peak_hours.bands.join(", "),
+      days_of_week: outlook.peak_hours.days.join(" "), zone: outlook.timezone });
   const tiles = document.getElementById("forecast-kpis");
   tiles.replaceChildren();
-  tile(tiles, "Next 24 h", kwhRange(t.next_24h_kwh));
-  tile(tiles, "Rest of today", kwhRange(t.rest_of_day_kwh));
-  const top = t.blocks.reduce((a, b) => (b[2] > a[2] ? b : a));
-  tile(tiles, "Forecast peak", num(top[2], 1) + " kW", "", el("span", { class: "muted" }, " at " + iso(top[0])));
-  const site = t.kind === "site" ? t.name : t.name.split("/")[0];
+  tile(tiles, t("Next 24 h"), kwhRange(ft.next_24h_kwh));
+  tile(tiles, t("Rest of today"), kwhRange(ft.rest_of_day_kwh));
+  const top = ft.blocks.reduce((a, b) => (b[2] > a[2] ? b : a));
+  tile(tiles, t("Forecast peak"), num(top[2], 1) + " kW", "", el("span", { class: "muted" }, " " + t("at {when}", { when: iso(top[0]) })));
+  const site = ft.kind === "site" ? ft.name : ft.name.split("/")[0];
   const demand = outlook.demand.filter((d) => d.site === site);
   const list = document.getElementById("forecast-demand");
   list.replaceChildren(...demand.map((d) => {
-    if (d.contracted_kw === null) return el("li", {}, `${d.site}: no contracted demand in the plant model (main_meter.contracted_kw)`);
-    const hot = d.approaching.map((h) => `${iso(Date.parse(h.from))} to ${h.to.slice(11, 16)} (up to ${num(h.p90_kw, 0)} kW)`);
-    return el("li", { class: hot.length ? "bad" : "" }, `${d.site}: contracted ${num(d.contracted_kw, 0)} kW; ` +
-      (hot.length ? "may reach " + num(d.warning_kw, 0) + " kW " + hot.join(", ") : "stays below " + num(d.warning_kw, 0) + " kW"));
+    if (d.contracted_kw === null) return el("li", {}, `${d.site}: ` + t("no contracted demand in the plant model (main_meter.contracted_kw)"));
+    const hot = d.approaching.map((h) => t("{from} to {to} (up to {kw} kW)", { from: iso(Date.parse(h.from)), to: h.to.slice(11, 16), kw: num(h.p90_kw, 0) }));
+    return el("li", { class: hot.length ? "bad" : "" }, `${d.site}: ` + t("contracted {kw} kW", { kw: num(d.contracted_kw, 0) }) + "; " +
+      (hot.length ? t("may reach {kw} kW", { kw: num(d.warning_kw, 0) }) + " " + hot.join(", ") : t("stays below {kw} kW", { kw: num(d.warning_kw, 0) })));
   }));
   const body = document.querySelector("#forecast-flex tbody");
   body.replaceChildren(...outlook.flexible.filter((f) => f.target.split("/")[0] === site &&
-    (t.kind === "site" || f.target === t.name)).map((f) => {
+    (ft.kind === "site" || f.target === ft.name)).map((f) => {
     const row = el("tr");
-    [f.load, f.target, num(f.kwh_in_peak, 1), f.kw_at_site_peak === null ? "–" : num(f.kw_at_site_peak, 1), f.action]
+    [t(f.load), f.target, num(f.kwh_in_peak, 1), f.kw_at_site_peak === null ? "–" : num(f.kw_at_site_peak, 1), t(f.action)]
       .forEach((v) => row.appendChild(el("td", {}, String(v))));
     return row;
   }));
-  const past = outlook.past[`${t.kind} ${t.name}`] || { actual: [], forecast: [] };
-  const W = 820, H = 160, t0 = past.actual.length ? past.actual[0][0] : t.blocks[0][0];
-  const t1 = t.blocks[t.blocks.length - 1][0] + 900000, span = t1 - t0;
-  const max = Math.max(...t.blocks.map((b) => b[3]), ...past.actual.map((a) => a[1] || 0), 1) * 1.1;
+  const past = outlook.past[`${ft.kind} ${ft.name}`] || { actual: [], forecast: [] };
+  const W = 820, H = 160, t0 = past.actual.length ? past.actual[0][0] : ft.blocks[0][0];
+  const t1 = ft.blocks[ft.blocks.length - 1][0] + 900000, span = t1 - t0;
+  const max = Math.max(...ft.blocks.map((b) => b[3]), ...past.actual.map((a) => a[1] || 0), 1) * 1.1;
   const x = (ms) => ((ms - t0) / span) * W, y = (kw) => H - (kw / max) * H;
   const s = svg("svg", { viewBox: `0 0 ${W} ${H + 18}`, width: String(W), role: "img",
-    "aria-label": "load: metered, forecast a day ahead, and the next 24 hours with its 80 % interval" });
+    "aria-label": t("load: metered, forecast a day ahead, and the next 24 hours with its 80 % interval") });
   const fmt = new Intl.DateTimeFormat("en-GB", { timeZone: outlook.timezone, weekday: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
   const bands = outlook.peak_hours.bands.map((b) => b.split("-").map((h) => +h.slice(0, 2) * 60 + +h.slice(3)));
-  for (const b of t.blocks) {
+  for (const b of ft.blocks) {
     const parts = Object.fromEntries(fmt.formatToParts(b[0]).map((p) => [p.type, p.value]));
     const m = +parts.hour * 60 + +parts.minute;
     if (outlook.peak_hours.days.includes(parts.weekday) && bands.some(([a, z]) => m >= a && m < z)) {
       s.appendChild(svg("rect", { x: x(b[0]), y: 0, width: (900000 / span) * W + 0.5, height: H, fill: "#fff1e5" }));
     }
   }
-  const band = t.blocks.map((b) => `${x(b[0])},${y(b[3])}`).concat(t.blocks.slice().reverse().map((b) => `${x(b[0])},${y(b[1])}`));
+  const band = ft.blocks.map((b) => `${x(b[0])},${y(b[3])}`).concat(ft.blocks.slice().reverse().map((b) => `${x(b[0])},${y(b[1])}`));
   s.appendChild(svg("polygon", { points: band.join(" "), fill: "#ddf4ff" }));
   const line = (pts, attrs) => s.appendChild(svg("polyline", { points: pts.map(([a, v]) => `${x(a)},${y(v)}`).join(" "), fill: "none", ...attrs }));
-  line(t.blocks.map((b) => [b[0], b[2]]), { stroke: "#0969da", "stroke-width": 2 });
+  line(ft.blocks.map((b) => [b[0], b[2]]), { stroke: "#0969da", "stroke-width": 2 });
   line(past.forecast.map((b) => [b[0], b[2]]), { stroke: "#0969da", "stroke-width": 1, "stroke-dasharray": "4 3" });
   line(past.actual.filter((a) => a[1] !== null), { stroke: "#24292f", "stroke-width": 1.2 });
   s.appendChild(svg("line", { x1: x(outlook.origin_ms), x2: x(outlook.origin_ms), y1: 0, y2: H, stroke: "#57606a" }));
   s.appendChild(svg("text", { x: 2, y: 12 }, num(max / 1.1, 0) + " kW"));
   s.appendChild(svg("text", { x: 2, y: H + 14 }, iso(t0)));
-  s.appendChild(svg("text", { x: Math.min(x(outlook.origin_ms) + 4, W - 60), y: H + 14 }, "now"));
+  s.appendChild(svg("text", { x: Math.min(x(outlook.origin_ms) + 4, W - 60), y: H + 14 }, t("now")));
   document.getElementById("forecast-chart").replaceChildren(s,
-    el("p", { class: "muted" }, "black: metered; dashed: as forecast a day ahead; blue: the next 24 h, shaded its 80 % interval; orange: peak hours"));
+    el("p", { class: "muted" }, t("black: metered; dashed: as forecast a day ahead; blue: the next 24 h, shaded its 80 % interval; orange: peak hours")));
 }
 
 function curve(container, points, unit, label, marks) {
-  if (!points.length) { container.textContent = "no " + label + " in this window"; return; }
+  if (!points.length) { container.textContent = t("no {what} in this window", { what: label }); return; }
   const W = 820, H = 120, t0 = report.window.start_ms, span = report.window.end_ms - t0;
   const max = Math.max(...points.map((p) => p[1]), 1e-9) * 1.1;
   const s = svg("svg", { viewBox: `0 0 ${W} ${H + 18}`, width: String(W), role: "img", "aria-label": label });
@@ -689,48 +721,48 @@ async function drawMachine(path, my) {
   }
   if (my !== token) return;
   const W = 900, H = 40, span = w.end_ms - w.start_ms;
-  const box = svg("svg", { viewBox: `0 0 ${W} ${H + 18}`, width: "100%", role: "img", "aria-label": "state timeline of " + key });
+  const box = svg("svg", { viewBox: `0 0 ${W} ${H + 18}`, width: "100%", role: "img", "aria-label": t("state timeline of {machine}", { machine: key }) });
   for (const run of m.runs) {
     const x = ((run.start_ms - w.start_ms) / span) * W;
     const rw = Math.max(((run.end_ms - run.start_ms) / span) * W, 0.5);
     const rect = svg("rect", { x, y: 0, width: rw, height: H, fill: STATE_COLOURS[run.state] || "#999" });
-    rect.appendChild(svg("title", {}, `${run.state} ${run.reason} (${run.loss}) ${iso(run.start_ms)} – ${iso(run.end_ms)}`));
+    rect.appendChild(svg("title", {}, `${stateName(run.state)} ${run.reason} (${lossName(run.loss)}) ${iso(run.start_ms)} – ${iso(run.end_ms)}`));
     box.appendChild(rect);
   }
   for (let i = 0; i <= 4; i++) {
-    box.appendChild(svg("text", { x: Math.min((W * i) / 4, W - 90), y: H + 14 }, iso(w.start_ms + (span * i) / 4).slice(5, 16)));
+    box.appendChild(svg("text", { x: Math.min((W * i) / 4, W - 90), y: H + 14 }, shortWhen(w.start_ms + (span * i) / 4)));
   }
   document.getElementById("gantt").replaceChildren(box);
   const legend = document.getElementById("gantt-legend");
   legend.replaceChildren();
   for (const [st, colour] of Object.entries(STATE_COLOURS)) {
     const sp = el("span"); const i = el("i"); i.style.background = colour;
-    sp.appendChild(i); sp.appendChild(document.createTextNode(st)); legend.appendChild(sp);
+    sp.appendChild(i); sp.appendChild(document.createTextNode(stateName(st))); legend.appendChild(sp);
   }
   const body = document.querySelector("#stops tbody");
   document.getElementById("stops-note").textContent = m.stops.length > 15 ?
-    `the 15 longest of ${m.stops.length} stops` : `${m.stops.length} stops`;
+    t("the 15 longest of {n} stops", { n: m.stops.length }) : t("{n} stops", { n: m.stops.length });
   body.replaceChildren(...m.stops.slice(0, 15).map((x) => {
     const tr = el("tr", { "data-minutes": String(x.minutes) });
-    for (const v of [iso(x.start_ms), num(x.minutes, 1), x.loss.replace("_", " "), x.state, x.reason]) tr.appendChild(el("td", {}, v));
+    for (const v of [iso(x.start_ms), num(x.minutes, 1), lossName(x.loss), stateName(x.state), x.reason]) tr.appendChild(el("td", {}, v));
     return tr;
   }));
-  if (!m.stops.length) body.appendChild(el("tr", {}, "no stops"));
+  if (!m.stops.length) body.appendChild(el("tr", {}, t("no stops")));
   const events = (report.anomalies ? report.anomalies.events : []).filter((ev) => ev.machine === key);
-  curve(document.getElementById("power"), m.power_kw, "kW", "power");
+  curve(document.getElementById("power"), m.power_kw, "kW", t("power"));
   document.getElementById("events").replaceChildren(...(events.length ? events.map((ev) =>
-    el("li", {}, `${iso(ev.start_ms)} – ${iso(ev.end_ms)}: ${ev.signal} anomaly, peak z = ${ev.peak_z}`)) : [el("li", {}, "none")]));
+    el("li", {}, `${iso(ev.start_ms)} – ${iso(ev.end_ms)}: ` + t("{signal} anomaly, peak z = {z}", { signal: signalName(ev.signal), z: num(ev.peak_z, 1) }))) : [el("li", {}, t("none"))]));
   const vib = document.getElementById("vibration");
-  if (m.vibration_mm_s.length) curve(vib, m.vibration_mm_s, "mm/s", "vibration", events.map((ev) => [ev.start_ms, ev.end_ms]));
+  if (m.vibration_mm_s.length) curve(vib, m.vibration_mm_s, "mm/s", t("vibration"), events.map((ev) => [ev.start_ms, ev.end_ms]));
   else vib.replaceChildren();
 }
 
 function drawMaturity(r) {
   const m = r.maturity;
-  document.getElementById("maturity-label").textContent = m.label;
+  document.getElementById("maturity-label").textContent = /\p{L}/u.test(m.label) ? t(m.label) : num(m.level, 1);
   const dims = Object.entries(m.dimensions);
   const R = 110, C = 150, n = dims.length;
-  const s = svg("svg", { viewBox: "-60 -10 420 320", width: "420", role: "img", "aria-label": "maturity radar" });
+  const s = svg("svg", { viewBox: "-60 -10 420 320", width: "420", role: "img", "aria-label": t("maturity radar") });
   const at = (i, v) => [C + R * v * Math.sin((2 * Math.PI * i) / n), C - R * v * Math.cos((2 * Math.PI * i) / n)];
   for (const ring of [0.25, 0.5, 0.75, 1]) {
     s.appendChild(svg("polygon", { points: dims.map((_, i) => at(i, ring).join(",")).join(" "), fill: "none", stroke: "#d0d7de" }));
@@ -739,18 +771,18 @@ function drawMaturity(r) {
                                  fill: "rgba(9,105,218,0.25)", stroke: "#0969da", "stroke-width": 2 }));
   dims.forEach(([name, v], i) => {
     const [x, y] = at(i, 1.18);
-    s.appendChild(svg("text", { x: x - 30, y, "data-dimension": name }, `${name.replace("_", " ")} ${v === null ? "–" : v.toFixed(2)}`));
+    s.appendChild(svg("text", { x: x - 30, y, "data-dimension": name }, `${t(name.replace("_", " "))} ${v === null ? "–" : num(v, 2)}`));
   });
   document.getElementById("radar").replaceChildren(s);
-  document.getElementById("next-steps").replaceChildren(...m.next_steps.map((x) => el("li", {}, `${x.step} (${x.criterion})`)));
+  document.getElementById("next-steps").replaceChildren(...m.next_steps.map((x) => el("li", {}, `${t(x.step)} (${x.criterion})`)));
   const body = document.querySelector("#evidence tbody");
   body.replaceChildren();
   for (const c of m.criteria) {
     const tr = el("tr");
-    tr.appendChild(el("td", { title: c.what }, c.criterion));
-    tr.appendChild(el("td", {}, c.value === null ? "not measurable" : num(c.value, 3)));
+    tr.appendChild(el("td", { title: t(c.what) }, c.criterion));
+    tr.appendChild(el("td", {}, c.value === null ? t("not measurable") : num(c.value, 3)));
     tr.appendChild(el("td", {}, c.score === null ? "–" : num(c.score, 2)));
-    tr.appendChild(el("td", { class: "muted" }, c.source));
+    tr.appendChild(el("td", { class: "muted" }, t(c.source)));
     body.appendChild(tr);
   }
 }
@@ -759,14 +791,15 @@ function drawChecks(r, path) {
   const prefix = path.join("/");
   const items = path.length ? [] : [...r.flags];
   for (const ev of r.anomalies ? r.anomalies.events : []) {
-    if (ev.machine.startsWith(prefix)) items.push(`${iso(ev.start_ms)} ${ev.machine}: ${ev.signal} anomaly (z = ${ev.peak_z})`);
+    if (ev.machine.startsWith(prefix)) items.push(`${iso(ev.start_ms)} ${ev.machine}: ` + t("{signal} anomaly, peak z = {z}", { signal: signalName(ev.signal), z: num(ev.peak_z, 1) }));
   }
-  document.getElementById("flags").replaceChildren(...(items.length ? items : ["nothing to check"]).map((t) => el("li", {}, t)));
+  document.getElementById("flags").replaceChildren(...(items.length ? items : [t("nothing to check")]).map((x) => el("li", {}, x)));
 }
 
 function drawControls(s, w) {
   const select = document.getElementById("win");
-  select.replaceChildren(...presets.map((p) => el("option", { value: p.id }, p.label)), el("option", { value: "custom" }, "Custom range…"));
+  select.replaceChildren(...presets.map((p) => el("option", { value: p.id }, t(p.text, { name: p.name }))),
+    el("option", { value: "custom" }, t("Custom range…")));
   select.value = s.win;
   const custom = document.getElementById("custom");
   custom.hidden = s.win !== "custom";
@@ -777,14 +810,18 @@ function drawControls(s, w) {
   }
   const filter = document.getElementById("filter");
   if (document.activeElement !== filter) filter.value = s.q;
-  if (report) document.getElementById("window").textContent = `${report.window.from} to ${report.window.to}` + (w ? "" : " (live)");
+  if (report) {
+    const [from, to] = LANG === "en" ? [report.window.from, report.window.to] : [iso(report.window.start_ms), iso(report.window.end_ms)];
+    document.getElementById("window").textContent = t("{from} to {to}", { from, to }) +
+      (w ? "" : " " + t("(live)"));
+  }
 }
 
 function periodFor(w) {
   const span = w.to - w.from;
-  if (span <= 26 * 3600e3) return "hour";
-  if (span <= 8 * 86400e3 && presets.some((p) => p.id.endsWith("shift"))) return "shift";
-  return "day";
+  if (span <= 26 * 3600e3) return N("hour");
+  if (span <= 8 * 86400e3 && presets.some((p) => p.id.endsWith("shift"))) return N("shift");
+  return N("day");
 }
 function onlyOf(path) {
   const only = {};
@@ -797,13 +834,13 @@ async function load() {
   const s = state();
   const status = document.getElementById("status");
   try {
-    if (!me) await drawWho();
+    if (!me) { await loadLanguage(); await drawWho(); }
     if (!presets.length) {
       const info = await getJson("/api/windows");
       presets = info.windows; targets = info.targets; defaultTarget = info.default_target;
     }
     const w = windowOf(s);
-    status.textContent = "loading…";
+    status.textContent = t("loading…");
     const data = await getJson(reportUrl(w));
     if (my !== token) return;
     report = data; previous = null; periods = null;
@@ -811,10 +848,10 @@ async function load() {
     drawControls(s, w);
     drawCrumbs(s.path);
     document.getElementById("title").textContent =
-      s.path.length ? `${LEVEL_NAMES[s.path.length]} ${s.path.join("/")}` : "Plant " + (report.plant_model || "");
+      s.path.length ? `${t(LEVEL_NAMES[s.path.length])} ${s.path.join("/")}` : t("Plant") + " " + (report.plant_model || "");
     drawKpis(s.path);
     drawChildren(s.path, s);
-    status.textContent = "updated " + (report.generated_at || "").slice(11, 19) + " UTC";
+    status.textContent = t("updated {time} UTC", { time: (report.generated_at || "").slice(11, 19) });
     document.body.setAttribute("data-ready", "true");  // the overview is on screen
     if (!performance.getEntriesByName("overview").length) performance.mark("overview");
     drawLosses(s.path);
@@ -826,12 +863,12 @@ async function load() {
     const audit = drawAudit().catch(() => {});
     const stops = drawStops(s.path, win).catch(() => {});
     const alerts = drawAlerts(s.path).catch((err) => {
-      document.getElementById("alerts-count").textContent = "(cannot be read: " + (err.message || err) + ")";
+      document.getElementById("alerts-count").textContent = t("(cannot be read: {why})", { why: err.message || err });
     });
     drawHeat(s.path, s);
     const machine = drawMachine(s.path, my);
     const by = periodFor(win);
-    document.getElementById("heat-by").textContent = by;
+    document.getElementById("heat-by").textContent = t(by);
     const span = win.to - win.from;
     const [pd, prev] = await Promise.allSettled([
       getJson(reportUrl(win, { by, ...onlyOf(s.path.slice(0, 3)) })),
@@ -851,7 +888,7 @@ async function load() {
     drawEnergy(s.path);
     document.body.setAttribute("data-complete", "true");  // heatmap and comparison too
   } catch (err) {
-    if (my === token) status.textContent = "cannot show this view: " + (err.message || err);
+    if (my === token) status.textContent = t("cannot show this view: {why}", { why: err.message || err });
   }
 }
 
@@ -868,7 +905,7 @@ document.getElementById("apply").addEventListener("click", () => {
   const from = Date.parse(document.getElementById("from").value + "Z");
   const to = Date.parse(document.getElementById("to").value + "Z");
   const status = document.getElementById("status");
-  if (!(from < to)) { status.textContent = "the custom range needs a start before its end"; return; }
+  if (!(from < to)) { status.textContent = t("the custom range needs a start before its end"); return; }
   go({ win: "custom", from: String(from), to: String(to) });
 });
 let typing = null;

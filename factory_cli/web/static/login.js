@@ -20,6 +20,7 @@ document.getElementById("form").addEventListener("submit", async (ev) => {
     if (!res.ok) { message.textContent = data.error || res.statusText; return; }
     window.location.assign(target());
   } catch (err) {
-    message.textContent = "cannot reach the server: " + (err.message || err);
+    message.textContent = t("cannot reach the server: {why}", { why: err.message || err });
   }
 });
+loadLanguage();

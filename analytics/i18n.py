@@ -1,0 +1,269 @@
+"""Languages: English and Vietnamese, from a gettext catalogue, with the locale's formats.
+
+English is the source language: a message's id is its English text. Code marks what a person
+reads with ``_("...")`` (``_ = lang.gettext``, translated where it is said) or ``N_("...")``
+(marked only: fixed texts translated where they are shown, e.g. the maturity advice that the
+dashboard shows). The dashboard's JavaScript marks with ``t("...")`` and its HTML is translated
+text node by text node; all of them are in the one catalogue
+``analytics/locale/vi/LC_MESSAGES/factory.po``, compiled in memory at first use (no build
+step, no binary in the repository). ``python -m analytics.i18n`` extracts every marked message
+and brings the catalogue up to date (new messages with an empty translation, gone ones
+dropped); ``tests/unit/test_i18n.py`` fails while one has no Vietnamese translation.
+
+Numbers, percentages, money and dates are formatted by babel with the locale's conventions:
+``vi`` writes 1.234,5 and 85,1% and VND without decimals (12.345.678 ₫); ``en`` writes
+1,234.5. The language is chosen by ``--lang``, then the setting ``lang`` (``FACTORY_LANG``);
+the dashboard also follows the browser's language (``Accept-Language``) or the page's picker.
+"""
+
+from __future__ import annotations
+
+import functools
+import html.parser
+import io
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import Literal
+
+from babel.dates import format_datetime
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_file
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po, write_po
+from babel.numbers import format_currency, format_decimal, format_percent
+from babel.support import Translations
+
+Language = Literal["en", "vi"]
+LANGUAGES: dict[str, str] = {"en": "en_US", "vi": "vi_VN"}
+"""Our language codes and the babel locale whose formats each uses."""
+NAMES = {"en": "English", "vi": "Tiếng Việt"}
+DATETIME = {"en": "yyyy-MM-dd HH:mm", "vi": "HH:mm dd/MM/yyyy"}
+ROOT = Path(__file__).resolve().parent.parent
+CATALOGUE = Path(__file__).resolve().parent / "locale" / "vi" / "LC_MESSAGES" / "factory.po"
+DOMAIN = "factory"
+# Where messages are marked (relative to the repository), and how each is read.
+SOURCES = ("analytics", "factory_cli", "telemetry")
+WEB = ROOT / "factory_cli" / "web"
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalogue without translating it here."""
+    return message
+
+
+@functools.cache
+def _catalogue(code: str) -> Catalog | None:
+    if code == "en":
+        return None
+    with CATALOGUE.open("rb") as fh:
+        return read_po(fh, locale=LANGUAGES[code], domain=DOMAIN)
+
+
+def messages(code: str) -> dict[str, str]:
+    """The translations of ``code`` as {English: translation} (empty for English)."""
+    cat = _catalogue(code)
+    if cat is None:
+        return {}
+    return {str(m.id): str(m.string) for m in cat if m.id and m.string and not m.fuzzy}
+
+
+@functools.cache
+def _translations(code: str) -> Translations:
+    cat = _catalogue(code)
+    buf = io.BytesIO()
+    if cat is None:
+        cat = Catalog(locale="en_US", domain=DOMAIN)
+    write_mo(buf, cat)
+    buf.seek(0)
+    return Translations(buf, domain=DOMAIN)
+
+
+def pick(*wanted: str | None) -> Language:
+    """The first of ``wanted`` that we speak (``vi-VN``, ``vi_VN``, ``vi`` all are ``vi``),
+    English when none is."""
+    for w in wanted:
+        if not w:
+            continue
+        base = w.strip().lower().replace("_", "-").split("-", 1)[0]
+        if base == "vi":
+            return "vi"
+        if base == "en":
+            return "en"
+    return "en"
+
+
+def accept_language(header: str | None) -> str | None:
+    """The first language of an ``Accept-Language`` header that we speak, by its q-values."""
+    if not header:
+        return None
+    ranked = []
+    for i, part in enumerate(header.split(",")):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        ranked.append((-q, i, tag.strip()))
+    for _q, _i, tag in sorted(ranked):
+        base = tag.lower().split("-", 1)[0]
+        if base in LANGUAGES:
+            return base
+    return None
+
+
+@dataclass(frozen=True)
+class Lang:
+    """One language: its messages and its formats of numbers, money and dates."""
+
+    code: Language = "en"
+
+    @property
+    def locale(self) -> str:
+        return LANGUAGES[self.code]
+
+    def gettext(self, message: str) -> str:
+        return _translations(self.code).gettext(message)
+
+    def num(self, value: float | int | None, digits: int | None = 0, none: str = "-") -> str:
+        """``value`` with ``digits`` decimals (None: up to three, as needed) and the locale's
+        separators."""
+        if value is None:
+            return none
+        if digits is None:
+            return format_decimal(value, locale=self.locale)
+        pattern = "#,##0" + ("." + "0" * digits if digits > 0 else "")
+        return format_decimal(value, format=pattern, locale=self.locale)
+
+    def pct(self, ratio: float | None, digits: int = 1, none: str | None = None) -> str:
+        if ratio is None:
+            return self.gettext("no data") if none is None else none
+        pattern = "#,##0" + ("." + "0" * digits if digits > 0 else "") + "%"
+        return format_percent(ratio, format=pattern, locale=self.locale)
+
+    def money(self, value: float | None, currency: str, digits: int | None = None) -> str:
+        """Money in ``currency``: its own decimals (VND none, USD two) unless ``digits``."""
+        if value is None:
+            return "-"
+        if digits is None:
+            return format_currency(value, currency, locale=self.locale)
+        pattern = "#,##0" + ("." + "0" * digits if digits > 0 else "") + "\xa0¤"
+        return format_currency(
+            value, currency, format=pattern, locale=self.locale, currency_digits=False
+        )
+
+    def when(self, ms: int | float, tz: tzinfo = UTC) -> str:
+        """A moment, to the minute, in the locale's order."""
+        moment = datetime.fromtimestamp(ms / 1000, tz)
+        return format_datetime(moment, DATETIME[self.code], tzinfo=tz, locale=self.locale)
+
+
+ENGLISH = Lang("en")
+
+
+def lang(code: str | None) -> Lang:
+    return Lang(pick(code))
+
+
+# ---- keeping the catalogue complete --------------------------------------------------------
+
+KEYWORDS = {"_": None, "N_": None, "gettext": None}
+JS_KEYWORDS = {"t": None, "N": None}
+ATTRIBUTES = ("placeholder", "title", "aria-label")
+
+
+class _HtmlTexts(html.parser.HTMLParser):
+    """Every text a person reads in a static page: text nodes and a few attributes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[str, int]] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style", "code"):
+            self._skip += 1
+        for name, value in attrs:
+            if name in ATTRIBUTES and value and value.strip():
+                self.found.append((value.strip(), self.getpos()[0]))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style", "code"):
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        text = " ".join(data.split())
+        if any(c.isalpha() for c in text) and not self._skip:
+            self.found.append((text, self.getpos()[0]))
+
+
+def extract(root: Path = ROOT) -> dict[str, list[tuple[str, int]]]:
+    """Every marked message: {English: [(file, line), ...]}."""
+    found: dict[str, list[tuple[str, int]]] = {}
+
+    def add(msg: str | Iterable[str], where: str, line: int) -> None:
+        ids = [msg] if isinstance(msg, str) else list(msg)
+        for m in ids[:1]:
+            if m:
+                found.setdefault(m, []).append((where, line))
+
+    for package in SOURCES:
+        for path in sorted((root / package).rglob("*.py")):
+            rel = str(path.relative_to(root))
+            for line, msg, _comments, _ctx in extract_from_file("python", path, KEYWORDS):
+                add(msg, rel, line)
+    for path in sorted((root / "factory_cli" / "web" / "static").glob("*.js")):
+        rel = str(path.relative_to(root))
+        for line, msg, _comments, _ctx in extract_from_file("javascript", path, JS_KEYWORDS):
+            add(msg, rel, line)
+    for path in sorted((root / "factory_cli" / "web").glob("*.html")):
+        parser = _HtmlTexts()
+        parser.feed(path.read_text())
+        for text, line in parser.found:
+            add(text, str(path.relative_to(root)), line)
+    return found
+
+
+def untranslated(code: str = "vi", root: Path = ROOT) -> list[str]:
+    """Marked messages without a translation in ``code``'s catalogue."""
+    have = messages(code)
+    return sorted(m for m in extract(root) if m not in have)
+
+
+def update(root: Path = ROOT) -> tuple[int, int]:
+    """Bring the catalogue up to date with the code: (messages added, messages dropped)."""
+    with CATALOGUE.open("rb") as fh:
+        old = read_po(fh, locale=LANGUAGES["vi"], domain=DOMAIN)
+    have = {str(m.id): m for m in old if m.id}
+    found = extract(root)
+    new = Catalog(locale=LANGUAGES["vi"], domain=DOMAIN, project="smart-factory-telemetry")
+    new.header_comment = old.header_comment
+    new.creation_date = old.creation_date
+    new.revision_date = old.revision_date
+    new.fuzzy = False
+    for msgid, where in sorted(found.items(), key=lambda kv: kv[1][0]):
+        before = have.get(msgid)
+        new.add(msgid, before.string if before else "", locations=where[:3])
+    with CATALOGUE.open("wb") as fh:
+        write_po(fh, new, width=100, include_lineno=False)
+    _catalogue.cache_clear()
+    _translations.cache_clear()
+    return len(set(found) - set(have)), len(set(have) - set(found))
+
+
+def main() -> int:
+    added, dropped = update()
+    missing = untranslated()
+    print(f"{CATALOGUE.relative_to(ROOT)}: {added} new, {dropped} dropped; "
+          f"{len(missing)} without a translation")  # fmt: skip
+    for m in missing:
+        print(f"  {m!r}")
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
