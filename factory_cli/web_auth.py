@@ -148,8 +148,8 @@ class Guard:
             (``Accept-Language``), else the setting; with its catalogue."""
             from analytics.i18n import LANGUAGES, NAMES, accept_language, messages, pick
 
-            asked = request.query.get("lang", "")
-            if asked and asked not in LANGUAGES:
+            asked = request.query.get("lang")
+            if asked is not None and asked not in LANGUAGES:
                 return _error(400, f"lang: one of {', '.join(LANGUAGES)}")
             code = pick(asked or accept_language(request.headers.get("Accept-Language")),
                         self.lang)  # fmt: skip

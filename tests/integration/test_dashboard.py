@@ -145,9 +145,7 @@ SHOTS = (
 
 
 @contextlib.asynccontextmanager
-async def chromium_page(
-    base: str, locale: str = "en-US"
-) -> AsyncIterator[tuple[Any, list[str]]]:
+async def chromium_page(base: str, locale: str = "en-US") -> AsyncIterator[tuple[Any, list[str]]]:
     """A page in Debian's headless Chromium whose language is ``locale``; the list collects
     console errors and page errors."""
     from playwright.async_api import async_playwright

@@ -15,6 +15,7 @@ def test_windows_follow_the_plant_calendar_and_its_time_zone() -> None:
     now = MIDNIGHT_VN + 7 * 86_400_000 + 15 * HOUR  # next Monday, 15:00 local
     found = {w["id"]: w for w in views.presets(plant, now, Window(now - 8 * HOUR, now))}
     assert found["current_shift"] == {"id": "current_shift", "label": "Current shift (afternoon)",
+                                      "text": "Current shift ({name})", "name": "afternoon",
                                       "from_ms": now - HOUR, "to_ms": now}  # fmt: skip
     assert found["previous_shift"]["label"] == "Previous shift (morning)"
     assert (found["previous_shift"]["from_ms"], found["previous_shift"]["to_ms"]) == (
