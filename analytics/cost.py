@@ -95,6 +95,22 @@ def bill(blocks: Iterable[tuple[int, float]], pricer: Pricer) -> Bill:
     return out
 
 
+def priced(
+    blocks: Mapping[MachinePath, Iterable[tuple[int, float]]], plant: Plant | None
+) -> dict[MachinePath, tuple[float, float]] | None:
+    """Each machine's (cost, kWh in peak bands) from its 15-minute blocks, for the KPI
+    points (`factory kpi`); None without a tariff."""
+    if plant is None or plant.tariff is None:
+        return None
+    pricer, tariff = Pricer(plant), plant.tariff
+    out = {}
+    for path, b in blocks.items():
+        got = bill(b, pricer)
+        peak = sum(v for band, v in got.kwh.items() if tariff.band(band).peak)
+        out[path] = (sum(got.cost.values()), peak)
+    return out
+
+
 def _demand(blocks: Iterable[tuple[int, float]], minutes: int) -> tuple[float, int] | None:
     """The highest mean kW over ``minutes`` blocks aligned to the clock (30: two 15-minute
     blocks of the same half hour, both present)."""

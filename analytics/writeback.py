@@ -21,6 +21,7 @@ from pydantic import SecretStr
 from analytics.accounts import Kpi, Window, aggregate
 from analytics.analysis import By, Level, Period, analyse, group, periods
 from analytics.anomaly import Detector
+from analytics.cost import priced
 from analytics.ledger import Entry, compose_all, to_json
 from analytics.stored import SENTINEL, Changes, book_from_store, reach, read_found, whole
 from store import Store, StoreEndpoint, open_reader, opened
@@ -38,9 +39,21 @@ LATE_MS = 300_000
 """Readings stored more than this after their 5 minutes of device time ended are late."""
 
 
-def _fields(k: Kpi, end_ms: int) -> dict[str, int | float | None]:
+def _fields(
+    k: Kpi, end_ms: int, priced: tuple[float, float] | None = None
+) -> dict[str, int | float | None]:
+    """A KPI point's fields; ``priced``: (cost, kWh at peak) with a tariff."""
     losses = k.losses_s
+    money: dict[str, int | float | None] = {}
+    if priced is not None:
+        cost, peak_kwh = priced
+        money = {
+            "cost": cost,
+            "cost_per_good_unit": cost / k.good_count if k.good_count else None,
+            "peak_kwh": peak_kwh,
+        }
     return {
+        **money,
         "period_end_ms": end_ms,
         "availability": k.availability,
         "performance": k.performance,
@@ -70,27 +83,41 @@ def _tags(parts: Iterable[str], level: str, period: str) -> dict[str, str]:
             "level": level, "period": period}  # fmt: skip
 
 
-def period_points(period: Period, kind: str, kpis: Mapping[MachinePath, Kpi]) -> list[Point]:
+def period_points(
+    period: Period,
+    kind: str,
+    kpis: Mapping[MachinePath, Kpi],
+    priced: Mapping[MachinePath, tuple[float, float]] | None = None,
+) -> list[Point]:
     """The points of one period: each machine, then each line, area and site, then the
-    plant (all sites)."""
+    plant (all sites). ``priced``: each machine's (cost, kWh at peak) when the plant has a
+    tariff (:func:`analytics.cost.priced`); a group's are the sums of its machines'."""
     w = period.window
+
+    def money(paths: list[MachinePath]) -> tuple[float, float] | None:
+        if priced is None:
+            return None
+        found = [priced[p] for p in paths if p in priced]
+        return (sum(c for c, _ in found), sum(k for _, k in found))
+
     out = [
         Point(
             KPI,
             _tags((path.site, path.area, path.line, path.machine), "machine", kind),
             w.start_ms,
-            _fields(k, w.end_ms),
+            _fields(k, w.end_ms, money([path])),
         )
         for path, k in sorted(kpis.items())
     ]
     levels: tuple[Level, ...] = ("line", "area", "site")
     for level in levels:
         for key, k in group(kpis, level).items():
+            members = [p for p in kpis if p.key(level) == key]
             out.append(Point(KPI, _tags(key.split("/"), level, kind), w.start_ms,
-                             _fields(k, w.end_ms)))  # fmt: skip
+                             _fields(k, w.end_ms, money(members))))  # fmt: skip
     if kpis:
-        out.append(Point(KPI, _tags([], "plant", kind), w.start_ms,
-                         _fields(aggregate(kpis.values()), w.end_ms)))  # fmt: skip
+        plant = _fields(aggregate(kpis.values()), w.end_ms, money(list(kpis)))
+        out.append(Point(KPI, _tags([], "plant", kind), w.start_ms, plant))
     return out
 
 
@@ -252,7 +279,8 @@ class Aggregator:
                 )
                 kpis = {e.path: e.as_kpi() for e in entries if e.kpi is not None}
                 label = periods(h, "hour", self.plant)[0].label
-                points += period_points(Period(label, h), "hour", kpis)
+                money = priced({e.path: e.blocks for e in entries}, self.plant)
+                points += period_points(Period(label, h), "hour", kpis, money)
             written += await store.write_points(points)
             self.stats.hours += len(span)
             self.stats.late_hours += sum(1 for h in span if h.start_ms in late)
@@ -283,7 +311,8 @@ class Aggregator:
             )  # fmt: skip
             points += account_points("day", computed, d, entries, anomalies=anomalies)
             kpis = {e.path: e.as_kpi() for e in entries if e.kpi is not None}
-            points += period_points(periods(d, "day", self.plant)[0], "day", kpis)
+            money = priced({e.path: e.blocks for e in entries}, self.plant)
+            points += period_points(periods(d, "day", self.plant)[0], "day", kpis, money)
             self.stats.days += 1
         if self.period == "shift" and self.plant is not None and hours:
             span = Window(hours[0].start_ms, min(hours[-1].end_ms, now_ms))
@@ -295,7 +324,8 @@ class Aggregator:
                 w = Window(w.start_ms, min(w.end_ms, now_ms))
                 book = await book_from_store(self.reader, w, plant=self.plant,
                                              max_gap_s=self.max_gap_s)  # fmt: skip
-                points += period_points(Period(shift.label, w), "shift", book.machines)
+                money = priced({p: e.blocks for p, e in book.entries.items()}, self.plant)
+                points += period_points(Period(shift.label, w), "shift", book.machines, money)
         return await store.write_points(points) if points else 0
 
     async def run_schedule(self, stop: asyncio.Event, *, every_s: float) -> None:

@@ -26,12 +26,14 @@ from telemetry.layout import (
     CHANGES,
     ENERGY,
     FORECAST,
+    KPI,
     SENSOR,
     TABLE_BY_CHANNEL,
     TAGS,
     TELEMETRY,
     Point,
     Table,
+    sqlite_added_columns,
     sqlite_ddl,
 )
 from telemetry.models import TelemetryReading
@@ -80,6 +82,9 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     for statement in sqlite_ddl():
+        conn.execute(statement)
+    have = {row[1] for row in conn.execute(f"PRAGMA table_info({KPI.name})")}
+    for statement in sqlite_added_columns(KPI, have):
         conn.execute(statement)
     conn.commit()
     return conn

@@ -110,6 +110,12 @@ KPI = Table(
         FieldDef("energy_kwh", "float"),
         FieldDef("kwh_per_good_unit", "float"),
         FieldDef("idle_kwh", "float"),
+        # With a tariff in the plant model: the machines' energy priced by time-of-use band
+        # (in the tariff's currency; groups: sums of their machines, as energy_kwh), and
+        # the kWh drawn in peak bands. Empty without a tariff.
+        FieldDef("cost", "float"),
+        FieldDef("cost_per_good_unit", "float"),
+        FieldDef("peak_kwh", "float"),
     ),
 )
 KPI_TAGS: tuple[str, ...] = (*TAGS, "level", "period")
@@ -249,6 +255,13 @@ _SQL_TYPES: dict[FieldKind, str] = {
     "str": "TEXT",
     "bool": "INTEGER",
 }
+
+
+def sqlite_added_columns(table: Table, have: set[str]) -> list[str]:
+    """ALTER statements for fields of ``table`` that a store made by an older version lacks
+    (``have``: its columns); new fields are nullable, so old rows stay valid."""
+    return [f"ALTER TABLE {table.name} ADD COLUMN {f.name} {_SQL_TYPES[f.kind]}"
+            for f in table.fields if f.name not in have]  # fmt: skip
 
 
 def sqlite_ddl() -> list[str]:

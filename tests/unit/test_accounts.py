@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -139,3 +140,59 @@ async def test_narrowed_reports_agree(stored_plant: tuple[Fleet, StoreEndpoint])
         raw, stored = await both(endpoint, window, fleet.plant, only=dict.fromkeys(
             ("site", "area", "line", "machine")) | only)  # fmt: skip
         assert_same(without_sources(raw), without_sources(stored))
+
+
+async def test_kpi_points_carry_the_tariffs_cost(stored_plant: tuple[Fleet, StoreEndpoint]) -> None:
+    """`factory kpi`'s points (what Grafana reads) price each period's energy as the report
+    does: per line and for all machines, per day and per shift."""
+    fleet, endpoint = stored_plant
+    assert endpoint.path is not None
+    with sqlite3.connect(endpoint.path) as conn:
+        rows = conn.execute(
+            "SELECT level, period, site, area, line, ts, period_end_ms, cost, "
+            "cost_per_good_unit, peak_kwh, good_count FROM kpi "
+            "WHERE level IN ('line', 'plant') AND period IN ('day', 'shift') ORDER BY ts"
+        ).fetchall()
+    by_window: dict[tuple[int, int], list[Any]] = {}
+    for row in rows:
+        by_window.setdefault((row[5], row[6]), []).append(row)
+    days = [w for w in by_window if w[1] - w[0] == 86_400_000]
+    shifts = [w for w in by_window if w[1] - w[0] < 86_400_000]
+    assert len(days) == 2 and shifts
+    checked = 0
+    for window in (*days, shifts[len(shifts) // 2]):
+        report, _ = await compute_report(endpoint, Window(*window), config=AnalyticsConfig(),
+                                         plant=fleet.plant, raw=True)  # fmt: skip
+        cost = report.as_json_dict()["energy"]["cost"]
+        for level, _period, site, area, line, _s, _e, money, per_unit, peak, good in by_window[
+            window
+        ]:
+            bill = cost["plant"] if level == "plant" else cost["lines"][f"{site}/{area}/{line}"]
+            assert money == pytest.approx(bill["cost"], abs=0.5)  # the report rounds to the dong
+            assert peak == pytest.approx(bill["peak_share"] * bill["kwh"], rel=1e-9, abs=1e-9)
+            assert per_unit == pytest.approx(money / good, rel=1e-12)
+            assert money > 0
+            checked += 1
+    assert checked >= 3 * 3  # two lines and all machines, in each of three periods
+
+
+def test_an_older_store_gains_the_new_kpi_columns(tmp_path: Path) -> None:
+    """A store made before KPI points carried cost gets the columns; its rows stay."""
+    from store.sqlite import connect
+
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "CREATE TABLE kpi (site TEXT NOT NULL, area TEXT NOT NULL, line TEXT NOT NULL, "
+            "machine TEXT NOT NULL, level TEXT NOT NULL, period TEXT NOT NULL, "
+            "ts INTEGER NOT NULL, period_end_ms INTEGER, oee REAL, "
+            "PRIMARY KEY (site, area, line, machine, level, period, ts)) WITHOUT ROWID"
+        )
+        conn.execute("INSERT INTO kpi VALUES ('s', 'a', 'l', 'm', 'machine', 'hour', 0, 1, 0.5)")
+    conn = connect(db)
+    try:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(kpi)")}
+        assert {"cost", "cost_per_good_unit", "peak_kwh", "idle_kwh"} <= columns
+        assert conn.execute("SELECT oee, cost FROM kpi").fetchall() == [(0.5, None)]
+    finally:
+        conn.close()
