@@ -134,12 +134,15 @@ def run_cli(args: list[str], db: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
     return out
 
 
+CLI_WINDOW = ["--from", "2026-01-05T05:00+07:00", "--to", "2026-01-06T11:00+07:00",
+              "--plant", str(PLANTS / "small.toml")]  # fmt: skip
+
+
 def test_report_command_json_csv_and_table(
     small_plant: tuple[Fleet, Path], monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
     fleet, db = small_plant
-    window = ["--from", "2026-01-05T05:00+07:00", "--to", "2026-01-06T11:00+07:00",
-              "--plant", str(PLANTS / "small.toml")]  # fmt: skip
+    window = CLI_WINDOW
     data = json.loads(run_cli(["report", *window, "--format", "json", "--by", "shift"],
                               db, monkeypatch, capsys))  # fmt: skip
     truth = fleet.truth_report()
@@ -165,8 +168,7 @@ def test_report_command_in_vietnamese(
     small_plant: tuple[Fleet, Path], monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
     fleet, db = small_plant
-    window = ["--from", "2026-01-05T05:00+07:00", "--to", "2026-01-06T11:00+07:00",
-              "--plant", str(PLANTS / "small.toml")]  # fmt: skip
+    window = CLI_WINDOW
     truth = fleet.truth_report()
     table = run_cli(["report", *window, "--lang", "vi"], db, monkeypatch, capsys)
     assert "Mức độ trưởng thành Nhà máy thông minh" in table
