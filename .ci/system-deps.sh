@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs the real servers the integration tests start: Debian's mosquitto, influxdb and
-# victoria-metrics (a real peer for the InfluxDB v2 write API), and chromium for the
-# dashboard's browser test (driven by Playwright with this executable).
+# victoria-metrics (a real peer for the InfluxDB v2 write API), chromium for the
+# dashboard's browser test (driven by Playwright with this executable), and socat.
 set -euo pipefail
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto mosquitto-clients)
 command -v influxd >/dev/null 2>&1 || need+=(influxdb)
 command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# socat: the virtual serial pair of the Modbus RTU tests (an RS-485 line without hardware)
+command -v socat >/dev/null 2>&1 || need+=(socat)
 if [ ${#need[@]} -eq 0 ]; then
     exit 0
 fi

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from edge_agent.devices import ModbusMeter, OpcUaMachine
+from edge_agent.devices import ModbusMeter, OpcUaMachine, check_buses
 from telemetry.models import Name
 from telemetry.urls import metrics_exposure, tls_files
 
@@ -76,7 +76,8 @@ class EdgeConfig(BaseModel):
     )
 
     meters: tuple[ModbusMeter, ...] = Field(
-        default=(), description="Modbus TCP energy meters ([[edge.meters]] tables)"
+        default=(),
+        description="Modbus energy meters: TCP, RTU (RS-485) or RTU over TCP ([[edge.meters]])",
     )
     machines: tuple[OpcUaMachine, ...] = Field(
         default=(), description="OPC UA machines ([[edge.machines]] tables)"
@@ -88,4 +89,5 @@ class EdgeConfig(BaseModel):
         metrics_exposure(self.metrics_host, self.metrics_token)
         if self.reconnect_max_s < self.reconnect_initial_s:
             raise ValueError("reconnect_max_s must be at least reconnect_initial_s")
+        check_buses(self.meters)
         return self

@@ -1,4 +1,4 @@
-"""The source of a real plant: Modbus TCP meters and OPC UA machines, merged."""
+"""The source of a real plant: Modbus meters (TCP, RTU lines) and OPC UA machines, merged."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 
 from edge_agent.devices import DeviceStats, ModbusMeter, OpcUaMachine
-from edge_agent.modbus import poll_meter
+from edge_agent.modbus import buses, poll_meter
 from edge_agent.opcua import watch_machine
 from edge_agent.source import Group, Resume
 from telemetry.models import Channel
@@ -44,16 +44,12 @@ class DeviceSource:
             return 0 if mark is None else mark[0] + 1
 
         tasks = []
+        lines = buses(self._meters) if self._meters else {}
         for meter in self._meters:
             stats = self.stats.setdefault(f"modbus {meter.path}", DeviceStats())
-            tasks.append(
-                asyncio.create_task(
-                    poll_meter(
-                        meter, emit, first_seq=first(meter.path, Channel.ENERGY), stats=stats
-                    ),
-                    name=f"modbus {meter.path}",
-                )
-            )
+            poll = poll_meter(meter, emit, first_seq=first(meter.path, Channel.ENERGY),
+                              stats=stats, bus=lines[meter.bus])  # fmt: skip
+            tasks.append(asyncio.create_task(poll, name=f"modbus {meter.path}"))
         for m in self._machines:
             stats = self.stats.setdefault(f"opcua {m.path}", DeviceStats())
             tasks.append(
@@ -77,3 +73,5 @@ class DeviceSource:
             for t in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t
+            for line in lines.values():
+                line.close()

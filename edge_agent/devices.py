@@ -1,4 +1,5 @@
-"""Configuration of real devices: Modbus TCP energy meters and OPC UA machines.
+"""Configuration of real devices: Modbus energy meters (TCP, RTU on RS-485, RTU over TCP)
+and OPC UA machines.
 
 Only pydantic here: reading the configuration needs neither pymodbus nor asyncua.
 """
@@ -6,6 +7,7 @@ Only pydantic here: reading the configuration needs neither pymodbus nor asyncua
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -47,12 +49,29 @@ class _Device(BaseModel):
         return MachinePath(self.site, self.area, self.line, self.machine)
 
 
-class ModbusMeter(_Device):
-    """An energy meter on Modbus TCP, polled at a fixed interval."""
+BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 
-    host: str
+
+class ModbusMeter(_Device):
+    """An energy meter on Modbus, polled at a fixed interval: over TCP (``host``), on an
+    RS-485 line (``transport = "rtu"``, ``serial_port``: several meters, each its own
+    ``device_id``, share the line, one request at a time) or behind an RTU-over-TCP gateway
+    (``transport = "rtu_over_tcp"``, ``host``: RTU frames in TCP, one line behind it)."""
+
+    transport: Literal["tcp", "rtu", "rtu_over_tcp"] = Field(
+        default="tcp", description="tcp (Modbus TCP), rtu (serial RS-485/RS-232), rtu_over_tcp"
+    )
+    host: str | None = Field(default=None, description="tcp, rtu_over_tcp: the meter or gateway")
     port: int = Field(default=502, ge=1, le=65_535)
+    serial_port: str | None = Field(default=None, description="rtu: e.g. /dev/ttyUSB0")
+    baudrate: int = Field(default=9600, description="rtu: bits per second")
+    parity: Literal["N", "E", "O"] = Field(default="N", description="rtu: none, even or odd")
+    stopbits: Literal[1, 2] = 1
+    bytesize: Literal[7, 8] = 8
     device_id: int = Field(default=1, ge=0, le=255, description="Modbus unit / slave id")
+    retries: int = Field(
+        default=1, ge=0, le=5, description="Requests of a poll sent again when unanswered"
+    )
     preset: str | None = Field(default=None, description="A register map from PRESETS")
     registers: tuple[RegisterSpec, ...] = ()
     poll_interval_s: float = Field(default=5.0, gt=0, le=3600)
@@ -61,6 +80,15 @@ class ModbusMeter(_Device):
 
     @model_validator(mode="after")
     def _map(self) -> ModbusMeter:
+        if self.transport == "rtu":
+            if not self.serial_port or self.host is not None:
+                raise ValueError("transport rtu: set serial_port (e.g. /dev/ttyUSB0), not host")
+            if self.baudrate not in BAUDRATES:
+                raise ValueError(f"baudrate {self.baudrate}: one of "
+                                 f"{', '.join(map(str, BAUDRATES))}")  # fmt: skip
+        elif not self.host or self.serial_port is not None:
+            raise ValueError(f"transport {self.transport}: set host (the meter or gateway), "
+                             "not serial_port")  # fmt: skip
         if self.preset is not None and self.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.preset!r}; known: {', '.join(sorted(PRESETS))}")
         if not self.register_map:
@@ -75,6 +103,43 @@ class ModbusMeter(_Device):
     @property
     def register_map(self) -> tuple[RegisterSpec, ...]:
         return self.registers or (PRESETS[self.preset] if self.preset else ())
+
+    @property
+    def bus(self) -> str:
+        """The line it shares with other meters (a serial port, or an RTU-over-TCP gateway);
+        a Modbus TCP meter has its own connection."""
+        if self.transport == "rtu":
+            return f"serial {self.serial_port}"
+        if self.transport == "rtu_over_tcp":
+            return f"rtu-over-tcp {self.host}:{self.port}"
+        return f"tcp {self.host}:{self.port} unit {self.device_id}"
+
+    @property
+    def line_settings(self) -> tuple[int, str, int, int]:
+        return (self.baudrate, self.parity, self.stopbits, self.bytesize)
+
+    @property
+    def where(self) -> str:
+        if self.transport == "rtu":
+            return f"{self.serial_port} unit {self.device_id}"
+        return f"{self.host}:{self.port}" + (
+            f" unit {self.device_id}" if self.transport == "rtu_over_tcp" else ""
+        )
+
+
+def check_buses(meters: tuple[ModbusMeter, ...]) -> None:
+    """Meters on one line need the same line settings and each its own unit id."""
+    seen: dict[str, ModbusMeter] = {}
+    ids: dict[tuple[str, int], ModbusMeter] = {}
+    for m in meters:
+        first = seen.setdefault(m.bus, m)
+        if m.transport == "rtu" and m.line_settings != first.line_settings:
+            raise ValueError(f"meters {first.path} and {m.path} share {m.serial_port} but not "
+                             "its baudrate, parity, stopbits and bytesize")  # fmt: skip
+        other = ids.setdefault((m.bus, m.device_id), m)
+        if other is not m:
+            raise ValueError(f"meters {other.path} and {m.path} both answer as unit "
+                             f"{m.device_id} on {m.bus}: give each its own device_id")  # fmt: skip
 
 
 class OpcUaMachine(_Device):

@@ -1,7 +1,15 @@
-"""Modbus TCP energy meters, polled at a fixed rate (pymodbus client).
+"""Modbus energy meters, polled at a fixed rate (pymodbus client): Modbus TCP, RTU on an
+RS-485 line, RTU over TCP.
 
 A meter that does not answer is reconnected with capped backoff; while it is
 away nothing is invented: the gap shows in the data as no readings.
+
+Meters on one line (a serial port, or an RTU-over-TCP gateway) share a :class:`Bus`: one
+client and one request at a time (a lock around each poll). Each meter keeps its own
+schedule, timeout and retries, so a meter that is silent or answers with a bad CRC costs
+the others at most its timeout x (retries + 1) per poll, and never stops them: a failed
+poll of one meter does not close the line (pymodbus closes it itself after several
+unanswered requests in a row; the next poll opens it again).
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from edge_agent.devices import DeviceStats, ModbusMeter
 from edge_agent.registers import RegisterSpec, SanityError, check_energy, decode
@@ -47,47 +56,93 @@ async def read_values(client: object, meter: ModbusMeter) -> dict[str, float]:
     return values
 
 
+class Bus:
+    """One client for the meters of a line (or one Modbus TCP meter), one request at a time."""
+
+    def __init__(self, meter: ModbusMeter) -> None:
+        from pymodbus import FramerType
+        from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+
+        self.name = meter.bus
+        self.shared = meter.transport != "tcp"
+        self.lock = asyncio.Lock()
+        self.client: Any
+        if meter.transport == "rtu":
+            assert meter.serial_port is not None
+            self.client = AsyncModbusSerialClient(
+                meter.serial_port, framer=FramerType.RTU, baudrate=meter.baudrate,
+                parity=meter.parity, stopbits=meter.stopbits, bytesize=meter.bytesize,
+                timeout=meter.timeout_s, retries=0, reconnect_delay=0,
+            )  # fmt: skip
+        else:
+            framer = FramerType.RTU if meter.transport == "rtu_over_tcp" else FramerType.SOCKET
+            self.client = AsyncModbusTcpClient(
+                meter.host or "", port=meter.port, framer=framer, timeout=meter.timeout_s,
+                retries=0, reconnect_delay=0,
+            )  # fmt: skip
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def buses(meters: list[ModbusMeter]) -> dict[str, Bus]:
+    """The lines of these meters, each with its one client (meters sharing a line share it)."""
+    out: dict[str, Bus] = {}
+    for m in meters:
+        if m.bus not in out:
+            out[m.bus] = Bus(m)
+    return out
+
+
 async def poll_meter(
     meter: ModbusMeter,
     emit: Callable[[Group], None],
     *,
     first_seq: int = 0,
     stats: DeviceStats | None = None,
+    bus: Bus | None = None,
 ) -> None:
-    """Poll forever; each good poll becomes one energy reading (``emit``)."""
-    from pymodbus.client import AsyncModbusTcpClient
+    """Poll forever; each good poll becomes one energy reading (``emit``). ``bus``: the line
+    shared with other meters (default: a connection of its own)."""
     from pymodbus.exceptions import ModbusException
 
     stats = stats or DeviceStats()
-    name = f"meter {meter.path} at {meter.host}:{meter.port}"
-    client = AsyncModbusTcpClient(
-        meter.host, port=meter.port, timeout=meter.timeout_s, retries=0, reconnect_delay=0
-    )
+    name = f"meter {meter.path} at {meter.where}"
+    own = bus is None
+    line = Bus(meter) if bus is None else bus
+    client = line.client
     seq = first_seq
     previous_kwh: float | None = None
     backoff = Backoff(0.5, meter.reconnect_max_s)
     next_poll = time.monotonic()
     try:
         while True:
-            if not client.connected:
-                if not await client.connect():
-                    stats.connected = False
-                    wait = backoff.next()
-                    log.warning("%s does not answer; trying again in %.1f s", name, wait)
-                    await asyncio.sleep(wait)
-                    continue
+            failed: Exception | None = None
+            async with line.lock:
+                if not client.connected and not await client.connect():
+                    failed = ConnectionError(f"cannot open {line.name}")
+                else:
+                    for _attempt in range(meter.retries + 1):
+                        try:
+                            values = await read_values(client, meter)
+                            failed = None
+                            break
+                        except (ModbusException, ConnectionError, TimeoutError, OSError) as exc:
+                            failed = exc
+            if failed is not None:
+                stats.errors += 1
+                stats.connected = False
+                wait = backoff.next()
+                log.warning("%s: no good answer (%s); trying again in %.1f s", name, failed, wait)
+                if not line.shared:
+                    client.close()  # reconnect: a meter of its own
+                await asyncio.sleep(wait)
+                next_poll = time.monotonic()
+                continue
+            if not stats.connected:
                 if stats.came_back():
                     log.warning("%s is back", name)
                 backoff.reset()
-                next_poll = time.monotonic()
-            try:
-                values = await read_values(client, meter)
-            except (ModbusException, ConnectionError, TimeoutError, OSError) as exc:
-                stats.errors += 1
-                stats.connected = False
-                log.warning("%s: read failed (%s); reconnecting", name, exc)
-                client.close()
-                continue
             ts = int(time.time() * 1000)
             try:
                 check_energy(values, previous_kwh)
@@ -103,4 +158,5 @@ async def poll_meter(
             next_poll += meter.poll_interval_s
             await asyncio.sleep(max(0.0, next_poll - time.monotonic()))
     finally:
-        client.close()
+        if own:
+            line.close()

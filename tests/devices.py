@@ -1,4 +1,5 @@
-"""Real protocol peers for the source tests: a Modbus TCP meter and an OPC UA machine."""
+"""Real protocol peers for the source tests: Modbus meters (TCP, an RTU line on a virtual serial
+pair, RTU over TCP) and an OPC UA machine."""
 
 from __future__ import annotations
 
@@ -70,6 +71,103 @@ class ModbusMeterServer:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
+
+
+class SerialPair:
+    """Two connected pseudo-terminals from Debian's ``socat``: what one end writes the other
+    reads, as over an RS-485 line (``a`` for the devices, ``b`` for the gateway)."""
+
+    def __init__(self, folder: Any) -> None:
+        self.a, self.b = str(folder / "devices"), str(folder / "gateway")
+        self._proc: Any = None
+
+    def start(self) -> None:
+        import os
+        import subprocess
+        import time
+
+        from tests.servers import require_binary
+
+        socat = require_binary("socat", "socat", "/usr/bin")
+        self._proc = subprocess.Popen(
+            [socat, f"pty,raw,echo=0,link={self.a}", f"pty,raw,echo=0,link={self.b}"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        for _ in range(200):
+            if os.path.exists(self.a) and os.path.exists(self.b):
+                return
+            time.sleep(0.02)
+        raise TimeoutError("socat made no serial pair")
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.wait(5)
+            self._proc = None
+
+
+class ModbusLineServer:
+    """Several meters on one line (pymodbus's server, RTU framing) over a serial port or TCP
+    (RTU over TCP), each unit holding the values we set; units in ``bad_crc`` answer with a
+    corrupted CRC, units in ``silent`` never answer."""
+
+    def __init__(self, units: tuple[int, ...], *, serial_port: str | None = None,
+                 tcp_port: int | None = None, baudrate: int = 19200,
+                 registers: tuple[RegisterSpec, ...] = PRESETS["sdm630"]) -> None:  # fmt: skip
+        self.units = units
+        self.serial_port, self.tcp_port, self.baudrate = serial_port, tcp_port, baudrate
+        self.registers = registers
+        self.regs: dict[int, dict[int, int]] = {u: {} for u in units}
+        self.served: dict[int, int] = dict.fromkeys(units, 0)
+        self.bad_crc: set[int] = set()
+        self.silent: set[int] = set()
+        self._server: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+    def set(self, unit: int, values: dict[str, float]) -> None:
+        for spec in self.registers:
+            if spec.field in values:
+                for i, word in enumerate(encode(spec, values[spec.field])):
+                    self.regs[unit][spec.address + i] = word
+
+    def _device(self, unit: int) -> Any:
+        from pymodbus.simulator import DataType, SimData, SimDevice
+
+        async def action(fc: int, start: int, address: int, count: int, current: list[int],
+                         set_values: Any) -> None:  # fmt: skip
+            for i in range(len(current)):
+                current[i] = self.regs[unit].get(start + i, 0)
+            self.served[unit] += 1
+
+        return SimDevice(unit, simdata=[SimData(0, count=256, values=0,
+                                                datatype=DataType.REGISTERS)],
+                         action=action)  # fmt: skip
+
+    def _trace(self, sending: bool, data: bytes) -> bytes:
+        if sending and data and data[0] in self.silent:
+            return b""
+        if sending and data and data[0] in self.bad_crc:
+            return data[:-1] + bytes([data[-1] ^ 0xFF])
+        return data
+
+    async def start(self) -> None:
+        from pymodbus import FramerType
+        from pymodbus.server import ModbusSerialServer, ModbusTcpServer
+
+        devices = [self._device(u) for u in self.units]
+        if self.serial_port is not None:
+            self._server = ModbusSerialServer(
+                devices, port=self.serial_port, baudrate=self.baudrate, trace_packet=self._trace
+            )
+        else:
+            assert self.tcp_port is not None
+            self._server = ModbusTcpServer(devices, framer=FramerType.RTU,
+                                           address=("127.0.0.1", self.tcp_port),
+                                           trace_packet=self._trace)  # fmt: skip
+        self._task = asyncio.create_task(self._server.serve_forever())
+        await asyncio.sleep(0.2)
+
+    stop = ModbusMeterServer.stop
 
 
 class OpcUaMachineServer:

@@ -46,8 +46,11 @@ def test_device_examples_in_the_file_are_valid(
     conf = tmp_path / "devices.toml"
     conf.write_text(head + "## Real devices" + "\n".join(lines) + "\n[ingest]" + tail)
     settings = load_settings(conf)
-    (meter,) = settings.edge.meters
+    meter, on_line, behind_gateway = settings.edge.meters
     (machine,) = settings.edge.machines
     assert meter.preset == "sdm630" and meter.register_map
+    assert (meter.transport, on_line.transport, behind_gateway.transport) == (
+        "tcp", "rtu", "rtu_over_tcp")  # fmt: skip
+    assert on_line.bus == "serial /dev/ttyUSB0" and on_line.device_id == 2
     assert machine.state_map["3"].value == "DOWN"
     assert machine.sensor_nodes == {"spindle_temp_c": "ns=2;s=Line1.M01.SpindleTemp"}
