@@ -4,7 +4,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck unit integration system-deps screenshots clean
+# The independent Sparkplug B implementation the tests talk to (Eclipse Tahu, npm).
+JS     := tests/js/node_modules/.package-lock.json
+
+.PHONY: demo test lint typecheck unit integration system-deps screenshots clean sparkplug-proto
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,6 +15,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
+
+$(JS): tests/js/package.json tests/js/package-lock.json
+	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
 
 demo: $(STAMP)
 	$(BIN)/factory demo
@@ -30,14 +36,14 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
-integration: $(STAMP) system-deps
+integration: $(STAMP) system-deps $(JS)
 	$(BIN)/pytest tests/integration -q
 
 # The dashboard screenshots in docs/views.md and docs/operations.md, taken by the browser tests.
 screenshots: $(STAMP) system-deps
 	FACTORY_SCREENSHOTS=docs $(BIN)/pytest tests/integration/test_dashboard.py tests/integration/test_forecast.py tests/integration/test_alerts.py tests/integration/test_reasons.py tests/integration/test_dashboard_i18n.py -q -k "chromium or drill or panel or acknowledges or explains or vietnamese"
 
-test: $(STAMP) system-deps
+test: $(STAMP) system-deps $(JS)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -45,3 +51,10 @@ test: $(STAMP) system-deps
 
 clean:
 	rm -rf $(VENV) factory-data .pytest_cache .mypy_cache .ruff_cache
+
+# telemetry/sparkplug_b_pb2.py(i) from telemetry/sparkplug_b.proto, with protoc from grpcio-tools
+# in a throwaway virtualenv (the generated code needs protobuf >= the version it names).
+sparkplug-proto:
+	$(PYTHON) -m venv /tmp/factory-protoc
+	/tmp/factory-protoc/bin/pip install --quiet grpcio-tools 'protobuf>=6.33.5,<7'
+	cd telemetry && /tmp/factory-protoc/bin/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. sparkplug_b.proto

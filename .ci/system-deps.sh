@@ -10,6 +10,9 @@ command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # socat: the virtual serial pair of the Modbus RTU tests (an RS-485 line without hardware)
 command -v socat >/dev/null 2>&1 || need+=(socat)
+# node and npm: Eclipse Tahu's JavaScript Sparkplug client, the Sparkplug tests' other side
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -eq 0 ]; then
     exit 0
 fi

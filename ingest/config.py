@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from ingest.sparkplug_config import SparkplugConfig
 from telemetry.codec import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_READINGS
 from telemetry.models import Name
 from telemetry.urls import metrics_exposure, tls_files
@@ -65,6 +66,10 @@ class IngestConfig(BaseModel):
         default=None, description="Client certificate (PEM) for brokers that require one"
     )
     key_file: Path | None = Field(default=None, description="Its private key (PEM)")
+    sparkplug: SparkplugConfig = Field(
+        default=SparkplugConfig(),
+        description="Sparkplug B from third-party edge nodes ([ingest.sparkplug])",
+    )
 
     @model_validator(mode="after")
     def _tls_files(self) -> IngestConfig:

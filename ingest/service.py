@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from ingest.config import IngestConfig
 from ingest.errors import BrokerAuthError, BrokerError, ClientIdConflict
+from ingest.sparkplug import SparkplugDecoder
 from ingest.stats import IngestStats
 from ingest.subscriber import Delivery, Subscriber
 from store import Store
@@ -21,10 +22,12 @@ from store.errors import StoreError
 from telemetry.backoff import Backoff, TakeoverWatch, sleep_or_stop
 from telemetry.codec import DecodeError, Message, decode, encode
 from telemetry.metrics import MetricsServer
+from telemetry.sparkplug import NAMESPACE
 from telemetry.topic import DEFAULT_ROOT, subscription
 from telemetry.urls import MqttEndpoint
 
 log = logging.getLogger(__name__)
+SPARKPLUG_PREFIX = NAMESPACE + "/"
 
 
 class IngestService:
@@ -48,10 +51,18 @@ class IngestService:
             source=config.client_id, max_payload_bytes=config.deadletter_max_payload_bytes
         )
         self.stats = IngestStats()
+        sp = config.sparkplug
+        self.sparkplug = (
+            SparkplugDecoder(sp, root=root, publish=lambda t, p: self.subscriber.publish(t, p))
+            if sp.groups
+            else None
+        )
+        filters = (subscription(root, config.share_group),
+                   *(f"{NAMESPACE}/{g}/#" for g in sp.groups))  # fmt: skip
         self.subscriber = Subscriber(
             endpoint=endpoint,
             client_id=config.client_id,
-            topic_filter=subscription(root, config.share_group),
+            topic_filter=filters,
             on_delivery=self._on_delivery,
             keepalive_s=config.keepalive_s,
             ca_file=config.ca_file,
@@ -185,40 +196,50 @@ class IngestService:
                     return
                 log.warning("lost the broker connection; reconnecting")
 
-    def _decode(self, d: Delivery) -> Message | DecodeError:
-        try:
-            message = decode(
-                d.topic,
-                d.payload,
-                root=self._root,
-                max_payload_bytes=self._config.max_payload_bytes,
-                max_readings=self._config.max_readings_per_message,
-            )
-        except DecodeError as exc:
-            return exc
+    def _decode(self, d: Delivery) -> list[Message] | DecodeError:
+        """Our JSON, or Sparkplug B (stateful: deliveries are decoded in arrival order)."""
+        if self.sparkplug is not None and d.topic.startswith(SPARKPLUG_PREFIX):
+            if len(d.payload) > self._config.max_payload_bytes:
+                return DecodeError(f"payload of {len(d.payload):,} bytes is over "
+                                   f"{self._config.max_payload_bytes:,}")  # fmt: skip
+            outcome = self.sparkplug.decode(d.topic, d.payload)
+            if outcome.error is not None:
+                return outcome.error
+            messages = outcome.messages
+        else:
+            try:
+                messages = [decode(
+                    d.topic,
+                    d.payload,
+                    root=self._root,
+                    max_payload_bytes=self._config.max_payload_bytes,
+                    max_readings=self._config.max_readings_per_message,
+                )]  # fmt: skip
+            except DecodeError as exc:
+                return exc
         # A device clock far ahead would write points into the future: refuse them.
         limit = self._config.max_future_s
-        if limit is not None:
-            newest = max(r.ts for r in message.readings)
+        if limit is not None and messages:
+            newest = max(r.ts for m in messages for r in m.readings)
             ahead = newest / 1000 - time.time()
             if ahead > limit:
                 return DecodeError(
                     f"ts {newest} is {ahead:,.0f} s in the future (more than "
                     f"FACTORY_INGEST__MAX_FUTURE_S={limit:g}); check the device's clock"
                 )
-        return message
+        return messages
 
-    async def _next_batch(self) -> list[tuple[Delivery, Message | DecodeError]]:
+    async def _next_batch(self) -> list[tuple[Delivery, list[Message] | DecodeError]]:
         """Wait for a first message, then gather until full, late or quiet."""
-        batch: list[tuple[Delivery, Message | DecodeError]] = []
+        batch: list[tuple[Delivery, list[Message] | DecodeError]] = []
         readings = 0
 
         def take(d: Delivery) -> None:
             nonlocal readings
             decoded = self._decode(d)
             batch.append((d, decoded))
-            if isinstance(decoded, Message):
-                readings += len(decoded.readings)
+            if not isinstance(decoded, DecodeError):
+                readings += sum(len(m.readings) for m in decoded)
 
         get = asyncio.create_task(self._queue.get())
         stop = asyncio.create_task(self._stopping.wait())
@@ -251,7 +272,7 @@ class IngestService:
         """Gather and decode the next batch while earlier ones are being written."""
         slots = asyncio.Semaphore(self._config.max_concurrent_writes)
 
-        async def write(batch: list[tuple[Delivery, Message | DecodeError]]) -> None:
+        async def write(batch: list[tuple[Delivery, list[Message] | DecodeError]]) -> None:
             try:
                 await self._process(batch)
             finally:
@@ -271,7 +292,7 @@ class IngestService:
                 await slots.acquire()
                 tg.create_task(write(batch), name="ingest write")
 
-    async def _process(self, batch: list[tuple[Delivery, Message | DecodeError]]) -> None:
+    async def _process(self, batch: list[tuple[Delivery, list[Message] | DecodeError]]) -> None:
         good: list[Message] = []
         letters: list[DeadLetter] = []
         self.stats.received_messages += len(batch)
@@ -280,8 +301,8 @@ class IngestService:
                 letters.append(DeadLetter(topic=d.topic, payload=d.payload, error=decoded.reason))
                 log.warning("rejected message on %r: %s", d.topic[:200], decoded.reason)
                 continue
-            good.append(decoded)
-            self.stats.received_readings += len(decoded.readings)
+            good.extend(decoded)
+            self.stats.received_readings += sum(len(m.readings) for m in decoded)
         if good:
             started = time.monotonic()
             letters.extend(await self._write(good))

@@ -50,7 +50,7 @@ class Subscriber:
         *,
         endpoint: MqttEndpoint,
         client_id: str,
-        topic_filter: str,
+        topic_filter: str | tuple[str, ...],
         on_delivery: Callable[[Delivery], None],
         keepalive_s: int = 30,
         ca_file: Path | None = None,
@@ -58,7 +58,7 @@ class Subscriber:
         key_file: Path | None = None,
     ) -> None:
         self._endpoint = endpoint
-        self._filter = topic_filter
+        self._filters = (topic_filter,) if isinstance(topic_filter, str) else topic_filter
         self._on_delivery = on_delivery
         self._keepalive = keepalive_s
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -188,11 +188,17 @@ class Subscriber:
                 raise BrokerError(
                     f"the broker at {self._endpoint} refused the connection: {_connack(rc)}"
                 )
-            self._client.subscribe(self._filter, qos=1)
+            self._client.subscribe([(f, 1) for f in self._filters])
             await asyncio.wait_for(self._subscribed, timeout_s)
         except TimeoutError as exc:
             self._client.disconnect()
             raise BrokerError(f"no answer from the broker at {self._endpoint}") from exc
+
+    def publish(self, topic: str, payload: bytes, qos: int = 0) -> bool:
+        """Send a message (a Sparkplug rebirth request); False when not connected."""
+        if self._sock is None:
+            return False
+        return self._client.publish(topic, payload, qos=qos).rc == mqtt.MQTT_ERR_SUCCESS
 
     def ack(self, delivery: Delivery) -> bool:
         """Acknowledge a message; a message from an earlier connection is redelivered instead."""

@@ -54,3 +54,21 @@ def test_device_examples_in_the_file_are_valid(
     assert on_line.bus == "serial /dev/ttyUSB0" and on_line.device_id == 2
     assert machine.state_map["3"].value == "DOWN"
     assert machine.sensor_nodes == {"spindle_temp_c": "ns=2;s=Line1.M01.SpindleTemp"}
+
+
+def test_the_sparkplug_example_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("FACTORY_"):
+            monkeypatch.delenv(key)
+    head, rest = EXAMPLE.read_text().split("[ingest.sparkplug]", 1)
+    table, tail = rest.split("[analytics]", 1)
+    lines = [
+        line[2:] if line.startswith("# ") and not line.startswith("# #") else line
+        for line in table.replace("groups = []", 'groups = ["plant1"]').splitlines()
+    ]
+    conf = tmp_path / "sparkplug.toml"
+    conf.write_text(head + "[ingest.sparkplug]" + "\n".join(lines) + "\n[analytics]" + tail)
+    (device,) = load_settings(conf).ingest.sparkplug.devices
+    assert (device.node, device.machine, device.state_map["3"].value) == (
+        "line1-gateway", "press01", "DOWN")  # fmt: skip
+    assert device.metrics["total_count"] == "Counters/Produced"
