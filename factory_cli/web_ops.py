@@ -13,6 +13,7 @@ from aiohttp import web
 from analytics.accounts import Window
 from factory_cli.settings import Settings
 from factory_cli.web_auth import IDENTITY, record
+from telemetry.models import MAX_TS_MS, MIN_TS_MS
 from telemetry.topic import MachinePath
 
 
@@ -163,6 +164,9 @@ def routes(dash: Dashboard) -> web.RouteTableDef:
             return web.json_response({"error": "give machine (site/area/line/machine), "
                                       "start_ms (integer), reason and optionally comment"},
                                      status=400)  # fmt: skip
+        if isinstance(start, bool) or not MIN_TS_MS <= start <= MAX_TS_MS:
+            return web.json_response({"error": "start_ms: the stop's start in epoch milliseconds "
+                                      f"({MIN_TS_MS} to {MAX_TS_MS})"}, status=400)  # fmt: skip
         try:
             path = MachinePath.parse(machine)
         except ValueError as exc:

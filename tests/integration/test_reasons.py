@@ -105,6 +105,7 @@ async def test_an_operator_explains_a_stop_and_every_figure_follows(
             ({**body, "reason": "coffee"}, "not in the plant's reason catalogue"),
             ({**body, "start_ms": STOP + 1}, "has no stop that begins at"),
             ({**body, "machine": "a/b"}, "site/area/line/machine"),
+            ({**body, "start_ms": 30541962529019087402003595264}, "epoch milliseconds"),
         ):
             status, answer = await post(base, bad, other)
             assert status in (400, 409) and words in str(answer["error"]), answer
