@@ -27,6 +27,10 @@ simulated fleet, a real Mosquitto and a real InfluxDB started for the run:
 - ``lag_p50_s`` / ``lag_p99_s``: from a reading's ``ts`` to stored while a publisher
   aims at ``lag_rate_readings_per_s`` (10,000 by default, ``--lag-rate``);
   ``lag_achieved_readings_per_s`` is the rate it reached;
+- ``sparkplug_readings_per_s``: our ingest draining the same readings as Sparkplug B into
+  InfluxDB, as our edge agent sends them with ``FACTORY_EDGE__PAYLOAD=sparkplug`` (births,
+  then one DDATA by alias per reading: 100 times the messages of the JSON batches);
+  ``sparkplug_vs_json`` its ratio to ``readings_per_s``;
 - ``rich_readings_per_s`` / ``rich_influx_raw_readings_per_s``: ours and InfluxDB's
   raw rate again with rich readings (two process sensors per telemetry reading,
   power factor and voltage per meter reading): more fields per point, so both
@@ -81,6 +85,22 @@ def messages(
     )
     stream, _ = fleet_messages(fleet, Faults(), root=root, batch=BATCH)
     return list(stream), fleet.reading_count
+
+
+def sparkplug_messages(
+    msgs: list[tuple[str, bytes]], root: str, group: str
+) -> tuple[list[tuple[str, bytes]], int]:
+    """The same readings as our edge agent's Sparkplug node publishes them, and how many
+    status readings (one per device birth) a host stores besides."""
+    from edge_agent.sparkplug_node import SparkplugNode
+    from telemetry.topic import Topic
+
+    node = SparkplugNode(group, "bench-node", 0)
+    out = node.births()
+    for topic, payload in msgs:
+        t = Topic.parse(topic, root)
+        out += node.messages(t.path, t.channel, json.loads(payload))
+    return out, node.dbirths
 
 
 def register_session(port: int, client_id: str, topic_filter: str) -> None:
@@ -143,29 +163,41 @@ def peak_rss_mb() -> float:
 
 
 # -- child processes ----------------------------------------------------------------------
-def make_service(port: int, store_url: str, root: str, client_id: str) -> Any:
-    """Our ingest service, as `factory ingest` builds it, into the store ``store_url`` names."""
+def make_service(
+    port: int, store_url: str, root: str, client_id: str, sparkplug: str | None = None
+) -> Any:
+    """Our ingest service, as `factory ingest` builds it, into the store ``store_url`` names;
+    ``sparkplug``: a Sparkplug group it hosts too."""
     from ingest.config import IngestConfig
     from ingest.service import IngestService
+    from ingest.sparkplug_config import SparkplugConfig
     from store import open_store, parse_store_url
     from telemetry.urls import parse_mqtt_url
 
+    groups = (sparkplug,) if sparkplug else ()
     return IngestService(
         endpoint=parse_mqtt_url(f"mqtt://127.0.0.1:{port}"),
         store=open_store(parse_store_url(store_url)),
-        config=IngestConfig(client_id=client_id),
+        config=IngestConfig(client_id=client_id, sparkplug=SparkplugConfig(groups=groups)),
         root=root,
     )
 
 
 def child_ours(
-    port: int, store_url: str, root: str, client_id: str, total: int, *, live: bool = False
+    port: int,
+    store_url: str,
+    root: str,
+    client_id: str,
+    total: int,
+    *,
+    live: bool = False,
+    sparkplug: str | None = None,
 ) -> dict[str, float]:
     """Store ``total`` readings. Drain a backlog, or (``live``) say ``ready`` on stdout, wait
     for ``go`` on stdin (the parent starts publishing then) and time from there."""
 
     async def run() -> dict[str, float]:
-        service = make_service(port, store_url, root, client_id)
+        service = make_service(port, store_url, root, client_id, sparkplug)
         task = asyncio.create_task(service.run())
         if live:
             await service.ready.wait()
@@ -359,6 +391,8 @@ def main() -> None:
             result = child_lag(int(port), url, root, client_id, float(n), float(more[0]))
         elif kind == "naive":
             result = child_naive(int(port), url, root, client_id, int(n))
+        elif kind == "sparkplug":
+            result = child_ours(int(port), url, root, client_id, int(n), sparkplug=more[0])
         else:
             result = child_ours(int(port), url, root, client_id, int(n), live=kind == "live")
         print(json.dumps(result))
@@ -415,6 +449,16 @@ def main() -> None:
         res["live"] = r = run_live(mq.port, f"{influx}/live", f"l{root}", live, total)
         print(f"{'our ingest, live publisher':<31} {r['readings_per_s']:>12,.0f} readings/s")
 
+        # 6b. the same readings as Sparkplug B, as our agent sends them
+        group = f"g{root}"
+        spb, statuses = sparkplug_messages(msgs, root, group)
+        cid = f"spb-{uuid.uuid4().hex[:6]}"
+        backlog(mq.port, cid, f"spBv1.0/{group}/#", spb)
+        res["sparkplug"] = r = run_child("sparkplug", mq.port, f"{influx}/spb", root, cid,
+                                         total + statuses, group)  # fmt: skip
+        print(f"{'our ingest, Sparkplug B':<31} {r['readings_per_s']:>12,.0f} readings/s "
+              f"({len(spb):,} messages), {r['cpu_s_per_100k']:.3f} CPU s per 100k")  # fmt: skip
+
         # 7. lag at a steady rate
         cid = f"lag-{uuid.uuid4().hex[:6]}"
         res["lag"] = lag = run_child(
@@ -456,6 +500,9 @@ def main() -> None:
         "peak_rss_mb": round(ours["peak_rss_mb"], 1),
         "readings": total,
         "readings_per_message": BATCH,
+        "sparkplug_readings_per_s": round(res["sparkplug"]["readings_per_s"]),
+        "sparkplug_vs_json": round(res["sparkplug"]["readings_per_s"] / ours["readings_per_s"], 3),
+        "sparkplug_cpu_s_per_100k": round(res["sparkplug"]["cpu_s_per_100k"], 3),
         "rich_readings_per_s": round(res["rich"]["readings_per_s"]),
         "rich_influx_raw_readings_per_s": round(res["rich_raw"]),
     }

@@ -256,7 +256,7 @@ class EdgeAgent:
         async def send(group: list[Entry]) -> None:
             nonlocal inflight
             try:
-                await conn.publish(group[0].topic, joined(group))
+                await conn.send(group[0].topic, joined(group))
                 acked.extend((entry.id, entry.count) for entry in group)
             except PublishError as exc:
                 lost.append(exc)

@@ -29,6 +29,17 @@ class EdgeConfig(BaseModel):
         default=30.0, gt=0, description="How long one message may wait for its PUBACK"
     )
     keepalive_s: int = Field(default=30, ge=5, le=3600)
+    payload: Literal["json", "sparkplug"] = Field(
+        default="json",
+        description="json: our topics and JSON (docs/wire-format.md); sparkplug: Sparkplug B "
+        "(spBv1.0, this agent an edge node)",
+    )
+    sparkplug_group: str | None = Field(
+        default=None,
+        max_length=128,
+        pattern=r"^[^/+#]+$",
+        description="Sparkplug group_id (default: the site of the first machine)",
+    )
     reconnect_initial_s: float = Field(default=0.5, gt=0, le=60)
     reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
 

@@ -6,20 +6,24 @@ agent owns (``edge_agent.agent``); this module makes one connection at a time.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import logging
 import ssl
 import time
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 import aiomqtt
 
 from edge_agent.config import EdgeConfig
 from edge_agent.errors import AuthError, PublishError
+from edge_agent.sparkplug_node import BdSeq, SparkplugNode
 from telemetry import __version__
 from telemetry.codec import encode_one
 from telemetry.models import Channel
-from telemetry.topic import DEFAULT_ROOT, MachinePath, Topic
+from telemetry.topic import DEFAULT_ROOT, MachinePath, Topic, TopicError
 from telemetry.urls import MqttEndpoint
 
 # aiomqtt warns on every publish beyond a handful in flight, which is our normal
@@ -91,10 +95,22 @@ class MqttPublisher:
     def topic(self, path: MachinePath, channel: Channel) -> str:
         return str(Topic(path, channel, self._root))
 
-    def _client(self) -> aiomqtt.Client:
+    def sparkplug_node(self) -> SparkplugNode | None:
+        """A new Sparkplug session (its bdSeq one up, kept beside the buffer); None for JSON."""
+        cfg = self._config
+        if cfg.payload != "sparkplug":
+            return None
+        group = cfg.sparkplug_group or (self.machines[0].site if self.machines else "factory")
+        bd_seq = BdSeq(Path(str(cfg.buffer_path) + ".bdseq")).next()
+        return SparkplugNode(group, cfg.client_id, bd_seq)
+
+    def _client(self, node: SparkplugNode | None = None) -> aiomqtt.Client:
         gateway = gateway_path(self._config.client_id, self.machines)
         will = None
-        if gateway is not None:
+        if node is not None:
+            topic, payload = node.death()
+            will = aiomqtt.Will(topic, payload, qos=1, retain=False)
+        elif gateway is not None:
             will = aiomqtt.Will(
                 self.topic(gateway, Channel.STATUS),
                 status_payload(False, self._config.client_id),
@@ -120,7 +136,8 @@ class MqttPublisher:
     @contextlib.asynccontextmanager
     async def connect(self) -> AsyncIterator[Connection]:
         """One connection; raises :class:`AuthError` when the broker refuses our identity."""
-        client = self._client()
+        node = self.sparkplug_node()
+        client = self._client(node)
         try:
             await client.__aenter__()
         except aiomqtt.MqttError as exc:
@@ -137,18 +154,64 @@ class MqttPublisher:
             raise PublishError(
                 f"cannot connect to the MQTT broker at {self.endpoint}: {exc}"
             ) from exc
-        conn = Connection(self, client)
+        conn = Connection(self, client, node)
         try:
+            if node is not None:
+                await conn.listen_for_commands()
             yield conn
         finally:
+            if conn.listener is not None:
+                conn.listener.cancel()
             with contextlib.suppress(aiomqtt.MqttError, OSError):
                 await client.__aexit__(None, None, None)
 
 
 class Connection:
-    def __init__(self, publisher: MqttPublisher, client: aiomqtt.Client) -> None:
+    def __init__(
+        self, publisher: MqttPublisher, client: aiomqtt.Client, node: SparkplugNode | None = None
+    ) -> None:
         self._publisher = publisher
         self._client = client
+        self.node = node
+        self.listener: asyncio.Task[None] | None = None
+
+    async def listen_for_commands(self) -> None:
+        """Sparkplug: subscribe to our NCMD topic; a rebirth request publishes the births."""
+        assert self.node is not None
+        node = self.node
+        await self._client.subscribe(node.topic("NCMD"), qos=1)
+
+        async def listen() -> None:
+            async for message in self._client.messages:
+                payload = message.payload
+                if isinstance(payload, bytes) and node.command(payload):
+                    node.rebirths += 1
+                    with contextlib.suppress(PublishError):
+                        await self._in_order(node.births())
+
+        self.listener = asyncio.create_task(listen(), name="sparkplug commands")
+
+    async def _in_order(self, messages: list[tuple[str, bytes]]) -> None:
+        """Publish in this order (each handed to the client before any is awaited: the seq
+        of a Sparkplug node must reach the broker in order), then wait for every PUBACK."""
+        sent = [asyncio.ensure_future(self.publish(t, p)) for t, p in messages]
+        results = await asyncio.gather(*sent, return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+
+    async def send(self, topic: str, payload: bytes) -> None:
+        """Our message (a JSON array of readings of one topic): as it is, or, for a
+        Sparkplug node, as its DBIRTH/DDATA messages."""
+        if self.node is None:
+            await self.publish(topic, payload)
+            return
+        try:
+            parsed = Topic.parse(topic, self._publisher._root)
+        except TopicError as exc:
+            raise PublishError(f"cannot send {topic} as Sparkplug: {exc}") from exc
+        readings = json.loads(payload)
+        await self._in_order(self.node.messages(parsed.path, parsed.channel, readings))
 
     async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
         """Publish with QoS 1 and return once the broker has acknowledged it."""
@@ -158,7 +221,14 @@ class Connection:
             raise PublishError(f"publish to {topic} failed: {exc}") from exc
 
     async def announce(self, *, online: bool, client_id: str) -> int:
-        """Retained status of the gateway and of each machine it serves; how many were sent."""
+        """Retained status of the gateway and of each machine it serves; how many were sent.
+        A Sparkplug node: its births (online) or its death certificate (a clean stop)."""
+        if self.node is not None:
+            # What a host stores as status: one per device birth, and at the death one per
+            # device (the node's own birth and death are no machine's).
+            node = self.node
+            await self._in_order(node.births() if online else [node.death()])
+            return 0 if online else node.dbirths + len(node.devices)
         p = self._publisher
         payload = status_payload(online, client_id)
         paths = list(p.machines)

@@ -28,7 +28,6 @@ which field from its ``metrics`` table, else from common names (``DEFAULTS``; ca
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,14 +36,23 @@ from typing import Any
 from pydantic import ValidationError
 
 from ingest.sparkplug_config import SparkplugConfig, SparkplugDevice
+from ingest.sparkplug_map import (
+    DEFAULTS,
+    ENERGY_FIELDS,
+    NAME,
+    PATH_METRIC,
+    TELEMETRY_FIELDS,
+    norm,
+    num,
+    opt,
+    telemetry_message,
+    why,
+)
 from telemetry.codec import DecodeError, Message
 from telemetry.models import (
-    NAME_PATTERN,
     Channel,
     EnergyReading,
-    MachineState,
     StatusReading,
-    TelemetryReading,
 )
 from telemetry.sparkplug import (
     BDSEQ,
@@ -64,28 +72,6 @@ from telemetry.topic import DEFAULT_ROOT, MachinePath
 from telemetry.topic import Topic as OurTopic
 
 log = logging.getLogger(__name__)
-
-DEFAULTS: dict[str, tuple[str, ...]] = {
-    "state": ("state", "machine state", "status state", "machine status", "status"),
-    "total_count": ("total count", "counts total", "count total", "production total",
-                    "total parts", "total"),
-    "good_count": ("good count", "counts good", "count good", "production good",
-                   "good parts", "good"),
-    "reason": ("reason", "stop reason", "downtime reason", "status reason"),
-    "ideal_cycle_s": ("ideal cycle s", "ideal cycle time", "ideal cycle"),
-    "product": ("product", "recipe"),
-    "energy_kwh": ("energy kwh", "active energy import", "active energy", "energy import",
-                   "total energy", "energy"),
-    "power_kw": ("power kw", "active power", "total power", "power"),
-    "power_factor": ("power factor", "pf"),
-    "voltage_v": ("voltage v", "voltage"),
-}  # fmt: skip
-_SEP = re.compile(r"[/._\-\s]+")
-_NAME = re.compile(NAME_PATTERN)
-
-
-def norm(name: str) -> str:
-    return _SEP.sub(" ", name).strip().lower()
 
 
 @dataclass(slots=True)
@@ -145,18 +131,29 @@ class SparkplugDecoder:
         }
 
     # ---- mapping ---------------------------------------------------------------------------
-    def where(self, t: Topic) -> tuple[MachinePath, SparkplugDevice]:
+    def where(self, t: Topic, device: _Device | None = None) -> tuple[MachinePath, SparkplugDevice]:
         cfg = self._map.get((t.group, t.node, t.device))
         machine = cfg.machine if cfg is not None else None
         if cfg is None and t.device is not None:
             cfg = self._map.get((t.group, t.node, "*"))
             machine = t.device
+        own = device.values.get(PATH_METRIC) if device is not None else None
+        if cfg is None and isinstance(own, str):
+            # Our own edge agent's devices say where they are (docs/sources.md).
+            try:
+                path = MachinePath.parse(own)
+            except (ValueError, TypeError):
+                raise DecodeError(f"{t}: {PATH_METRIC} {own[:100]!r} is not "
+                                  "site/area/line/machine") from None  # fmt: skip
+            return path, SparkplugDevice(group=t.group, node=t.node, device=t.device,
+                                         site=path.site, area=path.area, line=path.line,
+                                         machine=path.machine)  # fmt: skip
         if cfg is None or machine is None:
             what = f"{t.group}/{t.node}" + (f"/{t.device}" if t.device else " (node metrics)")
             raise DecodeError(f"Sparkplug device {what} is not mapped: add it to "
                               "[[ingest.sparkplug.devices]] (group, node, device -> site, area, "
                               "line, machine)")  # fmt: skip
-        if not _NAME.fullmatch(machine):
+        if not NAME.fullmatch(machine):
             raise DecodeError(f"Sparkplug device_id {machine[:64]!r} is not a valid machine "
                               "name: map it to one in [[ingest.sparkplug.devices]]")  # fmt: skip
         return MachinePath(cfg.site, cfg.area, cfg.line, machine), cfg
@@ -194,9 +191,9 @@ class SparkplugDecoder:
             return self._readings(t, node, device, p, online=True)
         if t.type == "DDEATH":
             assert t.device is not None
-            node.devices.pop(t.device, None)
+            gone = node.devices.pop(t.device, None)
             self.stats.deaths += 1
-            return self._status(t, node, p, online=False)
+            return self._status(t, node, p, online=False, device=gone)
         if t.type == "NDATA":
             if (t.group, t.node, None) not in self._map:
                 return []  # a node's own metrics (node control, properties): not a machine
@@ -234,8 +231,9 @@ class SparkplugDecoder:
         del self.nodes[t.node_key]
         self.stats.deaths += 1
         out: list[Message] = []
-        for device in node.devices:
-            out += self._status(Topic(t.group, "NDEATH", t.node, device), node, p, online=False)
+        for name, device in node.devices.items():
+            out += self._status(Topic(t.group, "NDEATH", t.node, name), node, p, online=False,
+                                device=device)  # fmt: skip
         if (t.group, t.node, None) in self._map:
             out += self._status(t, node, p, online=False)
         return out
@@ -298,12 +296,16 @@ class SparkplugDecoder:
         for name, value, _ in changed:
             device.values[name] = value
         stamps = [ts for _, _, ts in changed if ts is not None]
-        return self._readings(t, node, device, p, stamp=max(stamps) if stamps else None)
+        return self._readings(t, node, device, p, stamp=max(stamps) if stamps else None,
+                              changed={name for name, _, _ in changed})  # fmt: skip
 
     # ---- our readings ----------------------------------------------------------------------
     def _readings(self, t: Topic, node: _Node, device: _Device, p: Any, *,
-                  online: bool = False, stamp: int | None = None) -> list[Message]:  # fmt: skip
-        path, cfg = self.where(t)
+                  online: bool = False, stamp: int | None = None,
+                  changed: set[str] | None = None) -> list[Message]:  # fmt: skip
+        """The device's readings now: a birth (``changed`` None) or data without metrics
+        gives every channel the device has; data, the channels whose metrics changed."""
+        path, cfg = self.where(t, device)
         ts = stamp if stamp is not None else p.timestamp
         if ts is None:
             raise DecodeError(f"{t.type} of {t}: no timestamp on the payload or its metrics")
@@ -319,21 +321,33 @@ class SparkplugDecoder:
             name = find(f)
             return None if name is None else device.values.get(name)
 
+        def moved(fields: tuple[str, ...], sensors: bool = False) -> bool:
+            if not changed:
+                return True
+            names = {find(f) for f in fields} - {None}
+            mine = cfg.sensors.values()
+            return bool(changed & names) or (
+                sensors and any(norm(n).startswith("sensors ") or n in mine for n in changed)
+            )
+
         out: list[Message] = []
         try:
             state_metric = find("state")
-            if state_metric is not None:
-                out.append(self._telemetry(t, path, cfg, device, ts, node.count, value,
-                                           state_metric))  # fmt: skip
-            if find("energy_kwh") is not None and find("power_kw") is not None:
+            if state_metric is not None and moved(TELEMETRY_FIELDS, sensors=True):
+                out.append(telemetry_message(self.root, path, cfg, device.values, ts,
+                                             node.count, value, state_metric))  # fmt: skip
+            if (find("energy_kwh") is not None and find("power_kw") is not None
+                    and moved(ENERGY_FIELDS)):  # fmt: skip
                 reading = EnergyReading(
-                    ts=ts, seq=node.count, energy_kwh=_num(value("energy_kwh")),
-                    power_kw=_num(value("power_kw")), power_factor=_opt(value("power_factor")),
-                    voltage_v=_opt(value("voltage_v")),
+                    ts=ts, seq=node.count, energy_kwh=num(value("energy_kwh")),
+                    power_kw=num(value("power_kw")), power_factor=opt(value("power_factor")),
+                    voltage_v=opt(value("voltage_v")),
                 )  # fmt: skip
                 out.append(Message(OurTopic(path, Channel.ENERGY, self.root), (reading,)))
         except (ValidationError, TypeError, ValueError) as exc:
-            raise DecodeError(f"{t.type} of {t} as {path}: {_why(exc)}") from None
+            raise DecodeError(f"{t.type} of {t} as {path}: {why(exc)}") from None
+        if not out and changed and (find("state") or find("energy_kwh")):
+            return []  # only metrics we do not store changed (a property, say)
         if not out:
             seen = ", ".join(sorted(device.values))[:300]
             raise DecodeError(f"{t.type} of {t}: neither a machine's state and counters nor a "
@@ -341,66 +355,20 @@ class SparkplugDecoder:
                               "them: metrics = {state = '...', ...} in "
                               "[[ingest.sparkplug.devices]]")  # fmt: skip
         if online:
-            out += self._status(t, node, p, online=True)
+            out += self._status(t, node, p, online=True, device=device)
         return out
 
-    def _telemetry(
-        self,
-        t: Topic,
-        path: MachinePath,
-        cfg: SparkplugDevice,
-        device: _Device,
-        ts: int,
-        seq: int,
-        value: Callable[[str], Value],
-        metric: str,
-    ) -> Message:
-        raw = value("state")
-        if isinstance(raw, str) and not cfg.state_map:
-            try:
-                state = MachineState(_SEP.sub("_", raw.strip()).upper())
-            except ValueError:
-                raise ValueError(f"state {raw!r} of metric {metric!r} is none of "
-                                 f"{', '.join(s.value for s in MachineState)}: set "
-                                 "state_map") from None  # fmt: skip
-        else:
-            code = str(int(raw)) if isinstance(raw, bool | int | float) else str(raw)
-            found = cfg.state_map.get(code)
-            if found is None:
-                raise ValueError(f"state code {code} of metric {metric!r} is not in "
-                                 "state_map (codes -> RUNNING, IDLE, DOWN, ...)")  # fmt: skip
-            state = found
-        sensors: dict[str, float] = {}
-        for ours, theirs in cfg.sensors.items():
-            v = device.values.get(theirs)
-            if v is not None:
-                sensors[ours] = _num(v)
-        if not cfg.sensors:
-            for name, v in device.values.items():
-                n = norm(name)
-                if n.startswith("sensors ") and v is not None and not isinstance(v, str | bytes):
-                    sensors[n[8:].replace(" ", "_")] = _num(v)
-        reason, product = value("reason"), value("product")
-        reading = TelemetryReading(
-            ts=ts, seq=seq, state=state, total_count=_count(value("total_count"), "total_count"),
-            good_count=_count(value("good_count"), "good_count"),
-            reason=str(reason) if reason not in (None, "") else None,
-            ideal_cycle_s=_opt(value("ideal_cycle_s")),
-            product=str(product) if product not in (None, "") else None,
-            sensors=sensors or None,
-        )  # fmt: skip
-        return Message(OurTopic(path, Channel.TELEMETRY, self.root), (reading,))
-
-    def _status(self, t: Topic, node: _Node, p: Any, *, online: bool) -> list[Message]:
+    def _status(self, t: Topic, node: _Node, p: Any, *, online: bool,
+                device: _Device | None = None) -> list[Message]:  # fmt: skip
         try:
-            path, _ = self.where(t)
+            path, _ = self.where(t, device)
         except DecodeError:
             return []  # a device we do not map: its status is nobody's
         # An NDEATH is the broker's will, its timestamp that of the node's connection: the
         # node went away when the will arrived.
         received = int(time.time() * 1000)
         ts = received if t.type == "NDEATH" or p.timestamp is None else p.timestamp
-        agent = t.node if _NAME.fullmatch(t.node) else None
+        agent = t.node if NAME.fullmatch(t.node) else None
         reading = StatusReading(ts=ts, seq=node.count, online=online, agent=agent)
         return [Message(OurTopic(path, Channel.STATUS, self.root), (reading,))]
 
@@ -417,28 +385,3 @@ class SparkplugDecoder:
         payload = encode_payload(int(time.time() * 1000), None,
                                  [Metric(REBIRTH, None, BOOLEAN, True)])  # fmt: skip
         self.publish(f"{NAMESPACE}/{t.group}/NCMD/{t.node}", payload)
-
-
-def _num(v: Value) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise TypeError(f"expected a number, got {v!r}")
-    return float(v)
-
-
-def _opt(v: Value) -> float | None:
-    return None if v is None else _num(v)
-
-
-def _count(v: Value, what: str) -> int:
-    if isinstance(v, float) and v.is_integer():
-        v = int(v)
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise TypeError(f"{what}: expected a whole number, got {v!r}")
-    return v
-
-
-def _why(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'reading'}: {e['msg']}"
-                         for e in exc.errors())  # fmt: skip
-    return str(exc)

@@ -105,3 +105,33 @@ async def test_fleet_through_mosquitto_and_sqlite_matches_truth(
     result = await run_pipeline(settings, fleet, endpoint=endpoint, duration_s=None, console=None)
     assert result.stored == fleet.reading_count + 2 * (len(fleet.paths) + 1)
     _check_against_truth(result)
+
+
+async def test_fleet_speaking_sparkplug_b_matches_truth(
+    mosquitto_server: Server, topic_root: str, workdir: Path
+) -> None:
+    """Every device of the simulated plant speaks Sparkplug B (our agent as the edge node, our
+    ingest as the host, no mapping: the births say where each device is)."""
+    fleet = Fleet(FleetConfig(machines=4, lines=2, hours=4, seed=11))
+    site = fleet.paths[0].site
+    settings = Settings(
+        store_url=f"sqlite:///{workdir / 'sparkplug.db'}",  # type: ignore[arg-type]
+        topic_root=topic_root,
+        ingest={  # type: ignore[arg-type]
+            "client_id": f"ingest-{uuid.uuid4().hex[:8]}",
+            "sparkplug": {"groups": [site]},
+        },
+        edge={  # type: ignore[arg-type]
+            "client_id": f"edge-{uuid.uuid4().hex[:8]}",
+            "payload": "sparkplug",
+            "buffer_path": str(workdir / "sparkplug-buffer.db"),
+        },
+    )
+    endpoint = parse_mqtt_url(f"mqtt://127.0.0.1:{mosquitto_server.port}")
+    result = await run_pipeline(settings, fleet, endpoint=endpoint, duration_s=None, console=None)
+    assert result.published == fleet.reading_count
+    assert result.rejected == 0
+    # Every reading, a status per device birth (8 devices: 4 machines and their meters) and
+    # one per device at the death certificate.
+    assert result.stored == fleet.reading_count + 2 * 2 * len(fleet.paths)
+    _check_against_truth(result)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import sqlite3
 import subprocess
@@ -262,3 +263,123 @@ async def test_tahu_edge_node_to_our_store(
     assert any("alias 42 is not in the birth" in e for e in letters), letters
     assert any("before its node's birth" in e for e in letters), letters
     assert stats.rebirths_requested >= 2 and stats.unknown_aliases == 1
+
+
+class TahuHost:
+    """tests/js/host.js: every spBv1.0 message of a group, decoded by Tahu's codec."""
+
+    def __init__(self, node: Path, broker: Server, group: str) -> None:
+        self.args = [
+            str(node),
+            str(JS / "host.js"),
+            json.dumps({"broker": f"mqtt://127.0.0.1:{broker.port}", "group": group}),
+        ]
+        self.proc: asyncio.subprocess.Process | None = None
+        self.messages: list[dict[str, Any]] = []
+        self._reader: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> TahuHost:
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        subscribed = asyncio.Event()
+
+        async def read() -> None:
+            assert self.proc is not None and self.proc.stdout is not None
+            while line := await self.proc.stdout.readline():
+                event = json.loads(line)
+                if event["event"] == "subscribed":
+                    subscribed.set()
+                elif event["event"] in ("message", "undecodable"):
+                    self.messages.append(event)
+
+        self._reader = asyncio.create_task(read())
+        await asyncio.wait_for(subscribed.wait(), 20)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        await asyncio.wait_for(self.proc.wait(), 10)
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m["topic"].split("/")[2] == kind]
+
+    async def rebirth(self, node: str) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps({"op": "rebirth", "node": node}) + "\n").encode())
+        await self.proc.stdin.drain()
+
+
+async def test_our_edge_agent_as_a_sparkplug_node_decoded_by_tahu(
+    tahu: Path, mosquitto_server: Server, tmp_path: Path
+) -> None:
+    from tests.servers import factory_process
+
+    buffer = tmp_path / "edge-buffer.db"
+    env = {
+        "FACTORY_MQTT_URL": f"mqtt://127.0.0.1:{mosquitto_server.port}",
+        "FACTORY_EDGE__CLIENT_ID": "gw-spb",
+        "FACTORY_EDGE__BUFFER_PATH": str(buffer),
+        "FACTORY_EDGE__PAYLOAD": "sparkplug",
+        "FACTORY_EDGE__SPARKPLUG_GROUP": "spbtest",
+        "FACTORY_LOG_LEVEL": "INFO",
+        # This checkout's code, wherever the package is installed from.
+        "PYTHONPATH": str(JS.parents[1]),
+    }
+    log = tmp_path / "edge.log"
+    args = ["edge", "--machines", "1", "--hours", "2", "--speedup", "600", "--seed", "5"]
+    async with TahuHost(tahu, mosquitto_server, "spbtest") as host:
+        proc = factory_process(args, env, log)
+        try:
+            await until(lambda: len(host.of("DDATA")) >= 20, "data decoded by Tahu")
+            await host.rebirth("gw-spb")
+            await until(lambda: len(host.of("NBIRTH")) >= 2, "the births again, on request")
+            await until(lambda: len(host.of("DDATA")) >= 40, "data after the rebirth")
+            proc.kill()  # no word from the agent: the broker sends its will
+            await until(lambda: len(host.of("NDEATH")) >= 1, "the NDEATH will")
+            second = factory_process(args, env, log)
+            await until(lambda: len(host.of("NBIRTH")) >= 3, "the next session's birth")
+            second.terminate()  # a clean stop publishes the death certificate itself
+            await asyncio.to_thread(second.wait, 30)
+            await until(lambda: len(host.of("NDEATH")) >= 2, "the clean stop's NDEATH")
+        finally:
+            proc.kill()
+    assert not [m for m in host.messages if m["event"] == "undecodable"]
+    births = host.of("NBIRTH")
+    bd = [next(x["value"] for x in b["metrics"] if x["name"] == "bdSeq") for b in births]
+    deaths = [
+        next(x["value"] for x in d["metrics"] if x["name"] == "bdSeq") for d in host.of("NDEATH")
+    ]
+    # The rebirth keeps the session's bdSeq; the next process is one up (kept on disk); each
+    # death certificate names the session it ends.
+    assert bd[0] == bd[1] and bd[2] == (bd[0] + 1) % 256 and deaths == [bd[0], bd[2]]
+    assert all(b["seq"] == 0 for b in births)
+    # Every message of a session after its NBIRTH carries the next seq (mod 256).
+    first_session = host.messages[: host.messages.index(host.of("NDEATH")[0])]
+    seqs = [m["seq"] for m in first_session if m["topic"].split("/")[2] != "NCMD"]
+    for a, b in itertools.pairwise(seqs):
+        assert b == 0 or b == (a + 1) % 256, seqs
+    # Births: every metric with its alias and datatype, and where the device is.
+    (dbirth, *_) = host.of("DBIRTH")
+    metrics = {m["name"]: m for m in dbirth["metrics"]}
+    assert {"State", "Counts/Total", "Counts/Good", "Reason", "Factory/Path"} <= set(metrics)
+    assert metrics["State"]["type"] == "String" and metrics["Counts/Total"]["type"] == "UInt64"
+    assert metrics["Factory/Path"]["value"].count("/") == 3
+    assert all(m["alias"] is not None for m in dbirth["metrics"])
+    # Data by alias only, values of the datatypes the birth gave.
+    aliases = {m["alias"]: m for b in host.of("DBIRTH") for m in b["metrics"]}
+    for data in host.of("DDATA"):
+        for m in data["metrics"]:
+            assert m["name"] is None and m["alias"] in aliases
+            assert m["type"] == aliases[m["alias"]]["type"]
+    counts = [
+        m["value"]
+        for d in host.of("DDATA")
+        for m in d["metrics"]
+        if aliases[m["alias"]]["name"] == "Counts/Total"
+    ]
+    assert counts == sorted(counts) and counts[-1] > 0

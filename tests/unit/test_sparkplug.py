@@ -311,3 +311,60 @@ def test_every_device_of_a_node_with_numeric_states(dec: SparkplugDecoder) -> No
     assert tel.readings[0].state == "DOWN"  # type: ignore[union-attr]
     # Commands (ours, or another host's) are not data.
     assert dec.decode("spBv1.0/plant1/NCMD/gw2", nbirth()).messages == []
+
+
+def test_our_edge_node_births_data_by_alias_and_a_new_sensor(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from edge_agent.sparkplug_node import BdSeq, SparkplugNode
+    from telemetry.topic import MachinePath
+
+    file = Path(str(tmp_path)) / "buffer.db.bdseq"
+    assert [BdSeq(file).next() for _ in range(3)] == [0, 1, 2]  # kept across restarts
+    node = SparkplugNode("plant1", "gw", 2)
+    path = MachinePath("plant1", "assembly", "line1", "press01")
+    (nbirth,) = node.births()
+    assert nbirth[0] == "spBv1.0/plant1/NBIRTH/gw" and decode_payload(nbirth[1]).seq == 0
+    reading = {"ts": T0, "seq": 0, "state": "RUNNING", "total_count": 5, "good_count": 5}
+    (birth,) = node.messages(path, Channel.TELEMETRY, [reading])
+    assert birth[0] == "spBv1.0/plant1/DBIRTH/gw/press01"
+    born = {m.name: m for m in decode_payload(birth[1]).metrics}
+    assert born["Factory/Path"].value == "plant1/assembly/line1/press01"
+    assert (born["Counts/Total"].datatype, born["State"].value, born["Reason"].value) == (
+        UINT64,
+        "RUNNING",
+        "",
+    )
+    # Same values: an empty DDATA stamped with the reading's time; a change: by alias only.
+    same, changed = node.messages(
+        path,
+        Channel.TELEMETRY,
+        [{**reading, "ts": T0 + 1000}, {**reading, "ts": T0 + 2000, "total_count": 6}],
+    )
+    assert decode_payload(same[1]).metrics == () and decode_payload(same[1]).timestamp == T0 + 1000
+    (m,) = decode_payload(changed[1]).metrics
+    assert (m.name, m.alias, m.value) == (None, born["Counts/Total"].alias, 6)
+    assert [decode_payload(p).seq for _, p in (birth, same, changed)] == [1, 2, 3]
+    # A sensor the birth lacked: the device is born again, with it.
+    (again,) = node.messages(
+        path,
+        Channel.TELEMETRY,
+        [{**reading, "ts": T0 + 3000, "total_count": 6, "sensors": {"vibration_mm_s": 2.0}}],
+    )
+    assert again[0].split("/")[2] == "DBIRTH"
+    assert "Sensors/vibration_mm_s" in {m.name for m in decode_payload(again[1]).metrics}
+    # What our ingest makes of it: the same readings.
+    dec = SparkplugDecoder(SparkplugConfig(groups=("plant1",)), root="factory")
+    got = [dec.decode(t, p) for t, p in [nbirth, birth, same, changed, again]]
+    totals = [
+        m.readings[0].total_count
+        for o in got
+        for m in o.messages  # type: ignore[union-attr]
+        if m.topic.channel is Channel.TELEMETRY
+    ]
+    assert totals == [5, 5, 6, 6] and all(o.error is None for o in got)
+    death_topic, death = node.death()
+    assert death_topic == "spBv1.0/plant1/NDEATH/gw"
+    assert decode_payload(death).metrics[0].value == 2
+    rebirth = encode_payload(T0, None, [Metric("Node Control/Rebirth", None, BOOLEAN, True)])
+    assert node.command(rebirth) and not node.command(b"\xff")
