@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from edge_agent.devices import ModbusMeter, OpcUaMachine, check_buses
+from edge_agent.plc_config import ModbusMachine, S7Machine
 from telemetry.models import Name
 from telemetry.urls import metrics_exposure, tls_files
 
@@ -93,6 +94,12 @@ class EdgeConfig(BaseModel):
     machines: tuple[OpcUaMachine, ...] = Field(
         default=(), description="OPC UA machines ([[edge.machines]] tables)"
     )
+    modbus_machines: tuple[ModbusMachine, ...] = Field(
+        default=(), description="Machines whose PLC answers Modbus ([[edge.modbus_machines]])"
+    )
+    s7_machines: tuple[S7Machine, ...] = Field(
+        default=(), description="Machines on Siemens S7 PLCs ([[edge.s7_machines]])"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> EdgeConfig:
@@ -100,5 +107,5 @@ class EdgeConfig(BaseModel):
         metrics_exposure(self.metrics_host, self.metrics_token)
         if self.reconnect_max_s < self.reconnect_initial_s:
             raise ValueError("reconnect_max_s must be at least reconnect_initial_s")
-        check_buses(self.meters)
+        check_buses((*self.meters, *self.modbus_machines))
         return self

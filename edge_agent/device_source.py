@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Sequence
 from edge_agent.devices import DeviceStats, ModbusMeter, OpcUaMachine
 from edge_agent.modbus import buses, poll_meter
 from edge_agent.opcua import watch_machine
+from edge_agent.plc import poll_machine
+from edge_agent.plc_config import ModbusMachine, S7Machine
 from edge_agent.source import Group, Resume
 from telemetry.models import Channel
 from telemetry.topic import MachinePath
@@ -18,18 +20,24 @@ class DeviceSource:
     """Runs one poller or subscription per device and yields their readings as they come."""
 
     def __init__(
-        self, *, meters: Sequence[ModbusMeter] = (), machines: Sequence[OpcUaMachine] = ()
+        self,
+        *,
+        meters: Sequence[ModbusMeter] = (),
+        machines: Sequence[OpcUaMachine] = (),
+        plcs: Sequence[ModbusMachine | S7Machine] = (),
     ) -> None:
-        if not meters and not machines:
-            raise ValueError("no devices configured: add [[edge.meters]] or [[edge.machines]]")
+        if not meters and not machines and not plcs:
+            raise ValueError("no devices configured: add [[edge.meters]], [[edge.machines]], "
+                             "[[edge.modbus_machines]] or [[edge.s7_machines]]")  # fmt: skip
         self._meters = list(meters)
         self._machines = list(machines)
+        self._plcs = list(plcs)
         self.stats: dict[str, DeviceStats] = {}
 
     @property
     def machines(self) -> Sequence[MachinePath]:
         seen: dict[MachinePath, None] = {}
-        for d in [*self._machines, *self._meters]:
+        for d in [*self._machines, *self._plcs, *self._meters]:
             seen[d.path] = None
         return list(seen)
 
@@ -44,12 +52,20 @@ class DeviceSource:
             return 0 if mark is None else mark[0] + 1
 
         tasks = []
-        lines = buses(self._meters) if self._meters else {}
+        on_modbus = [*self._meters, *(p for p in self._plcs if isinstance(p, ModbusMachine))]
+        lines = buses(on_modbus) if on_modbus else {}
         for meter in self._meters:
             stats = self.stats.setdefault(f"modbus {meter.path}", DeviceStats())
             poll = poll_meter(meter, emit, first_seq=first(meter.path, Channel.ENERGY),
                               stats=stats, bus=lines[meter.bus])  # fmt: skip
             tasks.append(asyncio.create_task(poll, name=f"modbus {meter.path}"))
+        for plc in self._plcs:
+            kind = "modbus" if isinstance(plc, ModbusMachine) else "s7"
+            stats = self.stats.setdefault(f"{kind} {plc.path}", DeviceStats())
+            line = lines.get(plc.bus) if isinstance(plc, ModbusMachine) else None
+            poll = poll_machine(plc, emit, first_seq=first(plc.path, Channel.TELEMETRY),
+                                stats=stats, bus=line)  # fmt: skip
+            tasks.append(asyncio.create_task(poll, name=f"{kind} {plc.path}"))
         for m in self._machines:
             stats = self.stats.setdefault(f"opcua {m.path}", DeviceStats())
             tasks.append(

@@ -17,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from edge_agent.devices import DeviceStats, ModbusMeter
+from edge_agent.devices import DeviceStats, ModbusLink, ModbusMeter
 from edge_agent.registers import RegisterSpec, SanityError, check_energy, decode
 from edge_agent.source import Group
 from telemetry.backoff import Backoff
@@ -59,7 +59,7 @@ async def read_values(client: object, meter: ModbusMeter) -> dict[str, float]:
 class Bus:
     """One client for the meters of a line (or one Modbus TCP meter), one request at a time."""
 
-    def __init__(self, meter: ModbusMeter) -> None:
+    def __init__(self, meter: ModbusLink) -> None:
         from pymodbus import FramerType
         from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 
@@ -85,7 +85,7 @@ class Bus:
         self.client.close()
 
 
-def buses(meters: list[ModbusMeter]) -> dict[str, Bus]:
+def buses(meters: Sequence[ModbusLink]) -> dict[str, Bus]:
     """The lines of these meters, each with its one client (meters sharing a line share it)."""
     out: dict[str, Bus] = {}
     for m in meters:
@@ -130,19 +130,12 @@ async def poll_meter(
                         except (ModbusException, ConnectionError, TimeoutError, OSError) as exc:
                             failed = exc
             if failed is not None:
-                stats.errors += 1
-                stats.connected = False
-                wait = backoff.next()
-                log.warning("%s: no good answer (%s); trying again in %.1f s", name, failed, wait)
                 if not line.shared:
                     client.close()  # reconnect: a meter of its own
-                await asyncio.sleep(wait)
+                await stats.failed(backoff, name, failed)
                 next_poll = time.monotonic()
                 continue
-            if not stats.connected:
-                if stats.came_back():
-                    log.warning("%s is back", name)
-                backoff.reset()
+            stats.answered(backoff, name)
             ts = int(time.time() * 1000)
             try:
                 check_energy(values, previous_kwh)

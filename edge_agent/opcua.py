@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from edge_agent.devices import DeviceStats, OpcUaMachine
+from edge_agent.machine_state import CurrentValues
 from edge_agent.source import Group
 from telemetry.backoff import Backoff
 from telemetry.models import Channel
@@ -48,65 +49,6 @@ class _Changes:
         log.warning("OPC UA subscription status: %s", status)
 
 
-class _Machine:
-    """The current values of one machine, turned into wire readings."""
-
-    def __init__(self, m: OpcUaMachine, first_seq: int) -> None:
-        self.m = m
-        self.seq = first_seq
-        self.values: dict[str, Any] = {}
-        self.unknown_codes: set[str] = set()
-        self.warned_counts = False
-
-    def reading(self, ts: int) -> dict[str, Any] | None:
-        v = self.values
-        if not {"state", "total_count", "good_count"} <= v.keys():
-            return None
-        code = str(v["state"])
-        state = self.m.state_map.get(code)
-        if state is None:
-            if code not in self.unknown_codes:
-                self.unknown_codes.add(code)
-                log.error(
-                    "machine %s reports state code %r, which state_map does not map; "
-                    "add it (e.g. '%s' = 'DOWN')",
-                    self.m.path,
-                    code,
-                    code,
-                )
-            return None
-        total, good = int(v["total_count"]), int(v["good_count"])
-        if good > total:
-            # The two counters change one after the other (and reset one after the other
-            # when the PLC restarts): wait for a pair that can be true, which ingest would
-            # otherwise refuse, together with the rest of its batch.
-            if not self.warned_counts:
-                self.warned_counts = True
-                log.warning(
-                    "machine %s: good_count %d above total_count %d; waiting for consistent "
-                    "counters (if this persists, check the node mapping)", self.m.path, good,
-                    total,
-                )  # fmt: skip
-            return None
-        out: dict[str, Any] = {
-            "ts": ts,
-            "seq": self.seq,
-            "state": state.value,
-            "total_count": total,
-            "good_count": good,
-        }
-        cycle = v.get("ideal_cycle_s", self.m.ideal_cycle_s)
-        if cycle:
-            out["ideal_cycle_s"] = float(cycle)
-        if v.get("reason"):
-            out["reason"] = str(v["reason"])
-        sensors = {k[len("sensor:") :]: float(x) for k, x in v.items() if k.startswith("sensor:")}
-        if sensors:
-            out["sensors"] = sensors
-        self.seq += 1
-        return out
-
-
 async def watch_machine(
     m: OpcUaMachine,
     emit: Callable[[Group], None],
@@ -118,7 +60,7 @@ async def watch_machine(
     from asyncua import Client, ua  # type: ignore[attr-defined]
 
     stats = stats or DeviceStats()
-    machine = _Machine(m, first_seq)
+    machine = CurrentValues(m, first_seq)
     nodes = {
         "state": m.state_node,
         "total_count": m.total_count_node,
@@ -175,7 +117,7 @@ async def watch_machine(
 
 
 async def _pump(
-    machine: _Machine,
+    machine: CurrentValues,
     queue: asyncio.Queue[tuple[str, Any, int]],
     emit: Callable[[Group], None],
     client: Any,

@@ -57,12 +57,24 @@ def decode(spec: RegisterSpec, registers: Sequence[int]) -> float:
     """The value of ``spec`` from its registers (exactly ``spec.width`` of them)."""
     if len(registers) != spec.width:
         raise ValueError(f"{spec.field}: expected {spec.width} registers, got {len(registers)}")
+    raw = words_value(spec.type, spec.word_order, spec.byte_order, registers)
+    return float(raw) * spec.scale + spec.offset
+
+
+def words_value(
+    type_: RegisterType, word_order: str, byte_order: str, registers: Sequence[int]
+) -> int | float:
+    """The raw number in 16-bit registers (``type_``'s width of them), as the device wrote it."""
     words = list(registers)
-    if spec.word_order == "little":
+    if word_order == "little":
         words.reverse()
-    raw = b"".join(w.to_bytes(2, "big" if spec.byte_order == "big" else "little") for w in words)
-    (value,) = struct.unpack(">" + _FORMAT[spec.type], raw)
-    return float(value) * spec.scale + spec.offset
+    raw = b"".join(w.to_bytes(2, "big" if byte_order == "big" else "little") for w in words)
+    (value,) = struct.unpack(">" + _FORMAT[type_], raw)
+    return value  # type: ignore[no-any-return]
+
+
+def width(type_: RegisterType) -> int:
+    return _WIDTH[type_]
 
 
 def encode(spec: RegisterSpec, value: float) -> list[int]:

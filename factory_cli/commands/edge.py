@@ -25,8 +25,9 @@ def add_parser(sub: object) -> argparse.ArgumentParser:
         help="run the edge agent: configured devices, or the simulator",
         description=(
             "Read machines and meters and publish their readings with QoS 1 through the "
-            "durable buffer. With [[edge.meters]] (Modbus TCP) or [[edge.machines]] (OPC UA) "
-            "in the configuration it reads those devices until stopped; otherwise it "
+            "durable buffer. With [[edge.meters]] (Modbus), [[edge.machines]] (OPC UA), "
+            "[[edge.modbus_machines]] or [[edge.s7_machines]] (PLC memory) in the "
+            "configuration it reads those devices until stopped; otherwise it "
             "publishes a simulated fleet. SIGINT or SIGTERM stops it within "
             "FACTORY_EDGE__STOP_TIMEOUT_S, keeping what is buffered for the next start."
         ),
@@ -45,17 +46,20 @@ def add_parser(sub: object) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    devices = bool(settings.edge.meters or settings.edge.machines)
+    e = settings.edge
+    devices = bool(e.meters or e.machines or e.modbus_machines or e.s7_machines)
     source: Source
     if args.source == "devices" or (args.source == "auto" and devices):
         if not devices:
             raise ConfigError(
-                "--source devices: no devices configured; add [[edge.meters]] or "
-                "[[edge.machines]] to the configuration file (see docs/sources.md)"
+                "--source devices: no devices configured; add [[edge.meters]], "
+                "[[edge.machines]], [[edge.modbus_machines]] or [[edge.s7_machines]] to the "
+                "configuration file (see docs/sources.md)"
             )
         from edge_agent.device_source import DeviceSource
 
-        source = DeviceSource(meters=settings.edge.meters, machines=settings.edge.machines)
+        source = DeviceSource(meters=e.meters, machines=e.machines,
+                              plcs=(*e.modbus_machines, *e.s7_machines))  # fmt: skip
         what = "device readings"
         at_least_info()
     else:

@@ -52,6 +52,10 @@ def test_device_examples_in_the_file_are_valid(
     assert (meter.transport, on_line.transport, behind_gateway.transport) == (
         "tcp", "rtu", "rtu_over_tcp")  # fmt: skip
     assert on_line.bus == "serial /dev/ttyUSB0" and on_line.device_id == 2
+    (press,) = settings.edge.modbus_machines
+    (cnc,) = settings.edge.s7_machines
+    assert press.reason_map["7"] == "jam" and press.sensors["temperature_c"].scale == 0.1
+    assert cnc.total_count.where("s7") == "DB7.2 (int32)" and cnc.reason is not None
     assert machine.state_map["3"].value == "DOWN"
     assert machine.sensor_nodes == {"spindle_temp_c": "ns=2;s=Line1.M01.SpindleTemp"}
 
