@@ -30,6 +30,16 @@ class EdgeConfig(BaseModel):
         default=30.0, gt=0, description="How long one message may wait for its PUBACK"
     )
     keepalive_s: int = Field(default=30, ge=5, le=3600)
+    mqtt_version: Literal["3.1.1", "5"] = Field(
+        default="3.1.1",
+        description="MQTT protocol: 3.1.1 (persistent session by clean_session=false) or 5 "
+        "(session expiry, reason codes)",
+    )
+    session_expiry_s: int = Field(
+        default=86_400, ge=0, le=2**32 - 1,
+        description="MQTT 5: how long the broker keeps our session (unacknowledged QoS 1 "
+        "messages) while we are away",
+    )  # fmt: skip
     payload: Literal["json", "sparkplug"] = Field(
         default="json",
         description="json: our topics and JSON (docs/wire-format.md); sparkplug: Sparkplug B "

@@ -14,8 +14,11 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from edge_agent.config import EdgeConfig
 from edge_agent.errors import AuthError, PublishError
@@ -118,6 +121,14 @@ class MqttPublisher:
                 retain=True,
             )
         password = self.endpoint.password
+        session: dict[str, Any] = {"clean_session": False}
+        if self._config.mqtt_version == "5":
+            # The session outlives the connection for session_expiry_s: the MQTT 5
+            # counterpart of clean_session=False.
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = self._config.session_expiry_s
+            session = {"protocol": aiomqtt.ProtocolVersion.V5, "clean_start": False,
+                       "properties": props}  # fmt: skip
         return aiomqtt.Client(
             hostname=self.endpoint.host,
             port=self.endpoint.port,
@@ -127,7 +138,7 @@ class MqttPublisher:
             keepalive=self._config.keepalive_s,
             tls_context=self._tls,
             max_inflight_messages=self._config.max_inflight,
-            clean_session=False,
+            **session,
             timeout=self._config.publish_timeout_s,
             will=will,
             logger=_AIOMQTT_LOG,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -45,6 +46,21 @@ class IngestConfig(BaseModel):
     )
     deadletter_max_payload_bytes: int = Field(default=65_536, ge=0)
     keepalive_s: int = Field(default=30, ge=5, le=3600)
+    mqtt_version: Literal["3.1.1", "5"] = Field(
+        default="3.1.1",
+        description="MQTT protocol: 3.1.1 (persistent session by clean_session=false) or 5 "
+        "(session expiry, receive maximum, reason codes)",
+    )
+    session_expiry_s: int = Field(
+        default=7 * 86_400, ge=0, le=2**32 - 1,
+        description="MQTT 5: how long the broker keeps our session (and queues QoS 1 "
+        "messages) while we are away",
+    )  # fmt: skip
+    receive_maximum: int | None = Field(
+        default=None, ge=1, le=65_535,
+        description="MQTT 5: QoS 1 messages the broker sends before we acknowledge "
+        "(default: max_pending_messages, at most 65,535)",
+    )  # fmt: skip
     retry_initial_s: float = Field(default=0.2, gt=0)
     retry_max_s: float = Field(default=30.0, gt=0)
     stop_timeout_s: float = Field(

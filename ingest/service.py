@@ -68,6 +68,9 @@ class IngestService:
             ca_file=config.ca_file,
             cert_file=config.cert_file,
             key_file=config.key_file,
+            mqtt_version=config.mqtt_version,
+            session_expiry_s=config.session_expiry_s,
+            receive_maximum=config.receive_maximum or min(config.max_pending_messages, 65_535),
         )
         self.ready = asyncio.Event()
         self.fatal_error: BrokerAuthError | ClientIdConflict | None = None
@@ -194,7 +197,9 @@ class IngestService:
                     log.error("%s", self.fatal_error)
                     self.stop()
                     return
-                log.warning("lost the broker connection; reconnecting")
+                why = self.subscriber.last_reason  # MQTT 5: the broker says why
+                log.warning("lost the broker connection%s; reconnecting",
+                            f" ({why})" if why else "")  # fmt: skip
 
     def _decode(self, d: Delivery) -> list[Message] | DecodeError:
         """Our JSON, or Sparkplug B (stateful: deliveries are decoded in arrival order)."""

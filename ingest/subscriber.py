@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from ingest.errors import BrokerAuthError, BrokerError
 from telemetry.urls import MqttEndpoint
@@ -56,8 +58,22 @@ class Subscriber:
         ca_file: Path | None = None,
         cert_file: Path | None = None,
         key_file: Path | None = None,
+        mqtt_version: str = "3.1.1",
+        session_expiry_s: int = 7 * 86_400,
+        receive_maximum: int = 2000,
     ) -> None:
         self._endpoint = endpoint
+        self.v5 = mqtt_version == "5"
+        self._session_expiry_s = session_expiry_s
+        self._receive_maximum = receive_maximum
+        self.unacked = 0
+        """QoS 1 deliveries not yet acknowledged; with MQTT 5 the broker keeps it at most at
+        receive_maximum (flow control)."""
+        self.max_unacked = 0
+        self.connack_reason: str | None = None
+        """The broker's reason for refusing the last connection (MQTT 5 reason code)."""
+        self.last_reason: str | None = None
+        """The broker's reason for the last disconnection (MQTT 5), e.g. session taken over."""
         self._filters = (topic_filter,) if isinstance(topic_filter, str) else topic_filter
         self._on_delivery = on_delivery
         self._keepalive = keepalive_s
@@ -72,12 +88,16 @@ class Subscriber:
         """Set while the socket is read; cleared by :meth:`pause`."""
         self.reading.set()
         self.generation = 0
-        c = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            clean_session=False,
-            manual_ack=True,
-        )
+        if self.v5:
+            c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                            protocol=mqtt.MQTTv5, manual_ack=True)  # fmt: skip
+        else:
+            c = mqtt.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=client_id,
+                clean_session=False,
+                manual_ack=True,
+            )
         if endpoint.username:
             c.username_pw_set(
                 endpoint.username,
@@ -135,8 +155,10 @@ class Subscriber:
     def _on_connect(
         self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object
     ) -> None:
+        code = getattr(reason, "value", 0)
+        self.connack_reason = f"{reason} ({code})" if code else None
         if self._connected is not None and not self._connected.done():
-            self._connected.set_result(getattr(reason, "value", 0))
+            self._connected.set_result(code)
 
     def _on_subscribe(
         self, client: mqtt.Client, userdata: object, mid: int, reasons: object, props: object
@@ -145,6 +167,9 @@ class Subscriber:
             self._subscribed.set_result(None)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        if msg.qos > 0:
+            self.unacked += 1
+            self.max_unacked = max(self.max_unacked, self.unacked)
         self._on_delivery(
             Delivery(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self.generation)
         )
@@ -152,6 +177,10 @@ class Subscriber:
     def _on_disconnect(
         self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object
     ) -> None:
+        code = getattr(reason, "value", 0)
+        if code:
+            self.last_reason = f"{reason} ({code})"  # e.g. Session taken over (142)
+        self.unacked = 0  # what was not acknowledged comes again in the next session
         if self._connected is not None and not self._connected.done():
             self._connected.set_exception(BrokerError(f"disconnected during connect: {reason}"))
         self.disconnected.set()
@@ -167,7 +196,17 @@ class Subscriber:
         try:
             # A blocking TCP connect (paho's own timeout bounds it); the socket callbacks
             # must run on this loop's thread, so it is not sent to a worker thread.
-            self._client.connect(self._endpoint.host, self._endpoint.port, self._keepalive)
+            if self.v5:
+                # The session outlives the connection for session_expiry_s (the MQTT 5
+                # counterpart of clean_session=False); receive_maximum bounds the QoS 1
+                # messages the broker sends before we acknowledge (flow control).
+                props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+                props.SessionExpiryInterval = self._session_expiry_s
+                props.ReceiveMaximum = self._receive_maximum
+                self._client.connect(self._endpoint.host, self._endpoint.port, self._keepalive,
+                                     clean_start=False, properties=props)  # fmt: skip
+            else:
+                self._client.connect(self._endpoint.host, self._endpoint.port, self._keepalive)
         except (OSError, ValueError) as exc:
             raise BrokerError(
                 f"cannot connect to the MQTT broker at {self._endpoint}: {exc}. "
@@ -181,13 +220,13 @@ class Subscriber:
                 self._client.disconnect()
                 raise BrokerAuthError(
                     f"the broker at {self._endpoint} refused our credentials "
-                    f"({_connack(rc)}): check the user and password in "
+                    f"({self.connack_reason if self.v5 else _connack(rc)}): check the user and "
+                    "password in "
                     "FACTORY_MQTT_URL against the broker's password file and ACL"
                 )
             if rc != 0:
-                raise BrokerError(
-                    f"the broker at {self._endpoint} refused the connection: {_connack(rc)}"
-                )
+                why = self.connack_reason if self.v5 else _connack(rc)
+                raise BrokerError(f"the broker at {self._endpoint} refused the connection: {why}")
             self._client.subscribe([(f, 1) for f in self._filters])
             await asyncio.wait_for(self._subscribed, timeout_s)
         except TimeoutError as exc:
@@ -204,6 +243,7 @@ class Subscriber:
         """Acknowledge a message; a message from an earlier connection is redelivered instead."""
         if delivery.generation != self.generation or delivery.qos == 0:
             return False
+        self.unacked = max(0, self.unacked - 1)
         return self._client.ack(delivery.mid, delivery.qos) == mqtt.MQTT_ERR_SUCCESS
 
     def pause(self) -> None:
