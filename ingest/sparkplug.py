@@ -79,6 +79,13 @@ class _Device:
     aliases: dict[int, str] = field(default_factory=dict)
     types: dict[str, int] = field(default_factory=dict)
     values: dict[str, Value] = field(default_factory=dict)
+    # What follows from the birth's metrics alone (a birth makes a new _Device): cached.
+    fields: dict[str, str | None] = field(default_factory=dict)
+    """Our field -> the metric that feeds it (None: none)."""
+    sensors: dict[str, str] | None = None
+    """Our sensor name -> its metric."""
+    place: tuple[Value, tuple[MachinePath, SparkplugDevice]] | None = None
+    """Where it is, and the Factory/Path value that said so."""
 
 
 @dataclass(slots=True)
@@ -132,6 +139,14 @@ class SparkplugDecoder:
 
     # ---- mapping ---------------------------------------------------------------------------
     def where(self, t: Topic, device: _Device | None = None) -> tuple[MachinePath, SparkplugDevice]:
+        if device is None:
+            return self._where(t, None)
+        own = device.values.get(PATH_METRIC)
+        if device.place is None or device.place[0] != own:
+            device.place = (own, self._where(t, device))
+        return device.place[1]
+
+    def _where(self, t: Topic, device: _Device | None) -> tuple[MachinePath, SparkplugDevice]:
         cfg = self._map.get((t.group, t.node, t.device))
         machine = cfg.machine if cfg is not None else None
         if cfg is None and t.device is not None:
@@ -309,33 +324,41 @@ class SparkplugDecoder:
         ts = stamp if stamp is not None else p.timestamp
         if ts is None:
             raise DecodeError(f"{t.type} of {t}: no timestamp on the payload or its metrics")
-        names = {norm(n): n for n in device.values}
 
         def find(f: str) -> str | None:
-            own = cfg.metrics.get(f)
-            if own is not None:
-                return own if own in device.values else None
-            return next((names[c] for c in DEFAULTS[f] if c in names), None)
+            if f not in device.fields:
+                own = cfg.metrics.get(f)
+                if own is not None:
+                    device.fields[f] = own if own in device.values else None
+                else:
+                    names = {norm(n): n for n in device.values}
+                    device.fields[f] = next((names[c] for c in DEFAULTS[f] if c in names), None)
+            return device.fields[f]
+
+        if device.sensors is None:
+            device.sensors = dict(cfg.sensors) or {
+                norm(n)[8:].replace(" ", "_"): n for n in device.values
+                if norm(n).startswith("sensors ")}  # fmt: skip
+        sensors = device.sensors
 
         def value(f: str) -> Value:
             name = find(f)
             return None if name is None else device.values.get(name)
 
-        def moved(fields: tuple[str, ...], sensors: bool = False) -> bool:
+        def moved(fields: tuple[str, ...], with_sensors: bool = False) -> bool:
             if not changed:
                 return True
             names = {find(f) for f in fields} - {None}
-            mine = cfg.sensors.values()
-            return bool(changed & names) or (
-                sensors and any(norm(n).startswith("sensors ") or n in mine for n in changed)
-            )
+            return bool(changed & names) or (with_sensors and bool(changed & mine))
+
+        mine = set(sensors.values())
 
         out: list[Message] = []
         try:
             state_metric = find("state")
-            if state_metric is not None and moved(TELEMETRY_FIELDS, sensors=True):
+            if state_metric is not None and moved(TELEMETRY_FIELDS, with_sensors=True):
                 out.append(telemetry_message(self.root, path, cfg, device.values, ts,
-                                             node.count, value, state_metric))  # fmt: skip
+                                             node.count, value, state_metric, sensors))  # fmt: skip
             if (find("energy_kwh") is not None and find("power_kw") is not None
                     and moved(ENERGY_FIELDS)):  # fmt: skip
                 reading = EnergyReading(

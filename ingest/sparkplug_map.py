@@ -52,8 +52,10 @@ def telemetry_message(
     seq: int,
     value: Callable[[str], Value],
     metric: str,
+    sensors: dict[str, str],
 ) -> Message:
-    """A machine's reading from its device's current values; ``metric``: its state's name."""
+    """A machine's reading from its device's current values; ``metric``: its state's name,
+    ``sensors``: our sensor names and their metrics."""
     raw = value("state")
     if isinstance(raw, str) and not cfg.state_map:
         try:
@@ -69,16 +71,11 @@ def telemetry_message(
             raise ValueError(f"state code {code} of metric {metric!r} is not in "
                              "state_map (codes -> RUNNING, IDLE, DOWN, ...)")  # fmt: skip
         state = found
-    sensors: dict[str, float] = {}
-    for ours, theirs in cfg.sensors.items():
+    measured: dict[str, float] = {}
+    for ours, theirs in sensors.items():
         v = values.get(theirs)
-        if v is not None:
-            sensors[ours] = num(v)
-    if not cfg.sensors:
-        for name, v in values.items():
-            n = norm(name)
-            if n.startswith("sensors ") and v is not None and not isinstance(v, str | bytes):
-                sensors[n[8:].replace(" ", "_")] = num(v)
+        if v is not None and not isinstance(v, str | bytes):
+            measured[ours] = num(v)
     reason, product = value("reason"), value("product")
     reading = TelemetryReading(
         ts=ts, seq=seq, state=state, total_count=count(value("total_count"), "total_count"),
@@ -86,7 +83,7 @@ def telemetry_message(
         reason=str(reason) if reason not in (None, "") else None,
         ideal_cycle_s=opt(value("ideal_cycle_s")),
         product=str(product) if product not in (None, "") else None,
-        sensors=sensors or None,
+        sensors=measured or None,
     )  # fmt: skip
     return Message(OurTopic(path, Channel.TELEMETRY, root), (reading,))
 
