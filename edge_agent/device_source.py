@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from collections.abc import AsyncIterator, Sequence
 
 from edge_agent.devices import DeviceStats, ModbusMeter, OpcUaMachine
@@ -14,6 +14,9 @@ from edge_agent.plc_config import ModbusMachine, S7Machine
 from edge_agent.source import Group, Resume
 from telemetry.models import Channel
 from telemetry.topic import MachinePath
+
+log = logging.getLogger(__name__)
+STOP_WAIT_S = 3.0
 
 
 class DeviceSource:
@@ -86,8 +89,12 @@ class DeviceSource:
         finally:
             for t in tasks:
                 t.cancel()
-            for t in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
+            # A device library that swallows the cancellation inside a request must not hold
+            # up the agent's stop: wait a bounded time, then leave it behind (logged).
+            if tasks:
+                _, stuck = await asyncio.wait(tasks, timeout=STOP_WAIT_S)
+                for t in stuck:
+                    log.warning("%s did not stop within %.0f s; left behind", t.get_name(),
+                                STOP_WAIT_S)  # fmt: skip
             for line in lines.values():
                 line.close()

@@ -56,6 +56,15 @@ async def read_values(client: object, meter: ModbusMeter) -> dict[str, float]:
     return values
 
 
+def stopping() -> None:
+    """Raise CancelledError if this task is being cancelled: pymodbus turns a cancellation
+    inside a request into a ModbusIOException, which would otherwise read as a failed poll
+    and keep the poller (and whoever waits for it to stop) going."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class Bus:
     """One client for the meters of a line (or one Modbus TCP meter), one request at a time."""
 
@@ -128,6 +137,7 @@ async def poll_meter(
                             failed = None
                             break
                         except (ModbusException, ConnectionError, TimeoutError, OSError) as exc:
+                            stopping()
                             failed = exc
             if failed is not None:
                 if not line.shared:

@@ -21,7 +21,7 @@ from typing import Any
 
 from edge_agent.devices import DeviceStats
 from edge_agent.machine_state import CurrentValues
-from edge_agent.modbus import Bus
+from edge_agent.modbus import Bus, stopping
 from edge_agent.plc_config import ModbusMachine, PlcValue, S7Machine
 from edge_agent.registers import SanityError, words_value
 from edge_agent.source import Group
@@ -126,6 +126,7 @@ async def read_modbus(client: Any, m: ModbusMachine) -> dict[str, float | int | 
             try:
                 result = await read(start, count=count, device_id=m.device_id)
             except (ModbusException, ConnectionError, TimeoutError, OSError) as exc:
+                stopping()
                 raise ReadError(str(exc)) from exc
             if result.isError():
                 raise ReadError(f"{table} registers {start}..{start + count - 1}: {result}")
