@@ -26,15 +26,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from babel.dates import format_datetime
-from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_file
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po, write_po
-from babel.numbers import format_currency, format_decimal, format_percent
-from babel.support import Translations
+# babel is imported where it is used: modules that only mark messages (N_) import this one,
+# and a process that never translates or formats should not pay for babel at start-up.
+if TYPE_CHECKING:
+    from babel.messages.catalog import Catalog
+    from babel.support import Translations
 
 Language = Literal["en", "vi"]
 LANGUAGES: dict[str, str] = {"en": "en_US", "vi": "vi_VN"}
@@ -46,7 +44,6 @@ CATALOGUE = Path(__file__).resolve().parent / "locale" / "vi" / "LC_MESSAGES" / 
 DOMAIN = "factory"
 # Where messages are marked (relative to the repository), and how each is read.
 SOURCES = ("analytics", "factory_cli", "telemetry")
-WEB = ROOT / "factory_cli" / "web"
 
 
 def N_(message: str) -> str:
@@ -56,12 +53,15 @@ def N_(message: str) -> str:
 
 @functools.cache
 def _catalogue(code: str) -> Catalog | None:
+    from babel.messages.pofile import read_po
+
     if code == "en":
         return None
     with CATALOGUE.open("rb") as fh:
         return read_po(fh, locale=LANGUAGES[code], domain=DOMAIN)
 
 
+@functools.cache
 def messages(code: str) -> dict[str, str]:
     """The translations of ``code`` as {English: translation} (empty for English)."""
     cat = _catalogue(code)
@@ -72,6 +72,10 @@ def messages(code: str) -> dict[str, str]:
 
 @functools.cache
 def _translations(code: str) -> Translations:
+    from babel.messages.catalog import Catalog
+    from babel.messages.mofile import write_mo
+    from babel.support import Translations
+
     cat = _catalogue(code)
     buf = io.BytesIO()
     if cat is None:
@@ -132,6 +136,8 @@ class Lang:
     def num(self, value: float | int | None, digits: int | None = 0, none: str = "-") -> str:
         """``value`` with ``digits`` decimals (None: up to three, as needed) and the locale's
         separators."""
+        from babel.numbers import format_decimal
+
         if value is None:
             return none
         if digits is None:
@@ -140,6 +146,8 @@ class Lang:
         return format_decimal(value, format=pattern, locale=self.locale)
 
     def pct(self, ratio: float | None, digits: int = 1, none: str | None = None) -> str:
+        from babel.numbers import format_percent
+
         if ratio is None:
             return self.gettext("no data") if none is None else none
         pattern = "#,##0" + ("." + "0" * digits if digits > 0 else "") + "%"
@@ -147,6 +155,8 @@ class Lang:
 
     def money(self, value: float | None, currency: str, digits: int | None = None) -> str:
         """Money in ``currency``: its own decimals (VND none, USD two) unless ``digits``."""
+        from babel.numbers import format_currency
+
         if value is None:
             return "-"
         if digits is None:
@@ -158,6 +168,8 @@ class Lang:
 
     def when(self, ms: int | float, tz: tzinfo = UTC) -> str:
         """A moment, to the minute, in the locale's order."""
+        from babel.dates import format_datetime
+
         moment = datetime.fromtimestamp(ms / 1000, tz)
         return format_datetime(moment, DATETIME[self.code], tzinfo=tz, locale=self.locale)
 
@@ -203,6 +215,8 @@ class _HtmlTexts(html.parser.HTMLParser):
 
 def extract(root: Path = ROOT) -> dict[str, list[tuple[str, int]]]:
     """Every marked message: {English: [(file, line), ...]}."""
+    from babel.messages.extract import extract_from_file
+
     found: dict[str, list[tuple[str, int]]] = {}
 
     def add(msg: str | Iterable[str], where: str, line: int) -> None:
@@ -236,6 +250,9 @@ def untranslated(code: str = "vi", root: Path = ROOT) -> list[str]:
 
 def update(root: Path = ROOT) -> tuple[int, int]:
     """Bring the catalogue up to date with the code: (messages added, messages dropped)."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.pofile import read_po, write_po
+
     with CATALOGUE.open("rb") as fh:
         old = read_po(fh, locale=LANGUAGES["vi"], domain=DOMAIN)
     have = {str(m.id): m for m in old if m.id}
@@ -252,6 +269,7 @@ def update(root: Path = ROOT) -> tuple[int, int]:
         write_po(fh, new, width=100, include_lineno=False)
     _catalogue.cache_clear()
     _translations.cache_clear()
+    messages.cache_clear()
     return len(set(found) - set(have)), len(set(have) - set(found))
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from edge_agent.devices import DeviceStats, ModbusLink, ModbusMeter
@@ -29,31 +29,43 @@ from telemetry.models import Channel
 log = logging.getLogger(__name__)
 
 
-async def read_values(client: object, meter: ModbusMeter) -> dict[str, float]:
-    """Read every register of the map: one request per table when the span allows."""
+MAX_SPAN = 120
+"""Registers of one table read in one request when the map's span is no wider."""
+
+
+async def read_words(
+    client: Any, device_id: int, places: Mapping[str, tuple[str, int, int]]
+) -> dict[str, list[int]]:
+    """The registers of each named place (table, 0-based address, count): one request per
+    table when the span allows, else one per place. A refusal is a ModbusException."""
     from pymodbus.exceptions import ModbusException
 
-    values: dict[str, float] = {}
+    out: dict[str, list[int]] = {}
     for table in ("holding", "input"):
-        specs = [s for s in meter.register_map if s.table == table]
-        if not specs:
+        mine = {k: (a, n) for k, (t, a, n) in places.items() if t == table}
+        if not mine:
             continue
-        lo = min(s.address for s in specs)
-        hi = max(s.address + s.width for s in specs)
-        spans: list[tuple[int, int, list[RegisterSpec]]] = (
-            [(lo, hi - lo, specs)] if hi - lo <= 120 else [(s.address, s.width, [s]) for s in specs]
-        )
+        lo = min(a for a, _ in mine.values())
+        hi = max(a + n for a, n in mine.values())
+        spans = ([(lo, hi - lo, mine)] if hi - lo <= MAX_SPAN else
+                 [(a, n, {k: (a, n)}) for k, (a, n) in mine.items()])  # fmt: skip
+        read = getattr(client, f"read_{table}_registers")
         for start, count, members in spans:
-            read = getattr(
-                client, "read_holding_registers" if table == "holding" else "read_input_registers"
-            )
-            result = await read(start, count=count, device_id=meter.device_id)
+            result = await read(start, count=count, device_id=device_id)
             if result.isError():
                 raise ModbusException(f"{table} registers {start}..{start + count - 1}: {result}")
             regs = list(result.registers)
-            for s in members:
-                values[s.field] = decode(s, regs[s.address - start : s.address - start + s.width])
-    return values
+            for k, (a, n) in members.items():
+                out[k] = regs[a - start : a - start + n]
+    return out
+
+
+async def read_values(client: object, meter: ModbusMeter) -> dict[str, float]:
+    """Read every register of the meter's map."""
+    specs: dict[str, RegisterSpec] = {s.field: s for s in meter.register_map}
+    places = {f: (s.table, s.address, s.width) for f, s in specs.items()}
+    words = await read_words(client, meter.device_id, places)
+    return {f: decode(specs[f], w) for f, w in words.items()}
 
 
 def stopping() -> None:

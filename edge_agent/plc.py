@@ -21,7 +21,7 @@ from typing import Any
 
 from edge_agent.devices import DeviceStats
 from edge_agent.machine_state import CurrentValues
-from edge_agent.modbus import Bus, stopping
+from edge_agent.modbus import Bus, read_words, stopping
 from edge_agent.plc_config import ModbusMachine, PlcValue, S7Machine
 from edge_agent.registers import SanityError, words_value
 from edge_agent.source import Group
@@ -108,34 +108,23 @@ def _values(m: ModbusMachine | S7Machine) -> dict[str, PlcValue]:
 
 
 async def read_modbus(client: Any, m: ModbusMachine) -> dict[str, float | int | bool]:
-    """Every value of the map: one request per table when the span allows (120 registers)."""
+    """Every value of the map (one request per table when the span allows)."""
     from pymodbus.exceptions import ModbusException
 
-    out: dict[str, float | int | bool] = {}
     specs = _values(m)
-    for table in ("holding", "input"):
-        mine = {f: s for f, s in specs.items() if s.table == table}
-        if not mine:
-            continue
-        lo = min(s.address for s in mine.values())
-        hi = max(s.address + s.words for s in mine.values())
-        spans = ([(lo, hi - lo, mine)] if hi - lo <= 120 else
-                 [(s.address, s.words, {f: s}) for f, s in mine.items()])  # fmt: skip
-        for start, count, members in spans:
-            read = getattr(client, f"read_{table}_registers")
-            try:
-                result = await read(start, count=count, device_id=m.device_id)
-            except (ModbusException, ConnectionError, TimeoutError, OSError) as exc:
-                stopping()
-                raise ReadError(str(exc)) from exc
-            if result.isError():
-                raise ReadError(f"{table} registers {start}..{start + count - 1}: {result}")
-            regs = list(result.registers)
-            for f, s in members.items():
-                words = regs[s.address - start : s.address - start + s.words]
-                out[f] = (words[0] != 0 if s.type == "bool" else
-                          words_value(s.type, s.word_order, "big", words))  # fmt: skip
-    return out
+    try:
+        places = {f: (s.table, s.address, s.words) for f, s in specs.items()}
+        words = await read_words(client, m.device_id, places)
+    except (ModbusException, ConnectionError, TimeoutError, OSError) as exc:
+        stopping()
+        raise ReadError(str(exc)) from exc
+    return {f: _value_of(specs[f], w) for f, w in words.items()}
+
+
+def _value_of(spec: PlcValue, words: list[int]) -> float | int | bool:
+    if spec.type == "bool":
+        return words[0] != 0
+    return words_value(spec.type, spec.word_order, "big", words)
 
 
 def read_s7(client: Any, m: S7Machine) -> dict[str, float | int | bool]:

@@ -98,6 +98,10 @@ class MqttPublisher:
     def topic(self, path: MachinePath, channel: Channel) -> str:
         return str(Topic(path, channel, self._root))
 
+    def parse(self, topic: str) -> Topic:
+        """The machine and channel of one of our topics (:meth:`topic` the other way)."""
+        return Topic.parse(topic, self._root)
+
     def sparkplug_node(self) -> SparkplugNode | None:
         """A new Sparkplug session (its bdSeq one up, kept beside the buffer); None for JSON."""
         cfg = self._config
@@ -196,7 +200,6 @@ class Connection:
             async for message in self._client.messages:
                 payload = message.payload
                 if isinstance(payload, bytes) and node.command(payload):
-                    node.rebirths += 1
                     with contextlib.suppress(PublishError):
                         await self._in_order(node.births())
 
@@ -218,7 +221,7 @@ class Connection:
             await self.publish(topic, payload)
             return
         try:
-            parsed = Topic.parse(topic, self._publisher._root)
+            parsed = self._publisher.parse(topic)
         except TopicError as exc:
             raise PublishError(f"cannot send {topic} as Sparkplug: {exc}") from exc
         readings = json.loads(payload)

@@ -73,10 +73,6 @@ def words_value(
     return value  # type: ignore[no-any-return]
 
 
-def width(type_: RegisterType) -> int:
-    return _WIDTH[type_]
-
-
 def encode(spec: RegisterSpec, value: float) -> list[int]:
     """The registers a device would hold for ``value`` (for simulated devices and tests)."""
     raw_value = (value - spec.offset) / spec.scale

@@ -113,7 +113,6 @@ class SparkplugNode:
         self.seq = -1
         self.devices: dict[str, _Device] = {}
         self._next_alias = 1
-        self.rebirths = 0
         self.dbirths = 0
         """Device births published: each becomes a status reading at a host (ours)."""
 

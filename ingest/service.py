@@ -20,7 +20,7 @@ from store import Store
 from store.base import DeadLetter
 from store.errors import StoreError
 from telemetry.backoff import Backoff, TakeoverWatch, sleep_or_stop
-from telemetry.codec import DecodeError, Message, decode, encode
+from telemetry.codec import DecodeError, Message, check_size, decode, encode
 from telemetry.metrics import MetricsServer
 from telemetry.sparkplug import NAMESPACE
 from telemetry.topic import DEFAULT_ROOT, subscription
@@ -204,9 +204,10 @@ class IngestService:
     def _decode(self, d: Delivery) -> list[Message] | DecodeError:
         """Our JSON, or Sparkplug B (stateful: deliveries are decoded in arrival order)."""
         if self.sparkplug is not None and d.topic.startswith(SPARKPLUG_PREFIX):
-            if len(d.payload) > self._config.max_payload_bytes:
-                return DecodeError(f"payload of {len(d.payload):,} bytes is over "
-                                   f"{self._config.max_payload_bytes:,}")  # fmt: skip
+            try:
+                check_size(d.payload, self._config.max_payload_bytes)
+            except DecodeError as exc:
+                return exc
             outcome = self.sparkplug.decode(d.topic, d.payload)
             if outcome.error is not None:
                 return outcome.error

@@ -60,6 +60,15 @@ def _summarise(exc: ValidationError, limit: int = 3) -> str:
     return "; ".join(parts)
 
 
+def check_size(payload: bytes, max_payload_bytes: int) -> None:
+    """Refuse a payload over the limit (:class:`DecodeError`), whatever its format."""
+    if len(payload) > max_payload_bytes:
+        raise DecodeError(
+            f"payload of {len(payload)} bytes exceeds the limit of {max_payload_bytes} bytes; "
+            "send smaller batches"
+        )
+
+
 def decode(
     topic: str,
     payload: bytes,
@@ -73,11 +82,7 @@ def decode(
         parsed = Topic.parse(topic, root)
     except TopicError as exc:
         raise DecodeError(str(exc)) from exc
-    if len(payload) > max_payload_bytes:
-        raise DecodeError(
-            f"payload of {len(payload)} bytes exceeds the limit of {max_payload_bytes} bytes; "
-            "send smaller batches"
-        )
+    check_size(payload, max_payload_bytes)
     try:
         payload.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -52,7 +52,6 @@ _PYTHON: dict[str, type] = {"int_value": int, "long_value": int, "float_value": 
                             "bytes_value": bytes}  # fmt: skip
 _BITS = {INT8: 8, INT16: 16, INT32: 32, INT64: 64}
 _RANGE = {UINT8: 1 << 8, UINT16: 1 << 16, UINT32: 1 << 32, UINT64: 1 << 64}
-NUMERIC = frozenset({INT8, INT16, INT32, INT64, UINT8, UINT16, UINT32, UINT64, FLOAT, DOUBLE})
 
 
 class SparkplugError(ValueError):
