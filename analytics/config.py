@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from telemetry.urls import metrics_exposure
 
 if TYPE_CHECKING:
-    from telemetry.plan import Plan
-    from telemetry.plant import Plant
+    from plant.model import Plant
+    from plant.plan import Plan
 
 GRID_FACTOR_VN_2023 = 0.6592
 """Viet Nam's 2023 grid emission factor, t CO2e per MWh (kg per kWh), as announced by the
@@ -101,7 +101,7 @@ class ForecastConfig(BaseModel):
 
     def plan_for(self, plant: Plant) -> Plan | None:
         """The production plan of ``plan`` read against ``plant`` (PlanError if it is bad)."""
-        from telemetry.plan import load_plan
+        from plant.plan import load_plan
 
         return load_plan(self.plan, plant) if self.plan else None
 

@@ -7,7 +7,7 @@ Two data sets, each held in memory as the per-machine numpy arrays the store rea
 return, and three measurements on each, in the same run and with the same number of runs
 (best of ``--repeat``):
 
-- ours: ``analytics.timeline.build_timeline`` and ``Timeline.account`` per machine (the
+- ours: ``analytics.oee.timeline.build_timeline`` and ``Timeline.account`` per machine (the
   week and each day), then the fleet's sums;
 - pandas, the way a data engineer would write it, from frames built from the same arrays
   before the timer (one frame per ``--pandas-chunk`` machines: one frame for the whole
@@ -47,11 +47,11 @@ from typing import Any
 
 import numpy as np
 
-from analytics.accounts import Kpi, Params, Window, aggregate
-from analytics.timeline import build_timeline
+from analytics.oee.accounts import Kpi, Params, Window, aggregate
+from analytics.oee.timeline import build_timeline
+from plant.oee import UNSPECIFIED
 from store.series import EnergySeries, TelemetrySeries
 from telemetry.models import DOWN, IDLE, OFF, PLANNED_STOP, RUN, SETUP, STATE_NAMES
-from telemetry.oee import UNSPECIFIED
 
 START = 1_767_571_200_000  # 2026-01-05T00:00Z, a Monday
 DAY_MS = 86_400_000
@@ -96,9 +96,9 @@ def generate(n: int, seconds: int, seed: int) -> Machine:
 
 def plant_machines(n: int, seconds: int) -> list[Machine]:
     """The first ``n`` machines of the large example plant, simulated and sampled at 1 Hz."""
+    from plant.model import load_plant
     from simulators.fleet import plant_specs
     from simulators.machine import calendar_plan, simulate_machine
-    from telemetry.plant import load_plant
 
     plant = load_plant(LARGE)
     plan = calendar_plan(plant.calendar.periods(START, START + seconds * 1000), START, seconds)

@@ -75,10 +75,11 @@ async def measure(base: str, runs: int) -> list[dict[str, float]]:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.fill import fill
-    from factory_cli.serve import Dashboard, serve
-    from factory_cli.settings import ServeConfig, Settings
+    from dashboard.app import Dashboard, serve
+    from dashboard.config import ServeConfig
+    from factory_cli.settings import Settings
+    from plant.model import load_plant
     from simulators import Fleet, FleetConfig
-    from telemetry.plant import load_plant
     from tests.servers import free_port
 
     plant = load_plant(args.plant)

@@ -39,7 +39,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from edge_agent.source import SimulatorSource
+from edge_agent.sources.base import SimulatorSource
 
 
 def peak_rss_mb() -> float:

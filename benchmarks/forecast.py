@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from analytics.forecast import (
+from analytics.forecast.model import (
     SLOT_MS,
     clock,
     coverage,
@@ -46,10 +46,10 @@ from analytics.forecast import (
     seasonal_naive,
     wape,
 )
-from analytics.outlook import History, forecast
+from analytics.forecast.outlook import History, forecast
+from plant.model import Plant, load_plant
+from plant.plan import Plan
 from simulators.fleet import Fleet, FleetConfig
-from telemetry.plan import Plan
-from telemetry.plant import Plant, load_plant
 
 DAY_MS = 86_400_000
 

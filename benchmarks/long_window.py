@@ -29,9 +29,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from analytics.accounts import Window
-from analytics.report import compute_report
-from analytics.writeback import Aggregator
+from analytics.aggregation import Aggregator
+from analytics.oee.accounts import Window
+from analytics.report.build import compute_report
 from benchmarks.fill import fill
 from simulators import Fleet, FleetConfig
 from store import parse_store_url

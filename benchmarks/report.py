@@ -19,11 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from analytics import report as summary
-from analytics.accounts import Window
-from analytics.analysis import analyse
-from analytics.anomaly import Detector
-from analytics.book import book_of
+from analytics.oee.accounts import Window
+from analytics.oee.analysis import analyse
+from analytics.oee.anomaly import Detector
+from analytics.oee.book import book_of
+from analytics.report import build as summary
 from benchmarks.fill import fill
 from simulators import Fleet, FleetConfig
 from store import parse_store_url

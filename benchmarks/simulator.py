@@ -25,9 +25,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     args = parser.parse_args()
 
+    from plant.model import load_plant
     from simulators import Fleet, FleetConfig
     from simulators.faults import Faults, fleet_messages
-    from telemetry.plant import load_plant
 
     plant = load_plant(args.plant)
     # Monday 2026-01-05 08:00 in the plant's zone for the large example: inside shift A.

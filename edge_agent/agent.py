@@ -18,15 +18,16 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from core.backoff import Backoff, TakeoverWatch, sleep_or_stop
+from core.errors import ClientIdConflict
+from core.metrics import MetricsServer
 from edge_agent.buffer import Buffer, Entry, NewEntry
 from edge_agent.config import EdgeConfig
-from edge_agent.errors import AuthError, ClientIdConflict, PublishError
+from edge_agent.errors import BrokerAuthError, PublishError
 from edge_agent.publisher import Connection, MqttPublisher
-from edge_agent.source import Source
+from edge_agent.sources.base import Source
 from edge_agent.stats import AgentStats
-from telemetry.backoff import Backoff, TakeoverWatch, sleep_or_stop
 from telemetry.codec import encode
-from telemetry.metrics import MetricsServer
 from telemetry.models import Channel
 from telemetry.topic import MachinePath
 
@@ -225,7 +226,7 @@ class EdgeAgent:
                     )
                     self.stats.connected = False
                     return
-            except AuthError:
+            except BrokerAuthError:
                 self.stats.connected = False
                 raise
             except PublishError as exc:

@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from edge_agent.devices import ModbusMeter, OpcUaMachine, check_buses
-from edge_agent.plc_config import ModbusMachine, S7Machine
+from edge_agent.sources.devices import ModbusMeter, OpcUaMachine, check_buses
+from edge_agent.sources.plc_config import ModbusMachine, S7Machine
 from telemetry.models import Name
 from telemetry.urls import metrics_exposure, tls_files
 

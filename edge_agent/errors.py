@@ -1,7 +1,9 @@
 """The edge agent's exceptions."""
 
+from core.errors import CredentialsError, FactoryError
 
-class EdgeError(Exception):
+
+class EdgeError(FactoryError):
     """Base of the edge agent's errors."""
 
 
@@ -9,10 +11,5 @@ class PublishError(EdgeError):
     """The broker could not be reached or a publish failed; the agent retries."""
 
 
-class AuthError(PublishError):
+class BrokerAuthError(PublishError, CredentialsError):
     """The broker refused our credentials; retrying cannot help, so the agent stops."""
-
-
-class ClientIdConflict(EdgeError):
-    """The broker keeps closing sessions it accepted: another agent with our client id
-    takes it each time. A configuration error (exit 2)."""

@@ -21,7 +21,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge_agent.config import EdgeConfig
-from edge_agent.errors import AuthError, PublishError
+from edge_agent.errors import BrokerAuthError, PublishError
 from edge_agent.sparkplug_node import BdSeq, SparkplugNode
 from telemetry import __version__
 from telemetry.codec import encode_one
@@ -150,14 +150,14 @@ class MqttPublisher:
 
     @contextlib.asynccontextmanager
     async def connect(self) -> AsyncIterator[Connection]:
-        """One connection; raises :class:`AuthError` when the broker refuses our identity."""
+        """One connection; raises :class:`BrokerAuthError` when the broker refuses our identity."""
         node = self.sparkplug_node()
         client = self._client(node)
         try:
             await client.__aenter__()
         except aiomqtt.MqttError as exc:
             if _rc(exc) in _AUTH_CODES:
-                raise AuthError(
+                raise BrokerAuthError(
                     f"the broker at {self.endpoint} refused client {self._config.client_id!r}: "
                     f"{exc}. Check the user name and password in FACTORY_MQTT_URL and the "
                     "broker's ACL; the agent does not retry this."

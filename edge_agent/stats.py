@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from telemetry.metrics import Sample
+from core.metrics import Sample
 
 
 @dataclass(slots=True)

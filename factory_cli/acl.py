@@ -19,7 +19,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from telemetry.plant import Plant
+from plant.model import Plant
 
 INGEST_USER = "factory-ingest"
 ITERATIONS = 101  # mosquitto_passwd's default for $7$ (PBKDF2-SHA512)

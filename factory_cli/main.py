@@ -12,10 +12,11 @@ import importlib
 import os
 import sys
 
+from core.errors import ConfigError
 from factory_cli.commands import NAMES, Command
 from factory_cli.options import EPILOG
 from factory_cli.runtime import Stopped, setup_logging
-from factory_cli.settings import ConfigError, load_settings
+from factory_cli.settings import load_settings
 
 EXIT_CONFIG = 2
 """A setting that cannot be used (the message names it)."""
@@ -50,17 +51,15 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 
 def _known_error(exc: BaseException) -> int | None:
     """Print a known error (looking inside task groups, at any depth); its exit status."""
-    # Exception modules only: they import nothing, so every role's install has them.
-    from edge_agent import errors as edge
-    from ingest import errors as ingest
-    from store.errors import ReaderError, StoreError
+    # The error base only: it imports nothing, so every role's install has it.
+    from core.errors import ClientIdConflict, CredentialsError, FactoryError
 
     errors = _leaves(exc)
     # Refused credentials first, then configuration errors, then the rest.
     kinds: tuple[tuple[tuple[type[BaseException], ...], int], ...] = (
-        ((edge.AuthError, ingest.BrokerAuthError), EXIT_CREDENTIALS),
-        ((edge.ClientIdConflict, ingest.ClientIdConflict), EXIT_CONFIG),
-        ((edge.EdgeError, ingest.IngestError, StoreError, ReaderError), 1),
+        ((CredentialsError,), EXIT_CREDENTIALS),
+        ((ClientIdConflict,), EXIT_CONFIG),
+        ((FactoryError,), 1),
     )
     for types, status in kinds:
         known = next((e for e in errors if isinstance(e, types)), None)

@@ -8,13 +8,13 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from factory_cli.settings import ConfigError
+from core.errors import ConfigError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from plant.model import Plant
     from simulators.fleet import Fleet
-    from telemetry.plant import Plant
 
 EPILOG = """\
 configuration: environment variables FACTORY_* override the TOML file named by
@@ -83,7 +83,7 @@ def add_lang(p: argparse.ArgumentParser) -> None:
 
 def load_plant_or_none(path: str | None) -> Plant | None:
     """The plant model at ``path`` (None without a path); a bad file is a ConfigError."""
-    from telemetry.plant import PlantModelError, load_plant
+    from plant.model import PlantModelError, load_plant
 
     if not path:
         return None

@@ -16,11 +16,11 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from analytics.accounts import Kpi, Window
-from analytics.stored import book_from_store
-from analytics.writeback import Aggregator
+from analytics.aggregation import Aggregator
+from analytics.oee.accounts import Kpi, Window
+from analytics.oee.stored import book_from_store
 from edge_agent.agent import build_agent
-from edge_agent.source import SimulatorSource
+from edge_agent.sources.base import SimulatorSource
 from factory_cli.settings import Settings
 from ingest.service import IngestService
 from simulators import Fleet

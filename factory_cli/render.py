@@ -11,9 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from analytics.accounts import Kpi, aggregate
-from analytics.i18n import ENGLISH, N_, Lang
-from analytics.report_model import (
+from analytics.oee.accounts import Kpi, aggregate
+from analytics.report.model import (
     Figures,
     GroupEnergy,
     Levels,
@@ -21,6 +20,7 @@ from analytics.report_model import (
     PlantEnergy,
     Report,
 )
+from core.i18n import ENGLISH, N_, Lang
 from telemetry.topic import MachinePath
 
 KPI_KEYS = (

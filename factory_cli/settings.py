@@ -13,13 +13,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
     field_validator,
-    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -29,55 +26,18 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from analytics.alert_config import AlertsConfig
+from alerting.config import AlertsConfig
 from analytics.config import AnalyticsConfig, ForecastConfig
+from core.errors import ConfigError
+from dashboard.config import ServeConfig
 from edge_agent.config import EdgeConfig
 from ingest.config import IngestConfig
+from plant.model import read_toml
 from store import StoreUrl
-from telemetry.plant import read_toml
 from telemetry.topic import DEFAULT_ROOT, TopicError, check_root
 from telemetry.urls import MqttUrl
 
 ENV_PREFIX = "FACTORY_"
-
-
-class ConfigError(Exception):
-    """Settings that cannot be used; the message names each setting and what is wrong."""
-
-
-class ServeConfig(BaseModel):
-    """`factory serve` (section ``[serve]``, ``FACTORY_SERVE__*``): who may use it, and TLS."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    users_db: str = Field(
-        default="factory-data/users.db",
-        description="Users, sessions, API tokens and the audit log (`factory users`)",
-    )
-    anonymous: Literal["none", "viewer"] = Field(
-        default="none",
-        description="'viewer': anyone who reaches the port may read without signing in",
-    )
-    session_minutes: float = Field(
-        default=480.0, gt=0, le=7 * 24 * 60, description="A sign-in lasts this long"
-    )
-    max_failures: int = Field(
-        default=5, ge=1, le=100, description="Failed sign-ins in a row that lock a user out"
-    )
-    lockout_minutes: float = Field(default=15.0, gt=0, description="How long a lock-out lasts")
-    tls_cert: str | None = Field(default=None, description="Certificate (PEM) for HTTPS")
-    tls_key: str | None = Field(default=None, description="Its private key (PEM)")
-    allow_insecure: bool = Field(
-        default=False,
-        description="Listen on a non-loopback address without TLS, or with anonymous "
-        "access (refused unless this is true)",
-    )
-
-    @model_validator(mode="after")
-    def _pair(self) -> ServeConfig:
-        if (self.tls_cert is None) != (self.tls_key is None):
-            raise ValueError("tls_cert and tls_key go together")
-        return self
 
 
 class Settings(BaseSettings):

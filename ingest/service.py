@@ -11,17 +11,18 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from core.backoff import Backoff, TakeoverWatch, sleep_or_stop
+from core.errors import ClientIdConflict
+from core.metrics import MetricsServer
 from ingest.config import IngestConfig
-from ingest.errors import BrokerAuthError, BrokerError, ClientIdConflict
+from ingest.errors import BrokerAuthError, BrokerError
 from ingest.sparkplug import SparkplugDecoder
 from ingest.stats import IngestStats
 from ingest.subscriber import Delivery, Subscriber
 from store import Store
 from store.base import DeadLetter
 from store.errors import StoreError
-from telemetry.backoff import Backoff, TakeoverWatch, sleep_or_stop
 from telemetry.codec import DecodeError, Message, check_size, decode, encode
-from telemetry.metrics import MetricsServer
 from telemetry.sparkplug import NAMESPACE
 from telemetry.topic import DEFAULT_ROOT, subscription
 from telemetry.urls import MqttEndpoint

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from telemetry.metrics import Sample
+from core.metrics import Sample
 
 
 @dataclass(slots=True)

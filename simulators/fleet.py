@@ -9,6 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from plant.model import Plant
+from plant.oee import Oee, total
+from plant.plan import Plan
 from simulators.machine import (
     MachineRun,
     MachineSpec,
@@ -21,9 +24,6 @@ from simulators.sensors import SensorSpec, SensorTrack, simulate_sensors
 from simulators.truth import window_truth
 from telemetry.codec import encode_one, energy_texts, telemetry_texts
 from telemetry.models import RUN, STATE_NAMES, Channel
-from telemetry.oee import Oee, total
-from telemetry.plan import Plan
-from telemetry.plant import Plant
 from telemetry.topic import MachinePath
 
 WireReading = dict[str, Any]

@@ -154,7 +154,7 @@ def calendar_plan(
 ) -> tuple[list[Stop], list[float]]:
     """Planned stops (breaks; OFF outside shifts) and changeover times from calendar periods.
 
-    ``periods`` are :meth:`telemetry.plant.Calendar.periods` of the simulated window.
+    ``periods`` are :meth:`plant.model.Calendar.periods` of the simulated window.
     One changeover per shift, at its middle.
     """
     end_s = duration_s

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from plant.model import MainMeter
 from simulators.machine import MachineRun
-from telemetry.plant import MainMeter
 from telemetry.topic import MachinePath
 
 FloatArray = npt.NDArray[np.float64]

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from plant.oee import UNSPECIFIED, Oee
 from simulators.machine import MachineRun
 from telemetry.models import DOWN, IDLE, OFF, RUN, SETUP, STATE_NAMES
 from telemetry.models import PLANNED_STOP as PLANNED
-from telemetry.oee import UNSPECIFIED, Oee
 
 
 def _stop_groups(run: MachineRun) -> tuple[np.ndarray, np.ndarray]:

@@ -129,7 +129,7 @@ class ChangeMarks:
     bucket every ``renew_ms``, not one per batch. After the write, a bucket whose T has
     passed meanwhile (a slow write) is marked again. An account computed after every mark
     that reaches its period expired is current; the aggregation recomputes what marks
-    reach (:mod:`analytics.stored`)."""
+    reach (:mod:`analytics.oee.stored`)."""
 
     def __init__(self, writer: str, *, hold_ms: int = HOLD_MS, renew_ms: int = 20_000) -> None:
         self.writer = writer
@@ -198,7 +198,8 @@ def change_points(writer: str, marks: Sequence[tuple[int, int, int]]) -> list[Po
 
 @dataclass(frozen=True, slots=True)
 class AccountRow:
-    """A stored period account (``telemetry.layout.ACCOUNT``)."""
+    """A stored period account (a row of ``analytics.oee.stored.ACCOUNT``, read by
+    :meth:`Reader.read_accounts`)."""
 
     path: MachinePath
     period: str
@@ -209,20 +210,8 @@ class AccountRow:
 
 
 @dataclass(frozen=True, slots=True)
-class ForecastRow:
-    """A stored forecast of one block (``telemetry.layout.FORECAST``)."""
-
-    path: MachinePath
-    start_ms: int
-    p10_kw: float
-    p50_kw: float
-    p90_kw: float
-    issued_ms: int
-
-
-@dataclass(frozen=True, slots=True)
 class Row:
-    """A row of a table of computed points (alerts, notifications, reasons): its tags,
+    """A row of a table of computed points (alerts, notifications, reasons, forecasts): its tags,
     time and the fields that have a value."""
 
     tags: dict[str, str]
@@ -269,16 +258,17 @@ class Reader(Protocol):
         self, name: str, start_ms: int, end_ms: int
     ) -> dict[MachinePath, SensorSeries]: ...
 
-    async def read_accounts(self, period: str, start_ms: int, end_ms: int) -> list[AccountRow]:
-        """The stored accounts of ``period`` ("bucket", "day") that start in [start, end)."""
+    async def read_accounts(
+        self, table: Table, period: str, start_ms: int, end_ms: int
+    ) -> list[AccountRow]:
+        """The stored accounts of ``period`` ("hour", "day") in ``table`` (tags: a machine's
+        and ``period``; fields ``end_ms``, ``computed_ms``, ``entry``) that start in
+        [start, end). A typed read, not :meth:`read_rows`: a month of a large plant is
+        hundreds of thousands of rows."""
         ...
 
     async def read_changes(self, after_ms: int) -> list[tuple[int, int]]:
         """(bucket, until) of the change marks that expire after ``after_ms``."""
-        ...
-
-    async def read_forecasts(self, run: str, start_ms: int, end_ms: int) -> list[ForecastRow]:
-        """Stored forecasts of ``run`` ("latest", "day_ahead") for blocks in [start, end)."""
         ...
 
     async def read_rows(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
+from core.errors import FactoryError
+
 DROP_STATUSES = frozenset({400, 413, 422})
 """HTTP statuses where retrying cannot help: the batch itself is wrong."""
 
 
-class StoreError(Exception):
+class StoreError(FactoryError):
     """A write that failed. ``action`` sorts it: ``retry`` later, or ``drop`` to dead letters."""
 
     def __init__(
@@ -33,7 +35,7 @@ class StoreError(Exception):
         return cls(message, action="retry", retry_after_s=retry_after(retry_after_header))
 
 
-class ReaderError(Exception):
+class ReaderError(FactoryError):
     """The store could not be read; the message says what to check."""
 
 

@@ -20,7 +20,6 @@ from pydantic import SecretStr
 from store.base import (
     AccountRow,
     ChangeMarks,
-    ForecastRow,
     LineProtocolStore,
     Row,
     StoreEndpoint,
@@ -29,10 +28,8 @@ from store.base import (
 from store.errors import ReaderError, StoreError, unreachable
 from store.influx_deadletters import InfluxDeadLetters
 from telemetry.layout import (
-    ACCOUNT,
     CHANGES,
     ENERGY,
-    FORECAST,
     SENSOR_PREFIX,
     TAGS,
     TELEMETRY,
@@ -298,11 +295,13 @@ class InfluxV1Reader:
                 out[path] = (t[keep], v[keep])
         return out
 
-    async def read_accounts(self, period: str, start_ms: int, end_ms: int) -> list[AccountRow]:
+    async def read_accounts(
+        self, table: Table, period: str, start_ms: int, end_ms: int
+    ) -> list[AccountRow]:
         if period not in ("hour", "day"):
             raise ValueError(f"no stored accounts per {period!r}")
         q = (
-            f'SELECT "end_ms", "computed_ms", "entry" FROM "{ACCOUNT.name}" '
+            f'SELECT "end_ms", "computed_ms", "entry" FROM "{table.name}" '
             f"WHERE \"period\" = '{period}' AND time >= {int(start_ms)}ms "
             f"AND time < {int(end_ms)}ms GROUP BY {', '.join(TAGS)}"
         )
@@ -311,21 +310,6 @@ class InfluxV1Reader:
             for path, values in await self._by_machine(q)
             for t, end, computed, entry in values
         ]
-
-    async def read_forecasts(self, run: str, start_ms: int, end_ms: int) -> list[ForecastRow]:
-        if run not in ("latest", "day_ahead"):
-            raise ValueError(f"no forecast run {run!r}")
-        q = (
-            f'SELECT "p10_kw", "p50_kw", "p90_kw", "issued_ms" FROM "{FORECAST.name}" '
-            f"WHERE \"run\" = '{run}' AND time >= {int(start_ms)}ms "
-            f"AND time < {int(end_ms)}ms GROUP BY {', '.join(TAGS)}"
-        )
-        rows = [
-            ForecastRow(path, int(t), p10, p50, p90, int(issued))
-            for path, values in await self._by_machine(q)
-            for t, p10, p50, p90, issued in values
-        ]
-        return sorted(rows, key=lambda r: r.start_ms)
 
     async def read_rows(
         self, table: Table, start_ms: int, end_ms: int, where: Mapping[str, str] | None = None

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from plant.oee import UNSPECIFIED
 from telemetry.layout import ENERGY, TELEMETRY
 from telemetry.models import STATE_CODES
-from telemetry.oee import UNSPECIFIED
 from telemetry.topic import MachinePath
 
 _CODE = {s.value: c for s, c in STATE_CODES.items()}

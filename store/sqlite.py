@@ -18,23 +18,19 @@ from urllib.parse import SplitResult, unquote
 
 from pydantic import SecretStr
 
-from store.base import AccountRow, ChangeMarks, ForecastRow, Row, StoreEndpoint, writer_name
+from store.base import AccountRow, ChangeMarks, Row, StoreEndpoint, writer_name
 from store.errors import ReaderError, StoreError
+from store.sqlite_schema import ddl, ensure
 from telemetry.codec import Message
 from telemetry.layout import (
-    ACCOUNT,
     CHANGES,
     ENERGY,
-    FORECAST,
-    KPI,
     SENSOR,
     TABLE_BY_CHANNEL,
     TAGS,
     TELEMETRY,
     Point,
     Table,
-    sqlite_added_columns,
-    sqlite_ddl,
 )
 from telemetry.models import TelemetryReading
 from telemetry.topic import MachinePath
@@ -81,10 +77,7 @@ def connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    for statement in sqlite_ddl():
-        conn.execute(statement)
-    have = {row[1] for row in conn.execute(f"PRAGMA table_info({KPI.name})")}
-    for statement in sqlite_added_columns(KPI, have):
+    for statement in ddl():
         conn.execute(statement)
     conn.commit()
     return conn
@@ -104,6 +97,8 @@ class SQLiteStore:
         self._conn: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
         self.marks = ChangeMarks(writer_name())
+        self._tables: set[Table] = set()
+        """Tables of computed points made (or brought up to date) on this connection."""
 
     async def open(self) -> None:
         try:
@@ -185,13 +180,16 @@ class SQLiteStore:
     def _write_points(self, points: Sequence[Point]) -> int:
         assert self._conn is not None, "open() the store first"
         with self._conn:
+            for table in {p.table for p in points} - self._tables:
+                ensure(self._conn, table)
+                self._tables.add(table)
             for p in points:
                 cols = (*p.tags, "ts", *p.fields)
                 values = (*p.tags.values(), p.ts_ms, *(_value(v) for v in p.fields.values()))
                 marks = ",".join("?" * len(cols))
                 if p.table.merge:  # as InfluxDB: only the fields given change
                     sets = ", ".join(f"{f} = COALESCE(excluded.{f}, {f})" for f in p.fields)
-                    key = ", ".join((*p.table.tags, "ts"))
+                    key = ", ".join(p.table.primary_key)
                     q = (
                         f"INSERT INTO {p.table.name} ({','.join(cols)}) VALUES ({marks}) "
                         f"ON CONFLICT ({key}) DO UPDATE SET {sets}"
@@ -356,23 +354,16 @@ class SQLiteReader:
         finally:
             conn.close()
 
-    async def read_accounts(self, period: str, start_ms: int, end_ms: int) -> list[AccountRow]:
+    async def read_accounts(
+        self, table: Table, period: str, start_ms: int, end_ms: int
+    ) -> list[AccountRow]:
         rows = await asyncio.to_thread(
             self._rows,
             f"SELECT site, area, line, machine, ts, end_ms, computed_ms, entry FROM "
-            f"{ACCOUNT.name} WHERE period = ? AND ts >= ? AND ts < ?",
+            f"{table.name} WHERE period = ? AND ts >= ? AND ts < ?",
             (period, start_ms, end_ms),
         )
         return [AccountRow(MachinePath(*r[:4]), period, *r[4:]) for r in rows]
-
-    async def read_forecasts(self, run: str, start_ms: int, end_ms: int) -> list[ForecastRow]:
-        rows = await asyncio.to_thread(
-            self._rows,
-            f"SELECT site, area, line, machine, ts, p10_kw, p50_kw, p90_kw, issued_ms FROM "
-            f"{FORECAST.name} WHERE run = ? AND ts >= ? AND ts < ? ORDER BY ts",
-            (run, start_ms, end_ms),
-        )
-        return [ForecastRow(MachinePath(*r[:4]), *r[4:]) for r in rows]
 
     async def read_rows(
         self, table: Table, start_ms: int, end_ms: int, where: Mapping[str, str] | None = None

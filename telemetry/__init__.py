@@ -1,6 +1,5 @@
-"""The contract every component shares: wire models, topics, line protocol, store layout.
-
-This package is a leaf: it imports nothing else of ours.
+"""The wire: reading models, codec, topic grammar, URLs, Sparkplug B, line protocol and the
+tables readings are stored in. It imports only ``core``.
 """
 
 from telemetry.models import (

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from telemetry.errors import WireError
 from telemetry.models import MODEL_BY_CHANNEL, Channel, Reading
 from telemetry.topic import DEFAULT_ROOT, Topic, TopicError
 
@@ -16,7 +17,7 @@ DEFAULT_MAX_PAYLOAD_BYTES = 1_048_576
 DEFAULT_MAX_READINGS = 10_000
 
 
-class DecodeError(ValueError):
+class DecodeError(WireError):
     """A message that cannot be accepted; ``reason`` says why in words a person can act on."""
 
     def __init__(self, reason: str) -> None:

@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterable, Mapping
 
 from telemetry.codec import Message
+from telemetry.errors import WireError
 from telemetry.layout import SENSOR_PREFIX, TABLE_BY_CHANNEL, TAGS, FieldKind, Point
 from telemetry.models import TelemetryReading
 
@@ -22,7 +23,7 @@ _KEY = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
 _STRING = str.maketrans({'"': r"\"", "\\": r"\\"})
 
 
-class LineProtocolError(ValueError):
+class LineProtocolError(WireError):
     """A value that line protocol cannot carry."""
 
 

@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from telemetry.errors import WireError
+
 NAMESPACE = "spBv1.0"
 NODE_TYPES = frozenset({"NBIRTH", "NDEATH", "NDATA", "NCMD"})
 DEVICE_TYPES = frozenset({"DBIRTH", "DDEATH", "DDATA", "DCMD"})
@@ -54,7 +56,7 @@ _BITS = {INT8: 8, INT16: 16, INT32: 32, INT64: 64}
 _RANGE = {UINT8: 1 << 8, UINT16: 1 << 16, UINT32: 1 << 32, UINT64: 1 << 64}
 
 
-class SparkplugError(ValueError):
+class SparkplugError(WireError):
     """A topic, payload or metric that is not valid Sparkplug B; the message says why."""
 
 

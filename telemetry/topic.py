@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from telemetry.errors import WireError
 from telemetry.models import Channel
 
 VERSION = "v1"
@@ -17,7 +18,7 @@ DEFAULT_ROOT = "factory"
 _LEVEL = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-class TopicError(ValueError):
+class TopicError(WireError):
     """A topic or a name that does not follow the namespace."""
 
 

@@ -15,8 +15,10 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BeforeValidator, PlainSerializer, SecretStr
 
+from telemetry.errors import WireError
 
-class UrlError(ValueError):
+
+class UrlError(WireError):
     """A URL that cannot be used; the message says what is wrong, never the password."""
 
 

@@ -8,7 +8,7 @@ import contextlib
 import datetime as dt
 from typing import Any, ClassVar
 
-from edge_agent.registers import PRESETS, RegisterSpec, encode
+from edge_agent.sources.registers import PRESETS, RegisterSpec, encode
 
 
 class ModbusMeterServer:

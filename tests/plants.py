@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from telemetry.plant import Plant, load_plant
+from plant.model import Plant, load_plant
 
 
 def one_machine_plant(

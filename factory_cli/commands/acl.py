@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from core.errors import ConfigError
 from factory_cli.options import add_command, add_plant, load_plant_or_none
-from factory_cli.settings import ConfigError, Settings
+from factory_cli.settings import Settings
 
 NAME = "acl"
 

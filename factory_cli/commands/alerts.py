@@ -7,8 +7,9 @@ import asyncio
 import json
 import time
 
+from core.errors import ConfigError
 from factory_cli.options import add_command, add_plant, load_plant_or_none, stdout_console
-from factory_cli.settings import ConfigError, Settings
+from factory_cli.settings import Settings
 
 NAME = "alerts"
 
@@ -40,15 +41,16 @@ def add_parser(sub: object) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from factory_cli.alerting import alerting, check
+    from alerting.service import alerting, check
 
     plant = load_plant_or_none(args.plant or settings.plant)
     if args.action == "ack" and not args.id:
         raise ConfigError("ack needs the alert's id: `factory alerts list` shows it")
 
     async def go() -> object:
-        from analytics.alerts import DAY_MS, acknowledge, read_alerts
-        from analytics.notify import read_notices
+        from alerting.notifier import read_notices
+        from alerting.state import acknowledge, read_alerts
+        from core.clock import DAY_MS
 
         now = int(time.time() * 1000)
         start = now - settings.alerts.history_days * DAY_MS

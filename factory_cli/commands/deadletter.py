@@ -9,8 +9,9 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from core.errors import ConfigError
 from factory_cli.options import add_command, positive_int
-from factory_cli.settings import ConfigError, Settings
+from factory_cli.settings import Settings
 
 if TYPE_CHECKING:
     from store import Store

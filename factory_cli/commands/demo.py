@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from core.errors import ConfigError
 from factory_cli.options import add_command, add_fleet, make_fleet, stderr_console, stdout_console
-from factory_cli.settings import ConfigError, Settings
+from factory_cli.settings import Settings
 
 NAME = "demo"
 

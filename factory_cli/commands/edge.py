@@ -7,12 +7,13 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
+from core.errors import ConfigError
 from factory_cli.options import add_command, add_fleet, make_fleet, stderr_console
 from factory_cli.runtime import at_least_info, call_when_set, run_until_stopped
-from factory_cli.settings import ConfigError, Settings
+from factory_cli.settings import Settings
 
 if TYPE_CHECKING:
-    from edge_agent.source import Source
+    from edge_agent.sources.base import Source
     from edge_agent.stats import AgentStats
 
 NAME = "edge"
@@ -56,14 +57,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 "[[edge.machines]], [[edge.modbus_machines]] or [[edge.s7_machines]] to the "
                 "configuration file (see docs/sources.md)"
             )
-        from edge_agent.device_source import DeviceSource
+        from edge_agent.sources.device_source import DeviceSource
 
         source = DeviceSource(meters=e.meters, machines=e.machines,
                               plcs=(*e.modbus_machines, *e.s7_machines))  # fmt: skip
         what = "device readings"
         at_least_info()
     else:
-        from edge_agent.source import SimulatorSource
+        from edge_agent.sources.base import SimulatorSource
 
         fleet = make_fleet(args)
         source = SimulatorSource(fleet, speedup=args.speedup or None)

@@ -9,8 +9,9 @@ import sys
 import time
 from typing import Any
 
+from core.errors import ConfigError
 from factory_cli.options import add_command, add_plant, iso_ms, load_plant_or_none, stdout_console
-from factory_cli.settings import ConfigError, Settings
+from factory_cli.settings import Settings
 
 NAME = "forecast"
 
@@ -47,8 +48,8 @@ def add_parser(sub: object) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from analytics.forecast import ForecastError
-    from telemetry.plan import PlanError
+    from analytics.forecast.model import ForecastError
+    from plant.plan import PlanError
 
     try:
         return _run(args, settings)
@@ -57,11 +58,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from analytics.accounts import Window
-    from analytics.forecast import DAY_MS
-    from analytics.forecast_store import accuracy, forecast_points, make_outlook
+    from analytics.forecast.stored import accuracy, forecast_points, make_outlook
+    from analytics.oee.accounts import Window
+    from core.clock import DAY_MS
+    from plant.plan import load_plan
     from store import open_reader, opened
-    from telemetry.plan import load_plan
 
     plant = load_plant_or_none(args.plant or settings.plant)
     if plant is None:

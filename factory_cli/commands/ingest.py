@@ -7,10 +7,10 @@ import asyncio
 import logging
 import sys
 
+from core.backoff import sleep_or_stop
 from factory_cli.options import add_command
 from factory_cli.runtime import at_least_info, call_when_set, run_until_stopped
 from factory_cli.settings import Settings
-from telemetry.backoff import sleep_or_stop
 
 NAME = "ingest"
 log = logging.getLogger("factory.ingest")

@@ -7,9 +7,10 @@ import asyncio
 import logging
 import time
 
+from core.errors import ConfigError
 from factory_cli.options import add_command, add_plant, iso_ms, load_plant_or_none
 from factory_cli.runtime import READER_STOP_DEADLINE_S, at_least_info, run_until_stopped
-from factory_cli.settings import ConfigError, Settings
+from factory_cli.settings import Settings
 
 NAME = "kpi"
 
@@ -49,8 +50,8 @@ def add_parser(sub: object) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from analytics.accounts import Window
-    from analytics.writeback import Aggregator
+    from analytics.aggregation import Aggregator
+    from analytics.oee.accounts import Window
 
     period = args.period or settings.analytics.kpi_period
     plant = load_plant_or_none(args.plant or settings.plant)
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     )
     metrics = None
     if cfg.metrics_port is not None:
-        from telemetry.metrics import MetricsServer
+        from core.metrics import MetricsServer
 
         token = cfg.metrics_token.get_secret_value() if cfg.metrics_token else None
         metrics = MetricsServer(host=cfg.metrics_host, port=cfg.metrics_port,
@@ -96,7 +97,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     fc = settings.forecast
     plan = None
     if forecasting:
-        from telemetry.plan import PlanError
+        from plant.plan import PlanError
 
         assert plant is not None
         try:
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             raise ConfigError(f"FACTORY_FORECAST__PLAN: {exc}") from None
 
     async def forecasts(stop: asyncio.Event) -> None:
-        from analytics.forecast_store import forecast_schedule
+        from analytics.forecast.stored import forecast_schedule
         from store import open_reader, opened
 
         assert plant is not None
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                                     max_gap_s=cfg.max_gap_s)  # fmt: skip
 
     async def alerting(stop: asyncio.Event) -> None:
-        from factory_cli.alerting import run_alerts
+        from alerting.service import run_alerts
 
         await run_alerts(stop, settings, plant)
 

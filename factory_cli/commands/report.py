@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from core.errors import ConfigError
 from factory_cli.options import (
     add_command,
     add_lang,
@@ -18,7 +19,7 @@ from factory_cli.options import (
     positive_float,
     stdout_console,
 )
-from factory_cli.settings import ConfigError, Settings
+from factory_cli.settings import Settings
 
 NAME = "report"
 
@@ -71,9 +72,9 @@ def add_parser(sub: object) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from analytics.accounts import Window
-    from analytics.i18n import lang as language
-    from analytics.report import compute_report
+    from analytics.oee.accounts import Window
+    from analytics.report.build import compute_report
+    from core.i18n import lang as language
     from factory_cli.render import print_report, report_csv
 
     lang = language(args.lang or settings.lang)

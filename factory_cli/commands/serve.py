@@ -6,9 +6,10 @@ import argparse
 import sys
 import time
 
+from core.errors import ConfigError
 from factory_cli.options import add_command, add_plant, iso_ms, load_plant_or_none, positive_float
 from factory_cli.runtime import READER_STOP_DEADLINE_S, at_least_info, run_until_stopped
-from factory_cli.settings import ConfigError, Settings
+from factory_cli.settings import Settings
 
 NAME = "serve"
 
@@ -48,7 +49,7 @@ def add_parser(sub: object) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from factory_cli.serve import Dashboard, serve
+    from dashboard.app import Dashboard, serve
 
     fixed = None
     if args.start is not None or args.end is not None:
@@ -64,8 +65,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         fixed=fixed,
         refresh_s=args.refresh,
     )
-    from factory_cli.auth import AuthDb
-    from factory_cli.web_auth import listening
+    from dashboard.auth import listening
+    from users.database import AuthDb
 
     cfg = settings.serve
     tls = listening(cfg, args.host) is not None  # refuses an unsafe address before any work

@@ -8,8 +8,9 @@ import json
 import sys
 from pathlib import Path
 
+from core.errors import ConfigError
 from factory_cli.options import add_command, add_fleet, make_fleet, positive_int, stderr_console
-from factory_cli.settings import ConfigError, Settings
+from factory_cli.settings import Settings
 
 NAME = "simulate"
 

@@ -9,11 +9,12 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from core.errors import ConfigError
 from factory_cli.options import add_command
-from factory_cli.settings import ConfigError, Settings
+from factory_cli.settings import Settings
 
 if TYPE_CHECKING:
-    from factory_cli.auth import AuthDb
+    from users.database import AuthDb
 
 NAME = "users"
 ROLES = ("viewer", "operator", "admin")
@@ -79,13 +80,13 @@ def _when(ms: object) -> str:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from factory_cli.auth import AuthDb, AuthError
+    from users.database import AuthDb, UserError
 
     cfg = settings.serve
     db = AuthDb(cfg.users_db, actor=f"cli:{getpass.getuser()}")
     try:
         out = _act(db, args)
-    except AuthError as exc:
+    except UserError as exc:
         raise ConfigError(str(exc)) from None
     finally:
         db.close()

@@ -21,11 +21,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from analytics.alert_config import AlertsConfig, ChannelConfig
-from analytics.alert_rules import Evaluator
-from analytics.alerts import acknowledge, read_alerts
-from analytics.notify import Notifier, read_notices
-from factory_cli.alerting import check
+from alerting.config import AlertsConfig, ChannelConfig
+from alerting.notifier import Notifier, read_notices
+from alerting.rules import Evaluator
+from alerting.service import check
+from alerting.state import acknowledge, read_alerts
+from plant.model import Plant, load_plant
 from simulators.faults import Faults, fleet_messages
 from simulators.fleet import Fleet, FleetConfig
 from store import Store, open_reader, open_store, parse_store_url
@@ -33,7 +34,6 @@ from store.base import DeadLetter
 from store.sqlite import SQLiteReader, SQLiteStore
 from telemetry.codec import Message, decode
 from telemetry.models import MachineState, TelemetryReading
-from telemetry.plant import Plant, load_plant
 from tests.integration.test_dashboard import chromium_page, dashboard, get, shot, token, until_true
 from tests.integration.test_serve_auth import certs, form_sign_in, users  # noqa: F401
 from tests.servers import Server, free_port

@@ -16,13 +16,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from factory_cli.auth import AuthDb, Role
-from factory_cli.serve import Dashboard, serve
-from factory_cli.settings import ServeConfig, Settings
+from dashboard.app import Dashboard, serve
+from dashboard.config import ServeConfig
+from factory_cli.settings import Settings
+from plant.model import load_plant
 from simulators.fleet import Fleet, FleetConfig
-from telemetry.plant import load_plant
 from tests.servers import free_port, require_binary
 from tests.unit.test_oee_truth import MIDNIGHT_VN, PLANTS, store_fleet
+from users.database import AuthDb, Role
 
 pytestmark = pytest.mark.integration
 

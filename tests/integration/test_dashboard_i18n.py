@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from analytics.i18n import NAMES, messages
+from core.i18n import NAMES, messages
 from simulators.fleet import Fleet
 from tests.integration.test_dashboard import (  # noqa: F401 (small_store is a fixture)
     chromium_page,

@@ -18,8 +18,8 @@ import pytest
 
 from edge_agent.agent import EdgeAgent, build_agent
 from edge_agent.config import EdgeConfig
-from edge_agent.errors import AuthError
-from edge_agent.source import SimulatorSource
+from edge_agent.errors import BrokerAuthError as AuthError
+from edge_agent.sources.base import SimulatorSource
 from simulators import Fleet, FleetConfig
 from telemetry.urls import parse_mqtt_url
 from tests.receiver import Receiver

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from analytics.accounts import Window, aggregate
-from analytics.report import compute_report
-from analytics.writeback import Aggregator
+from analytics.aggregation import Aggregator
+from analytics.oee.accounts import Window, aggregate
+from analytics.report.build import compute_report
 from factory_cli.pipeline import run_pipeline
 from factory_cli.settings import Settings
 from simulators import Fleet, FleetConfig

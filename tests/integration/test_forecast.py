@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analytics.book import iso
 from analytics.config import ForecastConfig
-from analytics.forecast import SLOT_MS, wape
-from analytics.forecast_store import forecast_points, make_outlook
+from analytics.forecast.model import SLOT_MS, wape
+from analytics.forecast.stored import forecast_points, make_outlook, stored_forecasts
+from core.clock import iso
+from plant.model import load_plant
 from simulators.fleet import Fleet, FleetConfig
 from store import open_reader, open_store, parse_store_url
-from telemetry.plant import load_plant
 from tests.integration.test_dashboard import chromium_page, dashboard, get, settled, shot
 from tests.servers import Server
 from tests.unit.test_oee_truth import MIDNIGHT_VN, PLANTS, store_fleet
@@ -168,11 +168,11 @@ async def test_stored_forecasts_read_back_from_influxdb(
     await store.open()
     await store.write_points(points)
     await store.close()
-    rows = await open_reader(url).read_forecasts("day_ahead", ORIGIN, ORIGIN + DAY)
+    rows = await stored_forecasts(open_reader(url), "day_ahead", ORIGIN, ORIGIN + DAY)
     expected = sorted(
         (p.ts_ms, p.tags["site"], p.tags["line"], p.fields["p50_kw"])
         for p in points if p.tags["run"] == "day_ahead"
     )  # fmt: skip
     assert sorted((r.start_ms, r.path.site, r.path.line, r.p50_kw) for r in rows) == expected
     assert len(rows) == 3 * 96 and {r.issued_ms for r in rows} == {ORIGIN - 1}
-    assert await open_reader(url).read_forecasts("latest", ORIGIN + DAY, ORIGIN + 2 * DAY) == []
+    assert await stored_forecasts(open_reader(url), "latest", ORIGIN + DAY, ORIGIN + 2 * DAY) == []

@@ -15,16 +15,16 @@ import numpy as np
 import pytest
 import yaml
 
-from analytics.forecast_store import forecast_points
-from analytics.outlook import History, outlook
-from analytics.report import compute_report
-from analytics.writeback import Aggregator
+from analytics.aggregation import Aggregator
+from analytics.forecast.outlook import History, outlook
+from analytics.forecast.stored import forecast_points
+from analytics.report.build import compute_report
 from factory_cli.settings import Settings
+from plant.model import load_plant
 from simulators import Fleet, FleetConfig
 from simulators.faults import Faults, fleet_messages
 from store import open_store, parse_store_url
 from telemetry.codec import decode
-from telemetry.plant import load_plant
 from tests.servers import Server
 
 pytestmark = pytest.mark.integration
@@ -86,7 +86,7 @@ async def test_every_dashboard_query_runs_and_returns_data(
     for i in range(0, len(decoded), 50):
         await store.write(decoded[i : i + 50])
     await store.close()
-    from analytics.accounts import Window
+    from analytics.oee.accounts import Window
 
     settings = Settings(store_url=url)  # type: ignore[arg-type]
     aggregator = Aggregator(settings.store_url, token=None, plant=plant, period="hour",

@@ -12,17 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from analytics.accounts import Window
-from analytics.analysis import analyse
-from analytics.anomaly import Detector
-from analytics.ledger import to_json
-from analytics.report import compute_report
-from analytics.stored import SENTINEL
+from analytics.oee.accounts import Window
+from analytics.oee.analysis import analyse
+from analytics.oee.anomaly import Detector
+from analytics.oee.ledger import to_json
+from analytics.oee.stored import ACCOUNT, SENTINEL
+from analytics.report.build import compute_report
+from plant.model import load_plant
 from simulators.faults import Faults, fleet_messages
 from simulators.fleet import Fleet, FleetConfig
 from store import StoreEndpoint, open_reader, open_store, parse_store_url
 from telemetry.codec import Message, decode
-from telemetry.plant import load_plant
 from tests.servers import Server, factory_process, free_port, metrics
 from tests.unit.test_accounts import assert_same, without_sources
 from tests.unit.test_oee_truth import MIDNIGHT_VN, PLANTS
@@ -84,7 +84,7 @@ async def test_a_gateway_back_after_26_hours_leaves_every_account_exact(
         await marks_accounted(endpoint, log, 180)
         reader = open_reader(endpoint)
         hour = start + 10 * 3_600_000
-        before = {r.path for r in await reader.read_accounts("hour", hour, hour + 1)}
+        before = {r.path for r in await reader.read_accounts(ACCOUNT, "hour", hour, hour + 1)}
         assert not any(p.line == "line2" for p in before - {SENTINEL})  # offline: no data
         late_before = metrics(port)["factory_accounts_late_hours_total"]
 
@@ -98,7 +98,7 @@ async def test_a_gateway_back_after_26_hours_leaves_every_account_exact(
 
     # Every stored hour account equals the hour computed now from every raw reading.
     reader = open_reader(endpoint)
-    rows = await reader.read_accounts("hour", start, fleet.end_ms)
+    rows = await reader.read_accounts(ACCOUNT, "hour", start, fleet.end_ms)
     hours = sorted({r.start_ms for r in rows})
     assert len(hours) >= 30
     for h in hours:
@@ -109,7 +109,7 @@ async def test_a_gateway_back_after_26_hours_leaves_every_account_exact(
         assert set(got) == set(want), h
         for path, text in want.items():
             assert_same(json.loads(text), json.loads(got[path]), f"{path} at {h}")
-    days = await reader.read_accounts("day", start, fleet.end_ms)
+    days = await reader.read_accounts(ACCOUNT, "day", start, fleet.end_ms)
     assert {r.start_ms for r in days} == {MIDNIGHT_VN}
     # And the report over the whole 30 hours, from the accounts, equals the raw one.
     window = Window(start, fleet.end_ms)

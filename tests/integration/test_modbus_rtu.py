@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from edge_agent.config import EdgeConfig
-from edge_agent.device_source import DeviceSource
-from edge_agent.devices import ModbusMeter
-from edge_agent.registers import PRESETS, decode, encode
+from edge_agent.sources.device_source import DeviceSource
+from edge_agent.sources.devices import ModbusMeter
+from edge_agent.sources.registers import PRESETS, decode, encode
 from tests.devices import ModbusLineServer, SerialPair
 from tests.integration.test_sources import pipeline
 from tests.servers import Server, free_port, until

@@ -14,7 +14,7 @@ import pytest
 
 from edge_agent.agent import build_agent
 from edge_agent.config import EdgeConfig
-from edge_agent.source import SimulatorSource
+from edge_agent.sources.base import SimulatorSource
 from ingest.config import IngestConfig
 from ingest.errors import BrokerAuthError
 from ingest.service import IngestService
@@ -129,7 +129,7 @@ async def test_mqtt5_reason_codes_in_errors(tmp_path: Path) -> None:
         ):
             await asyncio.wait_for(service.run(), 30)
         # The agent too: refused for good, with the broker's reason.
-        from edge_agent.errors import AuthError
+        from edge_agent.errors import BrokerAuthError as AuthError
 
         fleet = Fleet(FleetConfig(machines=1, lines=1, hours=0.1, seed=1))
         agent = build_agent(

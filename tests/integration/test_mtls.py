@@ -22,8 +22,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from factory_cli.acl import generate
 from ingest.config import IngestConfig
 from ingest.service import IngestService
+from plant.model import load_plant
 from store.sqlite import SQLiteStore
-from telemetry.plant import load_plant
 from telemetry.urls import parse_mqtt_url
 from tests.integration.test_security import connect_result, publish_for_both_lines
 from tests.servers import start_profile, until

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from edge_agent.device_source import DeviceSource
-from edge_agent.plc_config import ModbusMachine, S7Machine
+from edge_agent.sources.device_source import DeviceSource
+from edge_agent.sources.plc_config import ModbusMachine, S7Machine
 from tests.devices import ModbusMeterServer
 from tests.integration.test_sources import pipeline
 from tests.servers import Server, free_port, until

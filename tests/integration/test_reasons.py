@@ -12,15 +12,15 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from analytics.accounts import Window
-from analytics.book import iso
-from analytics.report import compute_report
+from analytics.oee.accounts import Window
+from analytics.oee.reasons import REASON
+from analytics.report.build import compute_report
+from core.clock import iso
+from plant.model import Plant
 from simulators.fleet import Fleet
 from store import parse_store_url
 from store.sqlite import SQLiteStore
 from telemetry.codec import Message
-from telemetry.layout import REASON
-from telemetry.plant import Plant
 from tests.integration.test_alerts import (  # noqa: F401
     MIN,
     NOW1,

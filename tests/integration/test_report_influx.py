@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from analytics.accounts import Window
-from analytics.analysis import analyse
+from analytics.oee.accounts import Window
+from analytics.oee.analysis import analyse
 from simulators import Fleet, FleetConfig
 from simulators.faults import Faults, fleet_messages
 from store import open_store, parse_store_url

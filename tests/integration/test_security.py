@@ -26,9 +26,9 @@ from factory_cli.settings import load_settings
 from ingest.config import IngestConfig
 from ingest.errors import BrokerAuthError
 from ingest.service import IngestService
+from plant.model import load_plant
 from store.base import letter_id
 from store.sqlite import SQLiteStore
-from telemetry.plant import load_plant
 from telemetry.urls import parse_mqtt_url
 from tests.servers import start_profile, until
 

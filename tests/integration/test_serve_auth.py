@@ -13,10 +13,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from factory_cli.auth import AuthDb
 from simulators.fleet import Fleet
 from tests.integration.test_dashboard import chromium_page, dashboard, settled, until_true
 from tests.integration.test_forecast import week_store  # noqa: F401 (a fixture)
+from users.database import AuthDb
 
 pytestmark = pytest.mark.integration
 

@@ -17,13 +17,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from analytics.accounts import Window
-from analytics.analysis import machine_kpis
+from analytics.oee.accounts import Window
+from analytics.oee.analysis import machine_kpis
 from edge_agent.agent import EdgeAgent, build_agent
 from edge_agent.config import EdgeConfig
-from edge_agent.device_source import DeviceSource
-from edge_agent.devices import ModbusMeter, OpcUaMachine
-from edge_agent.registers import PRESETS, RegisterSpec, decode, encode
+from edge_agent.sources.device_source import DeviceSource
+from edge_agent.sources.devices import ModbusMeter, OpcUaMachine
+from edge_agent.sources.registers import PRESETS, RegisterSpec, decode, encode
 from ingest.config import IngestConfig
 from ingest.service import IngestService
 from simulators import Fleet, FleetConfig

@@ -12,16 +12,17 @@ from typing import Any
 
 import pytest
 
-from analytics.accounts import Window
+from analytics.aggregation import Aggregator
 from analytics.config import AnalyticsConfig
-from analytics.report import compute_report
-from analytics.writeback import Aggregator
+from analytics.oee.accounts import Window
+from analytics.oee.stored import ACCOUNT
+from analytics.report.build import compute_report
+from plant.model import Plant, load_plant
 from simulators.faults import Faults, fleet_messages
 from simulators.fleet import Fleet, FleetConfig
 from store import StoreEndpoint
 from store.sqlite import SQLiteReader, SQLiteStore
 from telemetry.codec import decode
-from telemetry.plant import Plant, load_plant
 from tests.unit.test_oee_truth import MIDNIGHT_VN, PLANTS
 
 
@@ -103,8 +104,8 @@ async def test_stored_accounts_cover_every_hour_and_day(
     fleet, endpoint = stored_plant
     assert endpoint.path is not None
     reader = SQLiteReader(endpoint.path)
-    hours = await reader.read_accounts("hour", fleet.start_ms, fleet.end_ms)
-    days = await reader.read_accounts("day", fleet.start_ms - 86_400_000, fleet.end_ms)
+    hours = await reader.read_accounts(ACCOUNT, "hour", fleet.start_ms, fleet.end_ms)
+    days = await reader.read_accounts(ACCOUNT, "day", fleet.start_ms - 86_400_000, fleet.end_ms)
     machines = len(fleet.plant.machines()) + 1  # and the main meter
     assert len({r.start_ms for r in hours}) >= 52
     assert len(days) == 2 * (machines + 1)  # two whole days, each with its sentinel
@@ -176,9 +177,12 @@ async def test_kpi_points_carry_the_tariffs_cost(stored_plant: tuple[Fleet, Stor
     assert checked >= 3 * 3  # two lines and all machines, in each of three periods
 
 
-def test_an_older_store_gains_the_new_kpi_columns(tmp_path: Path) -> None:
-    """A store made before KPI points carried cost gets the columns; its rows stay."""
-    from store.sqlite import connect
+async def test_an_older_store_gains_the_new_kpi_columns(tmp_path: Path) -> None:
+    """A store made before KPI points carried cost gets the columns when the aggregation
+    next writes; its rows stay."""
+    from analytics.aggregation import KPI
+    from store.sqlite import SQLiteStore
+    from telemetry.layout import Point
 
     db = tmp_path / "old.db"
     with sqlite3.connect(db) as conn:
@@ -189,10 +193,16 @@ def test_an_older_store_gains_the_new_kpi_columns(tmp_path: Path) -> None:
             "PRIMARY KEY (site, area, line, machine, level, period, ts)) WITHOUT ROWID"
         )
         conn.execute("INSERT INTO kpi VALUES ('s', 'a', 'l', 'm', 'machine', 'hour', 0, 1, 0.5)")
-    conn = connect(db)
+    store = SQLiteStore(db)
+    await store.open()
     try:
+        tags = {"site": "s", "area": "a", "line": "l", "machine": "m", "level": "machine",
+                "period": "hour"}  # fmt: skip
+        await store.write_points([Point(KPI, tags, 3_600_000, {"oee": 0.25, "cost": 10.0})])
+    finally:
+        await store.close()
+    with sqlite3.connect(db) as conn:
         columns = {row[1] for row in conn.execute("PRAGMA table_info(kpi)")}
         assert {"cost", "cost_per_good_unit", "peak_kwh", "idle_kwh"} <= columns
-        assert conn.execute("SELECT oee, cost FROM kpi").fetchall() == [(0.5, None)]
-    finally:
-        conn.close()
+        rows = conn.execute("SELECT ts, oee, cost FROM kpi ORDER BY ts").fetchall()
+        assert rows == [(0, 0.5, None), (3_600_000, 0.25, 10.0)]

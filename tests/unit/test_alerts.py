@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from analytics.alert_config import AlertsConfig, ChannelConfig
-from analytics.alert_rules import Evaluator
-from analytics.alerts import Alert, Condition, parse_id, read_alerts, transitions
-from analytics.notify import Notifier, payload, read_notices, summary
+from alerting.config import AlertsConfig, ChannelConfig
+from alerting.notifier import Notifier, payload, read_notices, summary
+from alerting.rules import Evaluator
+from alerting.state import Alert, Condition, parse_id, read_alerts, transitions
 from store.base import DeadLetter
 from store.sqlite import SQLiteReader, SQLiteStore
 from telemetry.codec import decode

@@ -1,5 +1,5 @@
 """The package layout holds: no import cycles, the contract stays a leaf, each package
-imports only what ``shared/ARCHITECTURE.md`` allows, and no module grows past its size."""
+imports only from the floors below it (docs/architecture.md), and no module grows past its size."""
 
 from __future__ import annotations
 
@@ -7,17 +7,39 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("telemetry", "store", "edge_agent", "ingest", "analytics", "simulators", "factory_cli")
+PACKAGES = (
+    "core",
+    "telemetry",
+    "plant",
+    "store",
+    "edge_agent",
+    "simulators",
+    "ingest",
+    "analytics",
+    "alerting",
+    "users",
+    "dashboard",
+    "factory_cli",
+)
+# The floors of docs/architecture.md: a package imports only from the floors below it.
 MAY_IMPORT = {
-    "telemetry": set(),
-    "store": {"telemetry"},
-    "edge_agent": {"telemetry"},
-    "ingest": {"telemetry", "store"},
-    "analytics": {"telemetry", "store"},
-    "simulators": {"telemetry"},
+    "core": set(),
+    "telemetry": {"core"},
+    "plant": {"core", "telemetry"},
+    "store": {"core", "telemetry", "plant"},
+    "edge_agent": {"core", "telemetry"},
+    "simulators": {"core", "telemetry", "plant"},
+    "ingest": {"core", "telemetry", "store"},
+    "analytics": {"core", "telemetry", "plant", "store"},
+    "alerting": {"core", "telemetry", "plant", "store", "analytics"},
+    "users": {"core"},
+    "dashboard": {"core", "telemetry", "plant", "store", "analytics", "alerting", "users"},
     "factory_cli": set(PACKAGES),
 }
+# Inside analytics, the domains are floors too: a domain imports only those before it.
+ANALYTICS_FLOORS = ("config", "oee", "energy", "forecast", "report", "aggregation")
 MAX_LINES = 450
+MAX_MODULES = 15
 
 
 def _modules() -> dict[str, Path]:
@@ -106,6 +128,34 @@ def test_packages_import_only_what_the_architecture_allows() -> None:
     assert wrong == []
 
 
+def test_analytics_domains_import_only_the_domains_below_them() -> None:
+    wrong = []
+    for name, targets in _graph().items():
+        parts = name.split(".")
+        if parts[0] != "analytics" or len(parts) < 2:
+            continue
+        floor = ANALYTICS_FLOORS.index(parts[1])
+        for t in targets:
+            other = t.split(".")
+            inside = other[0] == "analytics" and len(other) > 1
+            if inside and ANALYTICS_FLOORS.index(other[1]) > floor:
+                wrong.append(f"{name} imports {t}")
+    assert wrong == []
+
+
+def test_no_package_folder_holds_more_modules_than_a_reader_can_place() -> None:
+    crowded = {}
+    for package in PACKAGES:
+        for folder in [
+            ROOT / package,
+            *(p.parent for p in (ROOT / package).rglob("*/__init__.py")),
+        ]:
+            n = len([p for p in folder.glob("*.py") if p.name != "__init__.py"])
+            if n > MAX_MODULES:
+                crowded[str(folder.relative_to(ROOT))] = n
+    assert crowded == {}
+
+
 def test_no_module_is_larger_than_one_concept_needs() -> None:
     long = {
         name: n
@@ -133,7 +183,7 @@ def test_every_store_backend_provides_the_whole_backend_interface() -> None:
 
 
 def test_metrics_escape_what_the_exposition_format_needs() -> None:
-    from telemetry.metrics import render
+    from core.metrics import render
 
     text = render(lambda: [("x_total", "counter", "help", 3.0)], {"id": 'a"b\\c\nd'})
     assert 'x_total{id="a\\"b\\\\c\\nd"} 3.0' in text

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from factory_cli.auth import AuthDb, AuthError, Identity
-from factory_cli.settings import ConfigError, ServeConfig
-from factory_cli.web_auth import listening
+from core.errors import ConfigError
+from dashboard.auth import listening
+from dashboard.config import ServeConfig
+from users.database import AuthDb, Identity, UserError
 
 PASSWORD = "a long enough password"
 
@@ -72,7 +73,7 @@ def test_sessions_expire_and_end(db: AuthDb) -> None:
 
 
 def test_tokens_are_scoped_revocable_and_follow_their_user(db: AuthDb) -> None:
-    with pytest.raises(AuthError, match="at most viewer"):
+    with pytest.raises(UserError, match="at most viewer"):
         db.issue_token("vic", "operator")
     token = db.issue_token("olga", "viewer", "grafana")
     who = db.token(token, "a")
@@ -87,7 +88,7 @@ def test_tokens_are_scoped_revocable_and_follow_their_user(db: AuthDb) -> None:
     db.set_disabled("olga", True)
     assert db.token(full, "a") is None
     assert db.token("fct_made-up", "a") is None
-    with pytest.raises(AuthError, match="no token 99"):
+    with pytest.raises(UserError, match="no token 99"):
         db.revoke_token(99)
     details = [e["detail"] for e in db.audit_log()]
     assert "olga: operator -> viewer" in details and f"token {first} revoked" in details
@@ -101,7 +102,7 @@ def test_tokens_are_scoped_revocable_and_follow_their_user(db: AuthDb) -> None:
 )  # fmt: skip
 def test_bad_users_are_refused(db: AuthDb, name: str, password: str, role: str,
                                words: str) -> None:  # fmt: skip
-    with pytest.raises(AuthError, match=words):
+    with pytest.raises(UserError, match=words):
         db.add_user(name, password, role)  # type: ignore[arg-type]
 
 

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from analytics.accounts import Window
-from analytics.book import Book
-from analytics.cost import cost_section
-from analytics.ledger import Entry
+from analytics.energy.cost import cost_section
+from analytics.oee.accounts import Window
+from analytics.oee.book import Book
+from analytics.oee.ledger import Entry
+from plant.model import Plant, load_plant
+from plant.oee import Oee
+from plant.tariff import Tariff
 from simulators.fleet import Fleet
-from telemetry.oee import Oee
-from telemetry.plant import Plant, load_plant
-from telemetry.tariff import Tariff
 from telemetry.topic import MachinePath
 from tests.unit.test_oee_truth import MIDNIGHT_VN, PLANTS
 from tests.unit.test_report import report_of, small_plant  # noqa: F401 (a fixture)
@@ -124,7 +124,7 @@ def test_bad_tariffs_are_refused(plant: Plant, change: dict[str, Any], words: st
 
 
 def _price(ms: int) -> int:
-    """The small plant's tariff, written out independently of analytics.cost."""
+    """The small plant's tariff, written out independently of analytics.energy.cost."""
     local = dt.datetime.fromtimestamp(ms / 1000, dt.timezone(dt.timedelta(hours=7)))
     minute = local.hour * 60 + local.minute
     if minute >= 22 * 60 or minute < 4 * 60:
@@ -157,8 +157,8 @@ async def test_the_report_prices_the_simulators_energy(
 
 
 def test_the_forecast_takes_its_peak_hours_from_the_tariff(plant: Plant) -> None:
-    from analytics.forecast import clock, features
-    from analytics.outlook import PeakHours
+    from analytics.forecast.model import clock, features
+    from analytics.forecast.outlook import PeakHours
 
     assert plant.tariff is not None
     peak = PeakHours.of_tariff(plant.tariff)

@@ -18,7 +18,7 @@ import yaml
 from factory_cli.acl import acl_text, generate
 from factory_cli.main import build_parser
 from factory_cli.settings import load_settings
-from telemetry.plant import load_plant
+from plant.model import load_plant
 from telemetry.urls import parse_mqtt_url
 
 DEPLOY = Path(__file__).parents[2] / "deploy"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from analytics.config import ForecastConfig
-from analytics.forecast import (
+from analytics.forecast.model import (
     DAY_SLOTS,
     SLOT_MS,
     ForecastError,
@@ -21,10 +21,10 @@ from analytics.forecast import (
     seasonal_naive,
     wape,
 )
-from analytics.outlook import History, PeakHours, forecast, outlook
+from analytics.forecast.outlook import History, PeakHours, forecast, outlook
 from benchmarks import forecast as backtest
-from telemetry.plan import PlanError, parse_plan
-from telemetry.plant import Plant, load_plant
+from plant.model import Plant, load_plant
+from plant.plan import PlanError, parse_plan
 
 ZONE = dt.timezone(dt.timedelta(hours=7))
 MONDAY = int(dt.datetime(2026, 1, 5, tzinfo=ZONE).timestamp() * 1000)

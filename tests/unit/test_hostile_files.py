@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from factory_cli.settings import ConfigError, load_settings
-from telemetry.plan import PlanError, load_plan
-from telemetry.plant import PlantModelError, load_plant
+from core.errors import ConfigError
+from factory_cli.settings import load_settings
+from plant.model import PlantModelError, load_plant
+from plant.plan import PlanError, load_plan
 
 SMALL = Path(__file__).parents[2] / "deploy" / "plants" / "small.toml"
 

@@ -9,36 +9,28 @@ import re
 import pytest
 from babel.messages.pofile import read_po
 
-from analytics.i18n import (
-    CATALOGUE,
-    ENGLISH,
-    Lang,
-    accept_language,
-    extract,
-    messages,
-    pick,
-    untranslated,
-)
-from analytics.notify import summary
+from alerting.notifier import summary
+from core.i18n import CATALOGUE, ENGLISH, Lang, accept_language, messages, pick
+from tools.messages import extract, untranslated
 
 VI = Lang("vi")
 PLACEHOLDER = re.compile(r"\{(\w*)\}")
 
 
 def test_every_marked_message_has_a_vietnamese_translation() -> None:
-    assert untranslated("vi") == [], "run `python -m analytics.i18n` and translate these"
+    assert untranslated("vi") == [], "run `python -m tools.messages` and translate these"
 
 
 def test_the_catalogue_holds_only_messages_of_the_code() -> None:
     found = extract()
     with CATALOGUE.open("rb") as fh:
         ids = {str(m.id) for m in read_po(fh) if m.id}
-    assert ids - set(found) == set(), "gone from the code: run `python -m analytics.i18n`"
+    assert ids - set(found) == set(), "gone from the code: run `python -m tools.messages`"
     # Where the messages come from: Python, the dashboard's script and both static pages.
     places = {where for spots in found.values() for where, _line in spots}
-    assert {"factory_cli/render.py", "factory_cli/web/static/app.js",
-            "factory_cli/web/index.html", "factory_cli/web/login.html",
-            "analytics/alert_rules.py", "analytics/notify.py"} <= places  # fmt: skip
+    assert {"factory_cli/render.py", "dashboard/web/static/app.js",
+            "dashboard/web/index.html", "dashboard/web/login.html",
+            "alerting/rules.py", "alerting/notifier.py"} <= places  # fmt: skip
 
 
 def test_translations_keep_their_placeholders() -> None:
@@ -90,7 +82,7 @@ def test_the_language_asked_for() -> None:
 
 
 def test_a_notification_in_vietnamese() -> None:
-    from analytics.alerts import Alert
+    from alerting.state import Alert
 
     alert = Alert(rule="breakdown", subject="s/a/l/m", severity="critical",
                   message="m down", fired_ms=0, value=50.0, threshold=30.0)  # fmt: skip

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analytics.accounts import Kpi, Params, Window, aggregate
-from analytics.analysis import machine_kpis
-from analytics.counters import counter_increments
-from analytics.timeline import machine_kpi
+from analytics.oee.accounts import Kpi, Params, Window, aggregate
+from analytics.oee.analysis import machine_kpis
+from analytics.oee.counters import counter_increments
+from analytics.oee.timeline import machine_kpi
 from store.series import TelemetrySeries
 from store.sqlite import SQLiteReader, SQLiteStore
 from telemetry.codec import decode

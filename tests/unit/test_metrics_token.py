@@ -9,9 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from analytics.config import AnalyticsConfig
+from core.metrics import MetricsServer
 from edge_agent.config import EdgeConfig
 from ingest.config import IngestConfig
-from telemetry.metrics import MetricsServer
 
 
 @pytest.mark.parametrize("config", [EdgeConfig, IngestConfig, AnalyticsConfig])

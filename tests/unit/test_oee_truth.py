@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
-from analytics.accounts import Window
-from analytics.analysis import Analysis, analyse, group
-from analytics.counters import counter_increments
+from analytics.oee.accounts import Window
+from analytics.oee.analysis import Analysis, analyse, group
+from analytics.oee.counters import counter_increments
+from plant.model import Plant, load_plant
+from plant.oee import Oee
 from simulators.faults import Faults, fleet_messages
 from simulators.fleet import Fleet, FleetConfig
 from store.sqlite import SQLiteReader, SQLiteStore
 from telemetry.codec import decode
-from telemetry.oee import Oee
-from telemetry.plant import Plant, load_plant
 
 PLANTS = Path(__file__).parents[2] / "deploy" / "plants"
 MIDNIGHT_VN = 1_767_546_000_000  # 2026-01-05T00:00+07:00, a Monday

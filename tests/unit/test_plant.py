@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from plant.model import Calendar, PlantModelError, json_schema, load_plant
 from simulators import Fleet, FleetConfig
 from simulators.machine import OFF, PLANNED, RUN, SETUP
-from telemetry.plant import Calendar, PlantModelError, json_schema, load_plant
 
 ROOT = Path(__file__).parents[2]
 SMALL = ROOT / "deploy" / "plants" / "small.toml"
@@ -35,7 +35,7 @@ def test_examples_load() -> None:
 def test_committed_schema_is_current() -> None:
     doc = json.loads((ROOT / "docs" / "plant-model.schema.json").read_text())
     assert doc == json.loads(json.dumps(json_schema(), default=str)), (
-        "regenerate: python -m telemetry.plant > docs/plant-model.schema.json"
+        "regenerate: python -m plant.model > docs/plant-model.schema.json"
     )
 
 

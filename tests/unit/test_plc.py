@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from edge_agent.plc import Counter, interpret
-from edge_agent.plc_config import ModbusMachine, S7Machine
-from edge_agent.registers import SanityError
+from edge_agent.sources.plc import Counter, interpret
+from edge_agent.sources.plc_config import ModbusMachine, S7Machine
+from edge_agent.sources.registers import SanityError
 
 WHERE = {"site": "plant1", "area": "assembly", "line": "line1", "machine": "m01"}
 

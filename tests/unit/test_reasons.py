@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analytics.reasons import Explained, apply, stops
+from analytics.oee.reasons import Explained, apply, stops
+from plant.model import Plant, PlantModelError
 from store.series import MachineData, telemetry_series
-from telemetry.plant import Plant, PlantModelError
 from telemetry.topic import MachinePath
 from tests.plants import one_machine_plant
 

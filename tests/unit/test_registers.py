@@ -7,8 +7,15 @@ import itertools
 import pytest
 from pydantic import ValidationError
 
-from edge_agent.devices import ModbusMeter
-from edge_agent.registers import PRESETS, RegisterSpec, SanityError, check_energy, decode, encode
+from edge_agent.sources.devices import ModbusMeter
+from edge_agent.sources.registers import (
+    PRESETS,
+    RegisterSpec,
+    SanityError,
+    check_energy,
+    decode,
+    encode,
+)
 
 
 @pytest.mark.parametrize(

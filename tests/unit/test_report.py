@@ -12,18 +12,18 @@ from typing import Any
 
 import pytest
 
-from analytics import report as summary
-from analytics.accounts import Window
-from analytics.analysis import analyse
-from analytics.anomaly import Detector, evaluate
-from analytics.book import book_of
 from analytics.config import GRID_FACTOR_VN_2023
-from analytics.energy import fit_baseline
-from analytics.maturity import RUBRIC, assess
+from analytics.energy.indicators import fit_baseline
+from analytics.oee.accounts import Window
+from analytics.oee.analysis import analyse
+from analytics.oee.anomaly import Detector, evaluate
+from analytics.oee.book import book_of
+from analytics.report import build as summary
+from analytics.report.maturity import RUBRIC, assess
 from factory_cli.main import main
+from plant.model import load_plant
 from simulators.fleet import Fleet, FleetConfig
 from store.sqlite import SQLiteReader
-from telemetry.plant import load_plant
 from tests.unit.test_oee_truth import MIDNIGHT_VN, PLANTS, store_fleet
 
 START = MIDNIGHT_VN + 5 * 3_600_000

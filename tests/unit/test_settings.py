@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import ConfigError
 from factory_cli.main import main
-from factory_cli.settings import ConfigError, load_settings
+from factory_cli.settings import load_settings
 
 
 @pytest.fixture(autouse=True)

@@ -196,7 +196,7 @@ def test_sensors_follow_the_state_and_bearing_faults_ramp_before_failures() -> N
 
 
 def test_fast_json_text_is_exactly_what_json_dumps_makes() -> None:
-    from telemetry.plant import load_plant
+    from plant.model import load_plant
 
     plant = load_plant(Path(__file__).parents[2] / "deploy" / "plants" / "small.toml")
     for fleet in (Fleet(FleetConfig(hours=3, seed=2), plant), Fleet(FleetConfig(hours=2))):

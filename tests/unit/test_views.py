@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from analytics.accounts import Window
-from factory_cli import views
-from telemetry.plant import load_plant
+from analytics.oee.accounts import Window
+from dashboard import views
+from plant.model import load_plant
 from tests.unit.test_oee_truth import MIDNIGHT_VN, PLANTS
 
 HOUR = 3_600_000

@@ -1,0 +1,246 @@
+"""Sign-in, roles, CSRF and security headers for `factory serve` (the users database is
+:mod:`users.database`).
+
+- Every path except the sign-in page, its script, the style sheet, the OpenAPI document
+  and ``/api/health`` needs
+  an identity: a session cookie, an ``Authorization: Bearer`` API token, or anonymous
+  read-only access when ``FACTORY_SERVE__ANONYMOUS=viewer``. Without one, the API answers
+  401 and a page redirects to ``/login``.
+- Reading needs ``viewer``; each write names its role (:data:`WRITES`); the audit log needs
+  ``admin``. A cookie-authenticated write must carry the session's CSRF token in
+  ``X-CSRF-Token`` (SameSite=Strict cookies already keep other sites out; the token also
+  refuses a write scripted from a page that did not load the session's token).
+- Sign-ins are limited per address (:data:`ATTEMPTS_PER_MINUTE`) besides the per-user
+  lock-out, and every answer carries the security headers (:func:`headers`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from core.errors import ConfigError
+from dashboard.config import ServeConfig
+from telemetry.urls import is_loopback_host
+from users.database import AuthDb, Identity, Role
+
+WEB = Path(__file__).parent / "web"
+COOKIE = "factory_session"
+PUBLIC = frozenset({"/login", "/api/login", "/api/health", "/openapi.json", "/static/login.js",
+                    "/static/style.css", "/static/favicon.svg", "/static/i18n.js",
+                    "/api/i18n"})  # fmt: skip
+WRITES: dict[tuple[str, str], Role] = {
+    ("POST", "/api/forecast"): "operator",
+    ("POST", "/api/alerts/ack"): "operator",
+    ("POST", "/api/stops/reason"): "operator",
+    ("POST", "/api/logout"): "viewer",
+}
+READS: dict[str, Role] = {"/api/audit": "admin"}
+ATTEMPTS_PER_MINUTE = 20
+MAX_LOGIN_BYTES = 4096
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+       "frame-ancestors 'none'")  # fmt: skip
+
+
+def headers(response: web.StreamResponse, *, tls: bool) -> None:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    if tls:
+        response.headers["Strict-Transport-Security"] = "max-age=31536000"
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def source(request: web.Request) -> str:
+    return request.remote or "-"
+
+
+class Guard:
+    """The middleware and the sign-in routes, for one users database."""
+
+    def __init__(self, db: AuthDb, cfg: ServeConfig, *, tls: bool, lang: str = "en") -> None:
+        self.lang = lang
+        """The plant's language (setting ``lang``): for browsers that ask for neither."""
+        self.db = db
+        self.cfg = cfg
+        self.tls = tls
+        self._attempts: dict[str, deque[float]] = {}
+
+    async def identify(self, request: web.Request) -> Identity | None:
+        auth = request.headers.get("Authorization", "")
+        if auth:
+            kind, _, value = auth.partition(" ")
+            if kind.lower() != "bearer" or not value.strip():
+                return None
+            return await asyncio.to_thread(self.db.token, value.strip(), source(request))
+        cookie = request.cookies.get(COOKIE)
+        if cookie:
+            found = await asyncio.to_thread(self.db.session, cookie)
+            if found is not None:
+                return found
+        if self.cfg.anonymous == "viewer":
+            return Identity("-", "viewer", "anonymous")
+        return None
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        response = await self._checked(request, handler)
+        headers(response, tls=self.tls)
+        return response
+
+    async def _checked(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        path = request.path
+        if path in PUBLIC:
+            return await handler(request)  # type: ignore[no-any-return]
+        who = await self.identify(request)
+        if who is None:
+            if path.startswith("/api/") or request.method != "GET":
+                why = ("the token is unknown, revoked or malformed"
+                       if "Authorization" in request.headers else
+                       "sign in first (POST /api/login, or an API token as "
+                       "'Authorization: Bearer ...')")  # fmt: skip
+                return _error(401, why)
+            return web.Response(
+                status=303, headers={"Location": f"/login?next={quote(request.path_qs, safe='')}"}
+            )
+        write = request.method not in ("GET", "HEAD", "OPTIONS")
+        need = WRITES.get((request.method, path), "admin") if write else READS.get(path, "viewer")
+        if not who.may(need):
+            return _error(403, f"this needs the role {need}; {who.user} is a {who.role}")
+        if write and who.via == "session" and request.headers.get("X-CSRF-Token") != who.csrf:
+            return _error(403, "the CSRF token is missing or wrong: reload the page")
+        request[IDENTITY] = who
+        return await handler(request)  # type: ignore[no-any-return]
+
+    def _limited(self, address: str) -> bool:
+        now = time.monotonic()
+        seen = self._attempts.setdefault(address, deque())
+        while seen and now - seen[0] > 60:
+            seen.popleft()
+        seen.append(now)
+        if len(self._attempts) > 10_000:
+            self._attempts = {address: seen}
+        return len(seen) > ATTEMPTS_PER_MINUTE
+
+    def routes(self) -> web.RouteTableDef:
+        routes = web.RouteTableDef()
+
+        @routes.get("/login")
+        async def login_page(_request: web.Request) -> web.FileResponse:
+            return web.FileResponse(WEB / "login.html")
+
+        @routes.get("/api/i18n")
+        async def i18n(request: web.Request) -> web.Response:
+            """The page's language: ``?lang=`` (the picker), else the browser's
+            (``Accept-Language``), else the setting; with its catalogue."""
+            from core.i18n import LANGUAGES, NAMES, accept_language, messages, pick
+
+            asked = request.query.get("lang")
+            if asked is not None and asked not in LANGUAGES:
+                return _error(400, f"lang: one of {', '.join(LANGUAGES)}")
+            code = pick(asked or accept_language(request.headers.get("Accept-Language")),
+                        self.lang)  # fmt: skip
+            return web.json_response({"lang": code, "locale": LANGUAGES[code].replace("_", "-"),
+                                      "languages": NAMES, "messages": messages(code)})  # fmt: skip
+
+        @routes.post("/api/login")
+        async def login(request: web.Request) -> web.Response:
+            if self._limited(source(request)):
+                return _error(429, f"more than {ATTEMPTS_PER_MINUTE} sign-ins a minute from "
+                                   "this address: wait a minute")  # fmt: skip
+            if (request.content_length or 0) > MAX_LOGIN_BYTES:
+                return _error(413, f"a sign-in is at most {MAX_LOGIN_BYTES} bytes")
+            try:
+                body = json.loads(await request.content.read(MAX_LOGIN_BYTES + 1))
+                user, password = body["user"], body["password"]
+                if not isinstance(user, str) or not isinstance(password, str):
+                    raise TypeError
+            except (ValueError, KeyError, TypeError):
+                return _error(400, 'send JSON {"user": "...", "password": "..."}')
+            result = await asyncio.to_thread(self.db.sign_in, user[:64], password[:1024],
+                                             source(request))  # fmt: skip
+            if isinstance(result, str):
+                return _error(401, result)
+            cookie, who = result
+            response = web.json_response({"user": who.user, "role": who.role, "csrf": who.csrf})
+            response.set_cookie(COOKIE, cookie, max_age=int(self.cfg.session_minutes * 60),
+                                httponly=True, samesite="Strict", secure=self.tls,
+                                path="/")  # fmt: skip
+            return response
+
+        @routes.post("/api/logout")
+        async def logout(request: web.Request) -> web.Response:
+            cookie = request.cookies.get(COOKIE)
+            if cookie:
+                await asyncio.to_thread(self.db.sign_out, cookie, source(request))
+            response = web.json_response({"signed_out": True})
+            response.del_cookie(COOKIE, path="/")
+            return response
+
+        @routes.get("/api/me")
+        async def me(request: web.Request) -> web.Response:
+            who: Identity = request[IDENTITY]
+            return web.json_response({"user": who.user, "role": who.role, "via": who.via,
+                                      "csrf": who.csrf})  # fmt: skip
+
+        @routes.get("/api/audit")
+        async def audit(request: web.Request) -> web.Response:
+            limit = request.query.get("limit", "200")
+            if not limit.isascii() or not limit.isdigit() or not 1 <= int(limit) <= 10_000:
+                return _error(400, "limit: a whole number from 1 to 10000")
+            events = await asyncio.to_thread(self.db.audit_log, int(limit))
+            return web.json_response({"events": events})
+
+        return routes
+
+
+GUARD = web.AppKey("guard", Guard)
+IDENTITY = web.RequestKey("identity", Identity)
+
+
+def record(request: web.Request, action: str, ok: bool, detail: str) -> None:
+    """Audit a write by whoever made the request."""
+    guard = request.app[GUARD]
+    who: Identity = request[IDENTITY]
+    guard.db.audit(who.user, action, ok, source(request), detail)
+
+
+def listening(cfg: ServeConfig, host: str) -> ssl.SSLContext | None:
+    """The TLS context (None: plain HTTP); refuses a non-loopback address without TLS or
+    with anonymous access unless ``allow_insecure`` says so."""
+    context = None
+    if cfg.tls_cert and cfg.tls_key:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            context.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"FACTORY_SERVE__TLS_CERT/TLS_KEY: cannot load: {exc}") from None
+    if not is_loopback_host(host) and not cfg.allow_insecure:
+        if context is None:
+            raise ConfigError(
+                f"refusing to serve {host} without TLS: set FACTORY_SERVE__TLS_CERT and "
+                "FACTORY_SERVE__TLS_KEY (deploy/mosquitto/make-certs.sh makes a plant CA), "
+                "listen on 127.0.0.1 behind a TLS proxy, or set "
+                "FACTORY_SERVE__ALLOW_INSECURE=true"
+            )
+        if cfg.anonymous != "none":
+            raise ConfigError(
+                f"refusing anonymous access on {host}: anyone on the network could read; "
+                "set FACTORY_SERVE__ANONYMOUS=none or FACTORY_SERVE__ALLOW_INSECURE=true"
+            )
+    return context
