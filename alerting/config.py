@@ -74,7 +74,9 @@ class AlertsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     every_s: float = Field(
-        default=60.0, ge=0, description="`factory kpi` evaluates the rules this often (0: never)"
+        default=60.0,
+        ge=0,
+        description="`factory aggregate` evaluates the rules this often (0: never)",
     )
     breakdown_minutes: float = Field(
         default=30.0, ge=0, description="A machine DOWN this long raises an alert (0: off)"

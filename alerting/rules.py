@@ -1,7 +1,7 @@
 """Alert rules: those of ``[alerts]`` evaluated against the store, each alert fired once
 and resolved when its condition clears.
 
-Every evaluation (:meth:`Evaluator.once`, run by `factory kpi` every
+Every evaluation (:meth:`Evaluator.once`, run by `factory aggregate` every
 ``FACTORY_ALERTS__EVERY_S``) computes the conditions that hold now:
 
 - ``breakdown``: a machine whose newest reading is DOWN and has been for
@@ -33,14 +33,16 @@ from dataclasses import dataclass, field
 
 from alerting.config import AlertsConfig
 from alerting.state import Alert, Condition, read_alerts, transitions
-from analytics.oee.accounts import Window
+from analytics.oee.accounts import Window, machine_params
 from analytics.oee.analysis import group
 from analytics.oee.anomaly import Detector
+from analytics.oee.stops import of_readings
 from analytics.oee.stored import book_from_store
 from core.clock import DAY_MS
 from core.i18n import ENGLISH, Lang
 from plant.model import Plant
 from store import Reader, Store
+from store.series import MachineData
 from telemetry.layout import STATUS
 from telemetry.models import DOWN
 from telemetry.topic import MachinePath
@@ -64,7 +66,8 @@ class Snapshot:
     newest: dict[MachinePath, int] = field(default_factory=dict)
     """Newest reading (telemetry or energy) of each machine in the lookback."""
     down_since: dict[MachinePath, tuple[int, str]] = field(default_factory=dict)
-    """Machines whose newest reading is DOWN: since when, and the reason sent."""
+    """Machines in a breakdown (:mod:`analytics.oee.stops`) that still goes on, their newest
+    reading DOWN: since when the stop began, and the reason the machine sends now."""
     offline: dict[MachinePath, int] = field(default_factory=dict)
     """Paths whose newest retained status says offline, and since when."""
     demand_kw: dict[str, float] = field(default_factory=dict)
@@ -101,16 +104,20 @@ class Evaluator:
         lookback = int(max(2 * cfg.breakdown_minutes * 60_000, 2 * cfg.silent_s * 1000, 1_800_000))
         snap = Snapshot(now_ms, lookback)
         data = await self.reader.read(now_ms - lookback, now_ms)
+        down: dict[MachinePath, MachineData] = {}
         for path, d in data.items():
             times = [s.t_ms[-1] for s in (d.telemetry, d.energy) if s is not None and len(s.t_ms)]
             if times:
                 snap.newest[path] = int(max(times))
-            tel = d.telemetry
-            if tel is not None and len(tel.t_ms) and tel.state[-1] == DOWN:
-                not_down = (tel.state != DOWN).nonzero()[0]
-                first = int(not_down[-1]) + 1 if len(not_down) else 0
-                reason = tel.reasons[int(tel.reason[-1])]
-                snap.down_since[path] = (int(tel.t_ms[first]), reason)
+            if d.telemetry is not None and len(d.telemetry.t_ms) and d.telemetry.state[-1] == DOWN:
+                down[path] = d
+        # Breakdowns as everywhere else (analytics.oee.stops), of the machines DOWN now.
+        params = machine_params(self.plant, self.max_gap_s)
+        for stop in of_readings(down, params, Window(now_ms - lookback, now_ms)):
+            if stop.open and stop.loss == "breakdown":
+                tel = down[stop.path].telemetry
+                assert tel is not None
+                snap.down_since[stop.path] = (stop.start_ms, tel.reasons[int(tel.reason[-1])])
         status = await self.reader.read_rows(STATUS, now_ms - cfg.history_days * DAY_MS, now_ms + 1)
         latest: dict[MachinePath, tuple[int, bool]] = {}
         for r in status:

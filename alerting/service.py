@@ -1,7 +1,7 @@
-"""The alerting loop that `factory kpi` runs beside the aggregation (and `factory alerts
+"""The alerting loop that `factory aggregate` runs beside the aggregation (and `factory alerts
 check` runs once): evaluate the rules, write the notices, deliver them.
 
-It runs in `factory kpi` because that is the one long-running process per store that
+It runs in `factory aggregate` because that is the one long-running process per store that
 already reads it on a schedule (the aggregation): one evaluator, so an alert fires once;
 `factory serve` may run several times behind a proxy, and only shows and acknowledges.
 """
@@ -15,8 +15,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Literal, Protocol
 
-from pydantic import SecretStr
-
 from alerting.config import AlertsConfig
 from alerting.notifier import Notifier
 from alerting.rules import Evaluator
@@ -25,20 +23,14 @@ from analytics.config import AnalyticsConfig
 from core.backoff import sleep_or_stop
 from core.i18n import lang
 from plant.model import Plant
-from store import StoreUrl, open_reader, opened
+from store import StoreSettings, open_reader, opened
 from store.errors import ReaderError, StoreError
 
 log = logging.getLogger("factory.alerts")
 
 
-class AlertingSettings(Protocol):
+class AlertingSettings(StoreSettings, Protocol):
     """The settings alerting reads (``factory_cli.settings.Settings`` is one)."""
-
-    @property
-    def store_url(self) -> StoreUrl: ...
-
-    @property
-    def influx_token(self) -> SecretStr | None: ...
 
     @property
     def lang(self) -> Literal["en", "vi"]: ...
@@ -73,9 +65,12 @@ async def check(
     return fired, resolved
 
 
-async def run_alerts(stop: asyncio.Event, settings: AlertingSettings, plant: Plant | None) -> None:
-    """Evaluate every ``alerts.every_s`` and deliver notices as they come, until ``stop``."""
+async def run(stop: asyncio.Event, settings: AlertingSettings, plant: Plant | None) -> None:
+    """The alerting service of `factory aggregate`: evaluate every ``alerts.every_s`` and
+    deliver notices as they come, until ``stop`` (at once when ``every_s`` is 0: off)."""
     every = settings.alerts.every_s
+    if every <= 0:
+        return
     async with alerting(settings, plant) as (evaluator, notifier):
         log.info(
             "evaluating the alert rules every %.0f s (%d channel(s))",

@@ -14,7 +14,7 @@ from typing import Any
 from store import Reader, Store
 from telemetry.layout import FieldDef, Point, Table
 
-# Alerts (`factory kpi`, `factory alerts`): one point per alert, stamped with when it fired;
+# Alerts (`factory aggregate`, `factory alerts`): one point per alert, stamped with when it fired;
 # tags ``rule`` (breakdown, silent, oee, ...) and ``subject`` (what it is about: a machine
 # or line path, a site, "store"). Rows merge, so an acknowledgement and the evaluator's
 # resolution never overwrite each other; ``resolved_ms`` absent: still firing.

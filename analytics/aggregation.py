@@ -1,10 +1,11 @@
-"""KPI write-back: the accounts of every period as points of the ``kpi`` table/measurement.
+"""The aggregation (`factory aggregate`): the stored accounts of every hour and day kept
+current from the change marks, and the KPI points of every period (table ``kpi``).
 
-One point per period (hour, shift or day) and level (machine, line, area, site,
-plant), stamped with the period's start. Writing the same period again replaces
-its points (same tags and time), so a period can be recomputed when late data
-arrives; :class:`KpiWriter` (`factory kpi`) recomputes the current and the
-previous period each time.
+One KPI point per period (hour, shift or day) and level (machine, line, area, site,
+plant), stamped with the period's start. Writing the same period again replaces its
+points (same tags and time), so a period is recomputed when late data arrives: the
+:class:`Aggregator` recomputes the hours that change marks reach, composes their days,
+and writes both. :func:`run` is the service `factory aggregate` runs.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
+from analytics.config import AnalyticsSettings
 from analytics.energy.cost import priced
 from analytics.oee.accounts import Kpi, Window, aggregate
 from analytics.oee.analysis import By, Level, Period, analyse, group, periods
@@ -41,9 +43,9 @@ from store.errors import ReaderError, StoreError
 from telemetry.layout import ALL, TAGS, FieldDef, Point, Table
 from telemetry.topic import MachinePath
 
-log = logging.getLogger("factory.kpi")
+log = logging.getLogger("factory.aggregation")
 
-# Computed KPIs, written by `factory kpi` for dashboards: one point per period and
+# Computed KPIs, written by `factory aggregate` for dashboards: one point per period and
 # level. Tags are those of machines plus ``level`` and ``period``; a group has "_all"
 # in the tags below its level (a line's point: machine="_all").
 KPI = Table(
@@ -178,18 +180,18 @@ class AggregationStats:
 
     def samples(self) -> list[Sample]:
         return [
-            ("factory_accounts_passes_total", "counter", "aggregation passes", self.passes),
-            ("factory_accounts_failed_passes_total", "counter",
+            ("factory_aggregation_passes_total", "counter", "aggregation passes", self.passes),
+            ("factory_aggregation_failed_passes_total", "counter",
              "aggregation passes that failed (store away)", self.failed_passes),
-            ("factory_accounts_hours_total", "counter", "hour accounts computed", self.hours),
-            ("factory_accounts_late_hours_total", "counter",
+            ("factory_aggregation_hours_total", "counter", "hour accounts computed", self.hours),
+            ("factory_aggregation_late_hours_total", "counter",
              "hour accounts recomputed because readings arrived late", self.late_hours),
-            ("factory_accounts_days_total", "counter", "day accounts composed", self.days),
-            ("factory_accounts_points_total", "counter", "points written", self.points),
-            ("factory_accounts_watermark_seconds", "gauge",
+            ("factory_aggregation_days_total", "counter", "day accounts composed", self.days),
+            ("factory_aggregation_points_total", "counter", "points written", self.points),
+            ("factory_aggregation_watermark_seconds", "gauge",
              "changes marked before this time are in the stored accounts",
              self.watermark_ms / 1000),
-            ("factory_accounts_pending_marks", "gauge",
+            ("factory_aggregation_pending_marks", "gauge",
              "change marks not yet accounted for", self.pending_marks),
         ]  # fmt: skip
 
@@ -383,3 +385,28 @@ class Aggregator:
                 self.stats.failed_passes += 1
                 log.error("aggregation pass failed: %s", exc)
             await sleep_or_stop(stop, every_s)
+
+
+async def run(stop: asyncio.Event, settings: AnalyticsSettings, plant: Plant | None) -> None:
+    """The aggregation service of `factory aggregate`: a pass every
+    ``analytics.kpi_every_s`` until ``stop``, with its /metrics on ``analytics.metrics_port``
+    when one is set."""
+    cfg = settings.analytics
+    aggregator = Aggregator(settings.store_url, token=settings.influx_token, plant=plant,
+                            period=cfg.kpi_period, max_gap_s=cfg.max_gap_s,
+                            anomaly_z=cfg.anomaly_z)  # fmt: skip
+    log.info("keeping the accounts of %s current every %.0f s", settings.store_url,
+             cfg.kpi_every_s)  # fmt: skip
+    metrics = None
+    if cfg.metrics_port is not None:
+        from core.metrics import MetricsServer
+
+        token = cfg.metrics_token.get_secret_value() if cfg.metrics_token else None
+        metrics = MetricsServer(host=cfg.metrics_host, port=cfg.metrics_port,
+                                samples=aggregator.stats.samples, token=token)  # fmt: skip
+        await metrics.start()
+    try:
+        await aggregator.run_schedule(stop, every_s=cfg.kpi_every_s)
+    finally:
+        if metrics is not None:
+            await metrics.stop()

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from store import StoreSettings
 from telemetry.urls import metrics_exposure
 
 if TYPE_CHECKING:
@@ -33,14 +34,17 @@ class AnalyticsConfig(BaseModel):
     kpi_every_s: float = Field(
         default=60.0,
         ge=1,
-        description="How often `factory kpi` brings the stored accounts and KPIs up to date",
+        description="How often `factory aggregate` brings the stored accounts and KPIs up to date",
     )
     kpi_period: Literal["hour", "shift", "day"] = Field(
         default="hour",
         description="KPI points are written per hour and day; 'shift' adds shifts (plant model)",
     )
     metrics_port: int | None = Field(
-        default=None, ge=0, le=65_535, description="`factory kpi` serves /metrics here (0: any)"
+        default=None,
+        ge=0,
+        le=65_535,
+        description="`factory aggregate` serves /metrics here (0: any)",
     )
     metrics_host: str = Field(default="127.0.0.1", description="Where /metrics listens")
     metrics_token: SecretStr | None = Field(
@@ -90,7 +94,7 @@ class ForecastConfig(BaseModel):
     every_s: float = Field(
         default=900.0,
         ge=0,
-        description="`factory kpi` stores a forecast this often when a plant model is set "
+        description="`factory aggregate` stores a forecast this often when a plant model is set "
         "(0: never)",
     )
 
@@ -115,3 +119,13 @@ class ForecastConfig(BaseModel):
                 raise ValueError(f"peak hours {part.strip()!r}: the end must be after the start")
             out.append((minutes[0], minutes[1]))
         return tuple(out)
+
+
+class AnalyticsSettings(StoreSettings, Protocol):
+    """The settings the analytics' services read (``factory_cli.settings.Settings`` is one)."""
+
+    @property
+    def analytics(self) -> AnalyticsConfig: ...
+
+    @property
+    def forecast(self) -> ForecastConfig: ...

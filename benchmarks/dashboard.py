@@ -41,7 +41,7 @@ START_MS = 1_767_567_600_000  # 2026-01-05T06:00+07:00 (the large plant's zone),
 async def measure(base: str, runs: int) -> list[dict[str, float]]:
     from playwright.async_api import async_playwright
 
-    from tests.servers import require_binary
+    from tests.helpers.servers import require_binary
 
     chromium = require_binary("chromium", "chromium", "/usr/bin")
     out = []
@@ -80,7 +80,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     from factory_cli.settings import Settings
     from plant.model import load_plant
     from simulators import Fleet, FleetConfig
-    from tests.servers import free_port
+    from tests.helpers.servers import free_port
 
     plant = load_plant(args.plant)
     fleet = Fleet(FleetConfig(hours=args.hours, start_ms=START_MS), plant)

@@ -65,7 +65,7 @@ class OneMachineASecond(SimulatorSource):
 
 async def catch_up(agent: Any, readings: int, port: int, tmp: Path) -> tuple[Any, float]:
     """Buffer everything while the broker is away, then time the drain once it is back."""
-    from tests.servers import start_mosquitto
+    from tests.helpers.servers import start_mosquitto
 
     task = asyncio.create_task(agent.run())
     deadline = time.monotonic() + 600
@@ -138,7 +138,7 @@ def main() -> None:
         print(json.dumps(run_one(args.mode, args.port, args.machines, args.hours, args.small)))
         return
 
-    from tests.servers import free_port, mosquitto
+    from tests.helpers.servers import free_port, mosquitto
 
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp, mosquitto(Path(tmp) / "broker") as broker:

@@ -398,7 +398,7 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    from tests.servers import influxd, mosquitto
+    from tests.helpers.servers import influxd, mosquitto
 
     root = f"bench{uuid.uuid4().hex[:6]}"
     msgs, total = messages(args.machines, args.hours, root)

@@ -7,7 +7,7 @@ the simulator's plant (a reading every 60 s, and one at every state change, at i
 exact time; meters, vibration sensors) through the store writer that ingest uses (so
 the change marks are written too). Then, in the same run:
 
-- the aggregation (``factory kpi``'s pass) computes and stores every hour and day
+- the aggregation (``factory aggregate``'s pass) computes and stores every hour and day
   account: ``aggregation_readings_per_s`` is readings stored / its wall time;
 - the month's full report (OEE, losses, energy, anomalies, maturity) from raw readings
   (``seconds_raw``) and from the stored accounts (``seconds_accounts``); ``equal`` is
@@ -40,7 +40,7 @@ MIDNIGHT_UTC = 1_767_571_200_000  # 2026-01-05T00:00:00Z
 
 
 def first_difference(a: object, b: object) -> str | None:
-    from tests.unit.test_accounts import assert_same, without_sources
+    from tests.helpers.fleets import assert_same, without_sources
 
     assert isinstance(a, dict) and isinstance(b, dict)
     try:
@@ -51,7 +51,7 @@ def first_difference(a: object, b: object) -> str | None:
 
 
 def dashboard_seconds(url: str, window: Window, folder: Path) -> float:
-    from tests.servers import _port_open, factory_process, free_port, wait_for
+    from tests.helpers.servers import _port_open, factory_process, free_port, wait_for
 
     port = free_port()
     # Anonymous reading, as on a loopback kiosk: the sign-in (#17) is not what is measured.
@@ -128,7 +128,7 @@ def main() -> None:
     parser.add_argument("--machines", type=int, default=100)
     parser.add_argument("--days", type=int, default=30)
     args = parser.parse_args()
-    from tests.servers import influxd
+    from tests.helpers.servers import influxd
 
     with tempfile.TemporaryDirectory() as tmp, influxd(Path(tmp) / "influx") as server:
         os.environ.pop("FACTORY_STORE_URL", None)

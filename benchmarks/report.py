@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--machines", type=int, default=50)
     parser.add_argument("--hours", type=float, default=8.0)
     args = parser.parse_args()
-    from tests.servers import influxd
+    from tests.helpers.servers import influxd
 
     with tempfile.TemporaryDirectory() as tmp, influxd(Path(tmp) / "influx") as server:
         result = asyncio.run(run(server.port, args.machines, args.hours))

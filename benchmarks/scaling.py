@@ -21,8 +21,15 @@ import uuid
 from pathlib import Path
 
 from simulators import Fleet, FleetConfig
-from tests.load import Load
-from tests.servers import free_port, influxd, ingest_process, metrics, mosquitto, wait_healthy
+from tests.helpers.load import Load
+from tests.helpers.servers import (
+    free_port,
+    influxd,
+    ingest_process,
+    metrics,
+    mosquitto,
+    wait_healthy,
+)
 
 
 def run_once(

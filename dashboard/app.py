@@ -200,7 +200,7 @@ class Dashboard:
             return None
         reader = open_reader(self.settings.store_url, token=self.settings.influx_token)
         sensors = await reader.read_sensor("vibration_mm_s", window.start_ms, window.end_ms)
-        return views.machine_page(found, window, sensors.get(path))
+        return views.machine_page(found, path, window, sensors.get(path))
 
     async def outlook(self, at: int | None) -> tuple[Outlook | None, dict[str, Any]]:
         """The energy outlook from ``at`` (default now) and its JSON answer, with forecast
@@ -236,7 +236,7 @@ class Dashboard:
         return kept
 
     async def save_forecast(self, made: Outlook) -> int:
-        """Store an outlook (as `factory kpi` does every 15 minutes)."""
+        """Store an outlook (as `factory aggregate` does every 15 minutes)."""
         from analytics.forecast.stored import forecast_points
         from store import opened
 

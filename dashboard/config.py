@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from alerting.config import AlertsConfig
 from analytics.config import AnalyticsConfig, ForecastConfig
-from store import StoreUrl
+from store import StoreSettings
 
 
 class ServeConfig(BaseModel):
@@ -48,14 +48,8 @@ class ServeConfig(BaseModel):
         return self
 
 
-class DashboardSettings(Protocol):
+class DashboardSettings(StoreSettings, Protocol):
     """The settings the dashboard reads (``factory_cli.settings.Settings`` is one)."""
-
-    @property
-    def store_url(self) -> StoreUrl: ...
-
-    @property
-    def influx_token(self) -> SecretStr | None: ...
 
     @property
     def lang(self) -> Literal["en", "vi"]: ...

@@ -107,10 +107,11 @@ def routes(dash: Dashboard) -> web.RouteTableDef:
 
     @table.get("/api/stops")
     async def stops(request: web.Request) -> web.Response:
-        """Stops of the window at or above the micro-stop threshold, each with its reason,
-        whether it is unexplained, and who explained it."""
-        from analytics.oee.reasons import LOOK_BACK_MS, read_explained
-        from analytics.oee.reasons import stops as find_stops
+        """Breakdowns (stops at or above the micro-stop threshold) that began in the window,
+        each with its reason, whether it is unexplained, and who explained it."""
+        from analytics.oee.accounts import machine_params
+        from analytics.oee.reasons import LOOK_BACK_MS, panel_row, read_explained
+        from analytics.oee.stops import breakdowns, of_readings
 
         plant = dash.plant
         try:
@@ -131,11 +132,12 @@ def routes(dash: Dashboard) -> web.RouteTableDef:
             # The whole plant's stops of the window, read once and kept as reports are.
             reader = open_reader(settings.store_url, token=settings.influx_token)
             data = await reader.read(window.start_ms - 3_600_000, window.end_ms)
-            found = find_stops(data, plant.micro_stop_threshold_s, window.start_ms, window.end_ms)
+            params = machine_params(plant, settings.analytics.max_gap_s)
+            found = breakdowns(of_readings(data, params, window), window)
             explained = {(e.path, e.start_ms): e for e in await read_explained(
                 reader, window.start_ms - LOOK_BACK_MS, window.end_ms)}  # fmt: skip
             generic = plant.generic_reasons
-            every = [(s.path, s.as_dict(explained.get((s.path, s.start_ms)), generic))
+            every = [(s.path, panel_row(s, explained.get((s.path, s.start_ms)), generic))
                      for s in found]  # fmt: skip
             if len(listed) > 16:
                 listed.clear()
@@ -177,7 +179,8 @@ def routes(dash: Dashboard) -> web.RouteTableDef:
             async with opened(settings.store_url, token=settings.influx_token) as store:
                 reader = open_reader(settings.store_url, token=settings.influx_token)
                 made = await store_reason(store, reader, plant, path, start, reason, comment,
-                                          who.user, may_overrule=who.may("admin"))  # fmt: skip
+                                          who.user, may_overrule=who.may("admin"),
+                                          max_gap_s=settings.analytics.max_gap_s)  # fmt: skip
         except ReasonError as exc:
             record(request, "stop.reason", False, f"{machine} {start}: {exc}"[:300])
             return web.json_response({"error": str(exc)}, status=409)

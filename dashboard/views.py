@@ -12,10 +12,12 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from analytics.oee.accounts import Window
+from analytics.oee.stops import of_timeline
 from analytics.oee.timeline import Timeline
 from core.clock import DAY_MS, local_midnight
 from core.i18n import N_
 from plant.model import Plant
+from telemetry.topic import MachinePath
 
 WORLD_CLASS_OEE = 0.85
 """The OEE target of a line the plant model gives none (world class)."""
@@ -89,29 +91,22 @@ def thin(t: np.ndarray, v: np.ndarray, window: Window) -> list[list[float]]:
     return [[int(a), round(float(b), 4)] for a, b in zip(t.tolist(), v.tolist(), strict=True)]
 
 
-def stops(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Stops (small stops, breakdowns and setups: runs of one loss and reason that touch are
-    one stop), longest first."""
-    out: list[dict[str, Any]] = []
-    for run in runs:
-        if run["loss"] not in ("small_stop", "breakdown", "setup"):
-            continue
-        last = out[-1] if out else None
-        if (
-            last is not None
-            and last["end_ms"] == run["start_ms"]
-            and (last["loss"], last["reason"]) == (run["loss"], run["reason"])
-        ):
-            last["end_ms"] = run["end_ms"]
-        else:
-            out.append({k: run[k] for k in ("start_ms", "end_ms", "state", "reason", "loss")})
-    for s in out:
-        s["minutes"] = round((s["end_ms"] - s["start_ms"]) / 60_000, 2)
+def stops(timeline: Timeline, path: MachinePath, window: Window) -> list[dict[str, Any]]:
+    """The machine's stops and setups in the window (:mod:`analytics.oee.stops`, cut to the
+    window), longest first."""
+    out = [
+        {"start_ms": s.start_ms, "end_ms": s.end_ms, "state": s.state, "reason": s.reason,
+         "loss": s.loss, "minutes": round(s.minutes, 2)}
+        for s in (s.clipped(window) for s in of_timeline(timeline, path, window))
+    ]  # fmt: skip
     return sorted(out, key=lambda s: (-s["minutes"], s["start_ms"]))
 
 
 def machine_page(
-    timeline: Timeline, window: Window, sensor: tuple[np.ndarray, np.ndarray] | None
+    timeline: Timeline,
+    path: MachinePath,
+    window: Window,
+    sensor: tuple[np.ndarray, np.ndarray] | None,
 ) -> dict[str, Any]:
     """One machine's page: its runs, stops, power curve and sensor trace in the window."""
     runs = timeline.runs(window)
@@ -120,7 +115,7 @@ def machine_page(
         power = thin(timeline.e_time[:-1], timeline.e_power, window)  # power of each piece
     return {
         "runs": runs,
-        "stops": stops(runs),
+        "stops": stops(timeline, path, window),
         "power_kw": power,
         "vibration_mm_s": thin(*sensor, window) if sensor is not None else [],
     }

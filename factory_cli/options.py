@@ -24,15 +24,19 @@ configuration: environment variables FACTORY_* override the TOML file named by
 """
 
 
-def add_command(sub: Any, name: str, *, help: str, description: str) -> argparse.ArgumentParser:
-    """A subcommand with the shared epilog."""
+def add_command(
+    sub: Any, name: str, *, help: str, description: str, aliases: tuple[str, ...] = ()
+) -> argparse.ArgumentParser:
+    """A subcommand with the shared epilog (``aliases``: older names that still work)."""
     parser: argparse.ArgumentParser = sub.add_parser(
         name,
+        aliases=list(aliases),
         help=help,
         description=description,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.set_defaults(command=name)
     return parser
 
 

@@ -146,7 +146,7 @@ async def run_pipeline(
         )
         aggregating = asyncio.Event()
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(aggregator.run_schedule(aggregating, every_s=2.0), name="kpi")
+            tg.create_task(aggregator.run_schedule(aggregating, every_s=2.0), name="aggregation")
             ingest_task = tg.create_task(ingest.run(), name="ingest")
             await asyncio.wait_for(ingest.ready.wait(), 30)
             await agent.run()

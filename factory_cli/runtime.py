@@ -22,7 +22,7 @@ from factory_cli.settings import Settings
 
 T = TypeVar("T")
 READER_STOP_DEADLINE_S = 10.0
-"""`factory kpi` and `factory serve` hold nothing that must be kept: what they compute at a
+"""`factory aggregate` and `factory serve` hold nothing that must be kept: what they compute at a
 stop is abandoned after this long and redone at the next start."""
 log = logging.getLogger("factory")
 

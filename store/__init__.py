@@ -112,6 +112,19 @@ def _validate(value: object) -> object:
 
 
 StoreUrl = Annotated[StoreEndpoint, BeforeValidator(_validate), PlainSerializer(str)]
+
+
+class StoreSettings(Protocol):
+    """Where a service finds the store (``factory_cli.settings.Settings`` is one); each
+    service's settings protocol adds the sections it reads."""
+
+    @property
+    def store_url(self) -> StoreUrl: ...
+
+    @property
+    def influx_token(self) -> SecretStr | None: ...
+
+
 """A settings field holding a store URL."""
 
 __all__ = [
@@ -122,6 +135,7 @@ __all__ = [
     "Store",
     "StoreEndpoint",
     "StoreError",
+    "StoreSettings",
     "StoreUrl",
     "backend",
     "open_reader",

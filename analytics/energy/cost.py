@@ -99,7 +99,7 @@ def priced(
     blocks: Mapping[MachinePath, Iterable[tuple[int, float]]], plant: Plant | None
 ) -> dict[MachinePath, tuple[float, float]] | None:
     """Each machine's (cost, kWh in peak bands) from its 15-minute blocks, for the KPI
-    points (`factory kpi`); None without a tariff."""
+    points (`factory aggregate`); None without a tariff."""
     if plant is None or plant.tariff is None:
         return None
     pricer, tariff = Pricer(plant), plant.tariff

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from analytics.config import ForecastConfig
+from analytics.config import AnalyticsSettings, ForecastConfig
 from analytics.forecast.model import DAY_SLOTS, SLOT_MS, ForecastError, coverage, wape
 from analytics.forecast.outlook import History, Outlook, PeakHours, metered, outlook
 from analytics.oee.accounts import Window
@@ -23,7 +23,7 @@ from analytics.oee.stored import book_from_store
 from core.clock import DAY_MS, floor_block, iso, local_midnight
 from plant.model import Plant
 from plant.plan import Plan
-from store import Reader
+from store import Reader, open_reader, opened
 from store.base import Store
 from telemetry.layout import ALL, TAGS, FieldDef, Point, Table
 from telemetry.topic import MachinePath
@@ -31,7 +31,7 @@ from telemetry.topic import MachinePath
 IDLE_STATES = ("IDLE", "PLANNED_STOP")
 log = logging.getLogger("factory.forecast")
 
-# Energy load forecasts (`factory forecast --save`, `factory kpi`): one point per target and
+# Energy load forecasts (`factory forecast --save`, `factory aggregate`): one point per target and
 # 15-minute block (its start). Tags are those of machines plus ``run``: a line's target has
 # machine="_all", a site's area, line and machine "_all" (as KPI points), and ``run`` is
 # "latest" (the newest forecast of the block) or "day_ahead" (the last one issued before the
@@ -251,7 +251,7 @@ async def save_forecast(store: Store, reader: Reader, plant: Plant, now_ms: int,
 async def forecast_schedule(stop: asyncio.Event, store: Store, reader: Reader, plant: Plant, *,
                             config: ForecastConfig, plan: Plan | None = None,
                             max_gap_s: float = 60.0) -> None:  # fmt: skip
-    """Store a forecast every ``config.every_s`` seconds until ``stop`` (what `factory kpi`
+    """Store a forecast every ``config.every_s`` seconds until ``stop`` (what `factory aggregate`
     runs beside the aggregation); a forecast that cannot be made is logged and retried."""
     while not stop.is_set():
         try:
@@ -264,3 +264,17 @@ async def forecast_schedule(stop: asyncio.Event, store: Store, reader: Reader, p
             log.error("forecast failed: %s", exc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), config.every_s)
+
+
+async def run(stop: asyncio.Event, settings: AnalyticsSettings, plant: Plant | None) -> None:
+    """The forecast service of `factory aggregate`: store a forecast every
+    ``forecast.every_s`` until ``stop`` (at once without a plant model, or with ``every_s``
+    0: off). The plan is read at start (:class:`plant.plan.PlanError` if it cannot be)."""
+    fc = settings.forecast
+    if plant is None or fc.every_s <= 0:
+        return
+    plan = fc.plan_for(plant)
+    async with opened(settings.store_url, token=settings.influx_token) as store:
+        reader = open_reader(settings.store_url, token=settings.influx_token)
+        await forecast_schedule(stop, store, reader, plant, config=fc, plan=plan,
+                                max_gap_s=settings.analytics.max_gap_s)  # fmt: skip

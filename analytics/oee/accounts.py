@@ -7,10 +7,10 @@ Accounts add up: a line's is the sum of its machines', a day's the sum of its ho
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from plant.model import Calendar
+from plant.model import Calendar, Plant
 from plant.oee import Oee, total
 from telemetry.topic import MachinePath
 
@@ -68,3 +68,26 @@ def aggregate(kpis: Iterable[Oee], path: MachinePath | None = None) -> Kpi:
 
 
 _OEE_FIELDS = tuple(Oee.__dataclass_fields__)
+
+
+def machine_params(plant: Plant | None, max_gap_s: float) -> Callable[[MachinePath], Params]:
+    """The reading parameters of each machine: from the plant model where it knows it."""
+    if plant is None:
+        default = Params(max_gap_s=max_gap_s)
+        return lambda _path: default
+    base = Params(
+        max_gap_s=max_gap_s,
+        micro_stop_threshold_s=plant.micro_stop_threshold_s,
+        calendar=plant.calendar,
+    )
+    per = {
+        path: Params(
+            max_gap_s=max_gap_s,
+            micro_stop_threshold_s=plant.micro_stop_threshold_s,
+            startup_units=m.startup_units,
+            calendar=plant.calendar,
+            rollover_kwh=m.meter_rollover_kwh,
+        )
+        for path, m in plant.machines()
+    }
+    return lambda path: per.get(path, base)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from analytics.oee.accounts import Kpi, Params, Window, aggregate
+from analytics.oee.accounts import Kpi, Params, Window, aggregate, machine_params
 from analytics.oee.anomaly import HISTORY_MS, SIGNAL, Detector, Event
 from analytics.oee.ledger import Entry, chains, machine_entry, meter_entry
 from analytics.oee.timeline import Timeline, build_timeline
@@ -82,29 +82,6 @@ class Analysis:
     def accounts(self, window: Window) -> dict[MachinePath, Kpi]:
         """Every machine's account over another window (inside the one read)."""
         return {path: t.account(window, path) for path, t in self.timelines.items()}
-
-
-def machine_params(plant: Plant | None, max_gap_s: float) -> Callable[[MachinePath], Params]:
-    """The reading parameters of each machine: from the plant model where it knows it."""
-    if plant is None:
-        default = Params(max_gap_s=max_gap_s)
-        return lambda _path: default
-    base = Params(
-        max_gap_s=max_gap_s,
-        micro_stop_threshold_s=plant.micro_stop_threshold_s,
-        calendar=plant.calendar,
-    )
-    per = {
-        path: Params(
-            max_gap_s=max_gap_s,
-            micro_stop_threshold_s=plant.micro_stop_threshold_s,
-            startup_units=m.startup_units,
-            calendar=plant.calendar,
-            rollover_kwh=m.meter_rollover_kwh,
-        )
-        for path, m in plant.machines()
-    }
-    return lambda path: per.get(path, base)
 
 
 def periods(window: Window, by: By | None, plant: Plant | None) -> list[Period]:

@@ -1,10 +1,10 @@
 """Operator downtime reasons: stops that arrived without a reason (or with a generic one)
 explained by a person, and the explanation used wherever a reason is used.
 
-A **stop** here is a run of readings of one machine in one stop state (DOWN, IDLE or an
-unknown state) with one reason, at least the plant's micro-stop threshold long (shorter
-stops are small stops, performance loss, and nobody is asked about them). It is named by
-its machine and the time of its first reading.
+Operators explain **breakdowns**: the stops (:mod:`analytics.oee.stops`, the one definition
+the machine page and the alerts use too) at least the plant's micro-stop threshold long
+(shorter ones are small stops, performance loss, and nobody is asked about them). A stop is
+named by its machine and its start.
 
 An explanation (:data:`REASON`) replaces the reason of the stop's readings
 when the readings are read for an account (:func:`apply`, called by
@@ -12,7 +12,7 @@ when the readings are read for an account (:func:`apply`, called by
 accounts and the maturity criterion for downtime with a reason all see it. The catalogue's
 category moves the stop's time: ``breakdown`` keeps it where it is, ``setup`` makes it setup
 time, ``planned_stop`` takes it out of planned busy time. Writing one also writes change
-marks over the stop, so the stored accounts of its hours are recomputed by `factory kpi`
+marks over the stop, so the stored accounts of its hours are recomputed by `factory aggregate`
 and reports read the raw readings there until then.
 """
 
@@ -24,15 +24,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
+from analytics.oee.accounts import Params, Window, machine_params
+from analytics.oee.stops import Stop, breakdowns, of_readings
 from core.errors import FactoryError
 from plant.model import Plant
 from store import Reader, Store
 from store.base import BUCKET_MS, change_points
 from store.series import MachineData
 from telemetry.layout import TAGS, FieldDef, Point, Table
-from telemetry.models import DOWN, IDLE, PLANNED_STOP, SETUP, STATE_CODES, STATE_NAMES, MachineState
+from telemetry.models import PLANNED_STOP, SETUP, STATE_CODES, MachineState
 from telemetry.topic import MachinePath
 
 # Operator downtime reasons: one point per explained stop of a machine, stamped with the
@@ -55,7 +55,6 @@ REASON = Table(
 
 LOOK_BACK_MS = 7 * 86_400_000
 """Explanations of stops that began this long before a window are still applied to it."""
-_STOP_STATES = (DOWN, IDLE, -1)
 _CATEGORY_STATE = {"setup": SETUP, "planned_stop": PLANNED_STOP}
 
 
@@ -145,54 +144,19 @@ def apply(
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class Stop:
-    path: MachinePath
-    start_ms: int
-    end_ms: int
-    """The reading after the stop (its last reading if none followed yet)."""
-    last_ms: int
-    """The stop's last reading."""
-    state: str
-    reason: str
-    """The reason the machine sent."""
-
-    def as_dict(self, explained: Explained | None, generic: Sequence[str]) -> dict[str, Any]:
-        return {
-            "machine": str(self.path), "start_ms": self.start_ms, "end_ms": self.end_ms,
-            "minutes": round((self.end_ms - self.start_ms) / 60_000, 1), "state": self.state,
-            "sent_reason": self.reason,
-            "reason": explained.reason if explained else self.reason,
-            "unexplained": explained is None and self.reason in generic,
-            "explained": None if explained is None else {
-                "reason": explained.reason, "comment": explained.comment,
-                "user": explained.user, "at_ms": explained.at_ms},
-        }  # fmt: skip
-
-
-def stops(
-    data: Mapping[MachinePath, MachineData], min_s: float, start_ms: int, end_ms: int
-) -> list[Stop]:
-    """The stops (runs in a stop state, at least ``min_s`` long) that begin in the window."""
-    out = []
-    for path, d in data.items():
-        tel = d.telemetry
-        if tel is None or len(tel.t_ms) < 2:
-            continue
-        t, state, reason = tel.t_ms, tel.state, tel.reason
-        change = np.flatnonzero((state[1:] != state[:-1]) | (reason[1:] != reason[:-1])) + 1
-        first = np.concatenate(([0], change))
-        last = np.append(change - 1, len(t) - 1)
-        for a, b in zip(first.tolist(), last.tolist(), strict=True):
-            code = int(state[a])
-            end = int(t[min(b + 1, len(t) - 1)])
-            if code not in _STOP_STATES or not start_ms <= int(t[a]) < end_ms:
-                continue
-            if (end - int(t[a])) / 1000 >= min_s:
-                name = "UNKNOWN" if code < 0 else STATE_NAMES[code]
-                sent = tel.reasons[int(reason[a])]
-                out.append(Stop(path, int(t[a]), end, int(t[b]), name, sent))
-    return sorted(out, key=lambda s: (s.start_ms, str(s.path)))
+def panel_row(stop: Stop, explained: Explained | None, generic: Sequence[str]) -> dict[str, Any]:
+    """A breakdown as the reasons panel lists it: what the machine sent, what an operator
+    said, and whether it still needs a reason."""
+    return {
+        "machine": str(stop.path), "start_ms": stop.start_ms, "end_ms": stop.end_ms,
+        "minutes": round(stop.minutes, 1), "state": stop.state,
+        "sent_reason": stop.reason,
+        "reason": explained.reason if explained else stop.reason,
+        "unexplained": explained is None and stop.reason in generic,
+        "explained": None if explained is None else {
+            "reason": explained.reason, "comment": explained.comment,
+            "user": explained.user, "at_ms": explained.at_ms},
+    }  # fmt: skip
 
 
 async def explain(
@@ -206,6 +170,7 @@ async def explain(
     user: str,
     *,
     may_overrule: bool,
+    max_gap_s: float = 60.0,
 ) -> Explained:
     """Store an operator's reason for the stop of ``path`` that begins at ``start_ms``.
 
@@ -216,14 +181,14 @@ async def explain(
         raise ReasonError(f"{reason!r} is not in the plant's reason catalogue ({codes})")
     if len(comment) > 500:
         raise ReasonError("the comment may be 500 characters at most")
-    stop = await _find_stop(reader, path, start_ms)
+    stop = await _find_stop(reader, path, start_ms, machine_params(plant, max_gap_s)(path))
     earlier = await read_explained(reader, start_ms, start_ms + 1, path)
     if earlier and earlier[0].user != user and not may_overrule:
         raise ReasonError(
             f"{earlier[0].user} explained this stop; only an admin (supervisor) may change it"
         )
     now = int(time.time() * 1000)
-    until = stop.last_ms  # the stop as it stands now
+    until = stop.end_ms  # the stop as it stands now
     made = Explained(path, start_ms, until, stop.state, stop.reason, reason, comment, user, now)
     buckets = range(start_ms // BUCKET_MS * BUCKET_MS, until + 1, BUCKET_MS)
     marks = change_points(f"reasons-{user}"[:64], [(b, now, 0) for b in buckets])
@@ -231,17 +196,19 @@ async def explain(
     return made
 
 
-async def _find_stop(reader: Reader, path: MachinePath, start_ms: int) -> Stop:
-    """The stop of ``path`` that begins at ``start_ms``, read over growing spans (an hour,
-    then four times longer) until it has ended, reaches now or ``LOOK_BACK_MS``: a stop of
-    minutes reads an hour of the plant, not a week."""
+async def _find_stop(reader: Reader, path: MachinePath, start_ms: int, params: Params) -> Stop:
+    """The breakdown of ``path`` that begins at ``start_ms``, read over growing spans (an
+    hour, then four times longer) until it has ended, reaches now or ``LOOK_BACK_MS``: a
+    stop of minutes reads an hour of the plant, not a week."""
     span, now = 3_600_000, int(time.time() * 1000)
+    at = Window(start_ms, start_ms + 1)
     while True:
         data = await reader.read(start_ms - 3_600_000, start_ms + span)
-        found = stops({path: data[path]} if path in data else {}, 0, start_ms, start_ms + 1)
+        mine = {path: data[path]} if path in data else {}
+        found = breakdowns(of_readings(mine, lambda _p: params, at), at)
         if not found:
             raise ReasonError(f"{path} has no stop that begins at {start_ms}")
         stop = found[0]
-        if stop.end_ms > stop.last_ms or start_ms + span >= now or span >= LOOK_BACK_MS:
+        if not stop.open or start_ms + span >= now or span >= LOOK_BACK_MS:
             return stop
         span *= 4

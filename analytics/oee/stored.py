@@ -28,7 +28,7 @@ from store.base import BUCKET_MS
 from telemetry.layout import ALL, TAGS, FieldDef, Table
 from telemetry.topic import MachinePath
 
-# Period accounts (analytics.oee.ledger entries), written by the aggregation (`factory kpi`)
+# Period accounts (analytics.oee.ledger entries), written by the aggregation (`factory aggregate`)
 # and read back by reports: one per machine or main meter, period ("hour", "day") and
 # period start. ``computed_ms`` is when the readings behind it were read: an account is
 # current unless a change mark (below) newer than that touches its period.

@@ -69,7 +69,8 @@ def _calendar_edges(calendar: Calendar | None, lo: int, hi: int) -> IntArray:
 
 _CAT_RUN, _CAT_SMALL, _CAT_LONG, _CAT_SETUP, _CAT_UNPLANNED = range(5)
 _NCAT = 5
-_CATEGORY_NAMES = ("running", "small_stop", "breakdown", "setup", "not_planned")
+LOSS_NAMES: tuple[str, ...] = ("running", "small_stop", "breakdown", "setup", "not_planned")
+"""The loss category of a run, by its code (``Timeline.r_category``)."""
 # Indexed by state code + 1 (so that UNKNOWN, -1, comes first):
 # UNKNOWN, RUNNING, IDLE, DOWN, SETUP, PLANNED_STOP, OFF.
 _PLANNED_CATEGORY = np.array(
@@ -147,7 +148,7 @@ class Timeline:
                 "end_ms": end,
                 "state": names[int(self.r_state[k]) + 1],
                 "reason": self.reasons[int(self.r_reason[k])],
-                "loss": _CATEGORY_NAMES[int(self.r_category[k])],
+                "loss": LOSS_NAMES[int(self.r_category[k])],
             })  # fmt: skip
         return out
 

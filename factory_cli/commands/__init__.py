@@ -24,7 +24,7 @@ NAMES = (
     "ingest",
     "report",
     "forecast",
-    "kpi",
+    "aggregate",
     "alerts",
     "acl",
     "serve",

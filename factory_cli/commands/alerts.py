@@ -20,7 +20,7 @@ def add_parser(sub: object) -> argparse.ArgumentParser:
         NAME,
         help="alerts and their notifications: list, acknowledge, evaluate once, retry",
         description=(
-            "The alerts that `factory kpi` raises from the rules of [alerts] "
+            "The alerts that `factory aggregate` raises from the rules of [alerts] "
             "(FACTORY_ALERTS__*: breakdowns, silent machines and gateways, OEE and "
             "availability below target over the shift, anomalies, demand near the contracted "
             "maximum, energy per good unit above baseline, dead letters), and the "

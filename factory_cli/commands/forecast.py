@@ -86,7 +86,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             print(
                 f"no stored day-ahead forecast in the last {args.accuracy} days with metered "
                 "energy to compare; store forecasts with `factory forecast --save` (or "
-                "`factory kpi`, every FACTORY_FORECAST__EVERY_S) first",
+                "`factory aggregate`, every FACTORY_FORECAST__EVERY_S) first",
                 file=sys.stderr,
             )
             return 1

@@ -13,14 +13,7 @@ import pytest
 
 from core.i18n import NAMES, messages
 from simulators.fleet import Fleet
-from tests.integration.test_dashboard import (  # noqa: F401 (small_store is a fixture)
-    chromium_page,
-    dashboard,
-    get,
-    settled,
-    shot,
-    small_store,
-)
+from tests.helpers.web import chromium_page, dashboard, get, settled, shot
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +54,7 @@ async def look(page: Any, url: str) -> tuple[list[str], list[str]]:
 
 
 async def test_the_dashboard_in_vietnamese_and_english(
-    small_store: tuple[Fleet, Path],  # noqa: F811
+    small_store: tuple[Fleet, Path],
     tmp_path: Path,
 ) -> None:
     fleet, db = small_store

@@ -22,8 +22,8 @@ from edge_agent.errors import BrokerAuthError as AuthError
 from edge_agent.sources.base import SimulatorSource
 from simulators import Fleet, FleetConfig
 from telemetry.urls import parse_mqtt_url
-from tests.receiver import Receiver
-from tests.servers import start_mosquitto, until
+from tests.helpers.receiver import Receiver
+from tests.helpers.servers import start_mosquitto, until
 
 pytestmark = pytest.mark.integration
 

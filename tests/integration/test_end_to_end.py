@@ -14,8 +14,8 @@ from factory_cli.pipeline import run_pipeline
 from factory_cli.settings import Settings
 from simulators import Fleet, FleetConfig
 from telemetry.urls import parse_mqtt_url
-from tests.servers import Server, influx_query
-from tests.unit.test_accounts import assert_same, without_sources
+from tests.helpers.fleets import assert_same, without_sources
+from tests.helpers.servers import Server, influx_query
 
 pytestmark = pytest.mark.integration
 

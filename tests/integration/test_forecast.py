@@ -4,7 +4,6 @@ in Chromium, and stored forecasts read back from a real InfluxDB."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -18,29 +17,16 @@ from analytics.config import ForecastConfig
 from analytics.forecast.model import SLOT_MS, wape
 from analytics.forecast.stored import forecast_points, make_outlook, stored_forecasts
 from core.clock import iso
-from plant.model import load_plant
-from simulators.fleet import Fleet, FleetConfig
+from simulators.fleet import Fleet
 from store import open_reader, open_store, parse_store_url
-from tests.integration.test_dashboard import chromium_page, dashboard, get, settled, shot
-from tests.servers import Server
-from tests.unit.test_oee_truth import MIDNIGHT_VN, PLANTS, store_fleet
+from tests.helpers.fleets import MIDNIGHT_VN, PLANTS
+from tests.helpers.servers import Server
+from tests.helpers.web import chromium_page, dashboard, get, settled, shot
 
 pytestmark = pytest.mark.integration
 
 DAY = 86_400_000
-DAYS = 9
 ORIGIN = MIDNIGHT_VN + 8 * DAY  # a Tuesday 00:00 in Ho Chi Minh City
-
-
-@pytest.fixture(scope="module")
-def week_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Fleet, Path]:
-    plant = load_plant(PLANTS / "small.toml")
-    config = FleetConfig(hours=DAYS * 24, start_ms=MIDNIGHT_VN, seed=17, interval_s=60.0,
-                         sensors=False, meter_details=False)  # fmt: skip
-    fleet = Fleet(config, plant)
-    db = tmp_path_factory.mktemp("forecast") / "t.db"
-    asyncio.run(store_fleet(fleet, db))
-    return fleet, db
 
 
 def factory(db: Path, *args: str) -> subprocess.CompletedProcess[str]:

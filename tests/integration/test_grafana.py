@@ -1,5 +1,5 @@
 """Every query of the Grafana dashboards runs against a real InfluxDB filled by the
-simulator (raw readings), by `factory kpi` (the kpi measurement) and with a stored
+simulator (raw readings), by `factory aggregate` (the kpi measurement) and with a stored
 forecast, and returns data."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from simulators import Fleet, FleetConfig
 from simulators.faults import Faults, fleet_messages
 from store import open_store, parse_store_url
 from telemetry.codec import decode
-from tests.servers import Server
+from tests.helpers.servers import Server
 
 pytestmark = pytest.mark.integration
 
@@ -94,7 +94,7 @@ async def test_every_dashboard_query_runs_and_returns_data(
     hours, written = await aggregator.write(Window(fleet.start_ms, fleet.end_ms))
     assert hours == 6 and written > 0
 
-    # The day-ahead forecast of the simulated day, as `factory kpi` stores it: made the
+    # The day-ahead forecast of the simulated day, as `factory aggregate` stores it: made the
     # evening before from a day of history (a flat 80 kW load: any will do for the queries).
     day = 86_400_000
     origin = START - 6 * 3_600_000  # midnight in Ho Chi Minh City

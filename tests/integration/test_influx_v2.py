@@ -20,7 +20,7 @@ from store import open_store, parse_store_url
 from telemetry.models import Channel
 from telemetry.topic import Topic
 from telemetry.urls import parse_mqtt_url
-from tests.servers import Server, victoria_metrics
+from tests.helpers.servers import Server, victoria_metrics
 
 pytestmark = pytest.mark.integration
 

@@ -22,8 +22,15 @@ from ingest.config import IngestConfig
 from ingest.service import IngestService
 from store import open_store, parse_store_url
 from telemetry.urls import parse_mqtt_url
-from tests.load import Load, default_load_fleet, stored_counts
-from tests.servers import Server, free_port, ingest_process, metrics, start_influxd, wait_healthy
+from tests.helpers.load import Load, default_load_fleet, stored_counts
+from tests.helpers.servers import (
+    Server,
+    free_port,
+    ingest_process,
+    metrics,
+    start_influxd,
+    wait_healthy,
+)
 
 pytestmark = pytest.mark.integration
 

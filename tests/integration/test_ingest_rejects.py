@@ -16,7 +16,7 @@ from ingest.config import IngestConfig
 from ingest.service import IngestService
 from store.sqlite import SQLiteStore
 from telemetry.urls import parse_mqtt_url
-from tests.servers import Server
+from tests.helpers.servers import Server
 
 pytestmark = pytest.mark.integration
 

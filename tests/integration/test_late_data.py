@@ -1,4 +1,4 @@
-"""Late data: a gateway offline for 26 hours flushes its buffer while `factory kpi` runs;
+"""Late data: a gateway offline for 26 hours flushes its buffer while `factory aggregate` runs;
 afterwards every stored hour and day account equals the raw computation (SQLite and a
 real InfluxDB)."""
 
@@ -23,9 +23,8 @@ from simulators.faults import Faults, fleet_messages
 from simulators.fleet import Fleet, FleetConfig
 from store import StoreEndpoint, open_reader, open_store, parse_store_url
 from telemetry.codec import Message, decode
-from tests.servers import Server, factory_process, free_port, metrics
-from tests.unit.test_accounts import assert_same, without_sources
-from tests.unit.test_oee_truth import MIDNIGHT_VN, PLANTS
+from tests.helpers.fleets import MIDNIGHT_VN, PLANTS, assert_same, without_sources
+from tests.helpers.servers import Server, factory_process, free_port, metrics
 
 OFFLINE = (2 * 3_600_000, 28 * 3_600_000)
 """The gateway of line2 is offline from hour 2 to hour 28 of the 30."""
@@ -78,7 +77,7 @@ async def test_a_gateway_back_after_26_hours_leaves_every_account_exact(
         "FACTORY_ANALYTICS__METRICS_PORT": str(port),
     }
     log = workdir / "kpi.log"
-    kpi = factory_process(["kpi", "--plant", str(PLANTS / "small.toml")], env, log)
+    kpi = factory_process(["aggregate", "--plant", str(PLANTS / "small.toml")], env, log)
     try:
         await write(endpoint, live)
         await marks_accounted(endpoint, log, 180)
@@ -86,12 +85,12 @@ async def test_a_gateway_back_after_26_hours_leaves_every_account_exact(
         hour = start + 10 * 3_600_000
         before = {r.path for r in await reader.read_accounts(ACCOUNT, "hour", hour, hour + 1)}
         assert not any(p.line == "line2" for p in before - {SENTINEL})  # offline: no data
-        late_before = metrics(port)["factory_accounts_late_hours_total"]
+        late_before = metrics(port)["factory_aggregation_late_hours_total"]
 
         await write(endpoint, backlog)  # the gateway is back: 26 hours at once
         await marks_accounted(endpoint, log, 180)
-        assert metrics(port)["factory_accounts_late_hours_total"] >= late_before + 26
-        assert metrics(port)["factory_accounts_watermark_seconds"] > time.time() - 60
+        assert metrics(port)["factory_aggregation_late_hours_total"] >= late_before + 26
+        assert metrics(port)["factory_aggregation_watermark_seconds"] > time.time() - 60
     finally:
         kpi.send_signal(signal.SIGTERM)
         assert kpi.wait(timeout=30) == 0, log.read_text()[-3000:]

@@ -15,9 +15,9 @@ from edge_agent.config import EdgeConfig
 from edge_agent.sources.device_source import DeviceSource
 from edge_agent.sources.devices import ModbusMeter
 from edge_agent.sources.registers import PRESETS, decode, encode
-from tests.devices import ModbusLineServer, SerialPair
-from tests.integration.test_sources import pipeline
-from tests.servers import Server, free_port, until
+from tests.helpers.devices import ModbusLineServer, SerialPair
+from tests.helpers.servers import Server, free_port, until
+from tests.helpers.sources import pipeline
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from ingest.service import IngestService
 from simulators import Fleet, FleetConfig
 from store.sqlite import SQLiteStore
 from telemetry.urls import parse_mqtt_url
-from tests.servers import Server, start_mosquitto, until
+from tests.helpers.servers import Server, start_mosquitto, until
 
 pytestmark = pytest.mark.integration
 

@@ -25,8 +25,8 @@ from ingest.service import IngestService
 from plant.model import load_plant
 from store.sqlite import SQLiteStore
 from telemetry.urls import parse_mqtt_url
-from tests.integration.test_security import connect_result, publish_for_both_lines
-from tests.servers import start_profile, until
+from tests.helpers.mqtt import connect_result, publish_for_both_lines
+from tests.helpers.servers import start_profile, until
 
 pytestmark = pytest.mark.integration
 

@@ -14,9 +14,9 @@ import pytest
 
 from edge_agent.sources.device_source import DeviceSource
 from edge_agent.sources.plc_config import ModbusMachine, S7Machine
-from tests.devices import ModbusMeterServer
-from tests.integration.test_sources import pipeline
-from tests.servers import Server, free_port, until
+from tests.helpers.devices import ModbusMeterServer
+from tests.helpers.servers import Server, free_port, until
+from tests.helpers.sources import pipeline
 
 pytestmark = pytest.mark.integration
 LINE = {"site": "plant1", "area": "assembly", "line": "line1"}

@@ -21,19 +21,17 @@ from simulators.fleet import Fleet
 from store import parse_store_url
 from store.sqlite import SQLiteStore
 from telemetry.codec import Message
-from tests.integration.test_alerts import (  # noqa: F401
-    MIN,
-    NOW1,
-    NOW2,
-    NOW3,
-    PLANT,
-    T0,
-    H,
-    scenario_fleet,
-    write_until,
+from tests.helpers.scenario import NOW1, NOW2, NOW3, PLANT, T0, H, write_until
+from tests.helpers.web import (
+    chromium_page,
+    dashboard,
+    form_sign_in,
+    get,
+    shot,
+    token,
+    until_true,
+    users,
 )
-from tests.integration.test_dashboard import chromium_page, dashboard, get, shot, token, until_true
-from tests.integration.test_serve_auth import form_sign_in, users
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +55,7 @@ def losses(doc: dict[str, object], key: str) -> dict[str, float]:
 
 
 async def test_an_operator_explains_a_stop_and_every_figure_follows(
-    scenario_fleet: tuple[Plant, list[Message], Fleet],  # noqa: F811
+    scenario_fleet: tuple[Plant, list[Message], Fleet],
     tmp_path: Path,
 ) -> None:
     plant, messages, fleet = scenario_fleet
@@ -78,13 +76,13 @@ async def test_an_operator_explains_a_stop_and_every_figure_follows(
 
     async def factory_kpi(*args: str) -> None:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "factory_cli.main", "kpi", "--once", *args, "--plant",
+            sys.executable, "-m", "factory_cli.main", "aggregate", "--once", *args, "--plant",
             str(db.parent / "plant.toml"), env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)  # fmt: skip
         _, err = await asyncio.wait_for(proc.communicate(), 120)
         assert proc.returncode == 0, err.decode()
 
-    # The stored accounts, as `factory kpi` keeps them, before anyone explains anything.
+    # The stored accounts, as `factory aggregate` keeps them, before anyone explains anything.
     await factory_kpi("--from", iso(T0), "--to", iso(NOW3))
     before, _ = await compute_report(url, window, plant=plant)
     assert any(s.source == "accounts" for s in before.sources)
@@ -149,7 +147,7 @@ async def test_an_operator_explains_a_stop_and_every_figure_follows(
     assert {e["user"] for e in done} == {"olga", "test-admin"}
     assert any("unspecified -> changeover (die change)" in e["detail"] for e in done)
 
-    # The stored accounts of those hours are stale now; `factory kpi` recomputes them and
+    # The stored accounts of those hours are stale now; `factory aggregate` recomputes them and
     # the report from the accounts says what the raw readings say.
     await factory_kpi()
     stored, _ = await compute_report(url, window, plant=plant)

@@ -12,7 +12,7 @@ from simulators.faults import Faults, fleet_messages
 from store import open_store, parse_store_url
 from store.influx_v1 import InfluxV1Reader
 from telemetry.codec import decode
-from tests.servers import Server
+from tests.helpers.servers import Server
 
 pytestmark = pytest.mark.integration
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import Server, free_port, influx_query
+from tests.helpers.servers import Server, free_port, influx_query
 
 pytestmark = pytest.mark.integration
 
@@ -85,7 +85,7 @@ def factory(
 @pytest.mark.parametrize("role", ROLES)
 def test_each_role_gets_help_on_its_own(venvs: dict[str, Path], role: str, tmp_path: Path) -> None:
     commands = {"edge": ["edge"], "ingest": ["ingest", "deadletter"],
-                "analytics": ["report", "kpi", "serve"]}[role]  # fmt: skip
+                "analytics": ["report", "aggregate", "serve"]}[role]  # fmt: skip
     assert factory(venvs, role, "--help", cwd=tmp_path).returncode == 0
     for command in commands:
         done = factory(venvs, role, command, "--help", cwd=tmp_path)
@@ -153,7 +153,7 @@ def test_the_roles_work_together(
     data = json.loads(report.stdout)
     assert len(data["oee"]["machines"]) == 2
     assert data["oee"]["plant"]["total_count"] > 0
-    kpi = factory(venvs, "analytics", "kpi", "--once", "--from", START, "--to", END,
+    kpi = factory(venvs, "analytics", "aggregate", "--once", "--from", START, "--to", END,
                   env=common, cwd=tmp_path)  # fmt: skip
     assert kpi.returncode == 0, kpi.stderr[-3000:]
     assert "points for" in kpi.stdout and "hour(s)" in kpi.stdout

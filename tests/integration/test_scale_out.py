@@ -13,7 +13,7 @@ import pytest
 
 from store import open_store, parse_store_url
 from store.base import DeadLetter, letter_id
-from tests.servers import Server, factory_process
+from tests.helpers.servers import Server, factory_process
 
 pytestmark = pytest.mark.integration
 

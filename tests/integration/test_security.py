@@ -7,13 +7,11 @@ import asyncio
 import json
 import re
 import sqlite3
-import ssl
 import subprocess
-import threading
 import time
 import tomllib
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +28,18 @@ from plant.model import load_plant
 from store.base import letter_id
 from store.sqlite import SQLiteStore
 from telemetry.urls import parse_mqtt_url
-from tests.servers import start_profile, until
+from tests.helpers.mqtt import (
+    LINE1,
+    connect_result,
+    publish,
+    publish_for_both_lines,
+    reading,
+)
+from tests.helpers.servers import start_profile, until
 
 pytestmark = pytest.mark.integration
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
-LINE1 = "factory/v1/plant1/assembly/line1"
-LINE2 = "factory/v1/plant1/assembly/line2"
 
 
 @pytest.fixture(scope="module")
@@ -66,22 +69,6 @@ def client(
     return c
 
 
-def connect_result(c: mqtt.Client, port: int) -> object:
-    """The CONNACK reason, or the exception the connection ended with."""
-    result: dict[str, object] = {}
-    c.on_connect = lambda _c, _u, _f, reason, _p: result.setdefault("rc", reason)
-    try:
-        c.connect("localhost", port, keepalive=10)
-    except (OSError, ssl.SSLError) as exc:
-        return exc
-    deadline = time.monotonic() + 10
-    while "rc" not in result and time.monotonic() < deadline:
-        if c.loop(0.1) != mqtt.MQTT_ERR_SUCCESS and "rc" not in result:
-            return "connection lost"
-    c.disconnect()
-    return result.get("rc", "no answer")
-
-
 def test_wrong_password_anonymous_and_plain_text_are_refused(secure: dict[str, Any]) -> None:
     port = secure["server"].port
     gw = "edge-plant1-assembly-line1"
@@ -93,43 +80,6 @@ def test_wrong_password_anonymous_and_plain_text_are_refused(secure: dict[str, A
     assert str(anonymous) in ("Not authorized", "Bad user name or password"), anonymous
     plain = connect_result(client(secure, gw, secure["users"][gw], tls=False), port)
     assert str(plain) != "Success", "a plain-text client must not get in"
-
-
-def _reading(seq: int, **over: Any) -> dict[str, Any]:
-    r = {"ts": 1_767_600_000_000 + seq * 1000, "seq": seq, "state": "RUNNING",
-         "total_count": seq, "good_count": seq}  # fmt: skip
-    r.update(over)
-    return r
-
-
-def _publish(make: Callable[[], mqtt.Client], port: int, sends: list[tuple[str, bytes]]) -> None:
-    """Publish with QoS 1 once the CONNACK is in (a TLS session takes a moment).
-
-    Mosquitto 2.0.11 with OpenSSL 3 now and then drops a TLS connection just after its
-    CONNACK ("Bad socket read/write" in its log); the publish then fails at once, before
-    anything is sent, and is made again on a new connection (at most three). What was
-    acknowledged is not sent again, so nothing arrives twice."""
-    done = 0
-    for attempt in range(3):
-        c = make()
-        connected = threading.Event()
-        c.on_connect = lambda _c, _u, _f, reason, _p, ev=connected: (
-            ev.set() if not reason.is_failure else None
-        )
-        c.connect("localhost", port)
-        c.loop_start()
-        try:
-            assert connected.wait(10), "no CONNACK"
-            for topic, payload in sends[done:]:
-                c.publish(topic, payload, qos=1).wait_for_publish(10)
-                done += 1
-            return
-        except RuntimeError:
-            if attempt == 2:
-                raise
-        finally:
-            c.loop_stop()
-            c.disconnect()
 
 
 async def _ingest(
@@ -146,18 +96,6 @@ async def _ingest(
     task = asyncio.create_task(service.run())
     await asyncio.wait_for(service.ready.wait(), 15)
     return service, task
-
-
-async def publish_for_both_lines(make: Callable[[], mqtt.Client], port: int,
-                                 service: IngestService) -> None:  # fmt: skip
-    """The line1 gateway publishes for line2 (not its line), then for line1; wait until the
-    allowed message is stored, and a moment for the denied one, were it to come."""
-    await asyncio.to_thread(_publish, make, port, [
-        (f"{LINE2}/cnc01/telemetry", json.dumps([_reading(1)]).encode()),
-        (f"{LINE1}/press01/telemetry", json.dumps([_reading(2)]).encode()),
-    ])  # fmt: skip
-    await until(lambda: service.stats.written_readings >= 1, "the allowed message stored", 15)
-    await asyncio.sleep(1.0)
 
 
 async def test_a_gateway_cannot_publish_for_another_line_nor_subscribe(
@@ -194,23 +132,23 @@ async def test_a_gateway_cannot_publish_for_another_line_nor_subscribe(
 
 
 HOSTILE = [
-    (f"{LINE1}/m,01/telemetry", json.dumps([_reading(1)]).encode(), "invalid machine"),
-    (f"{LINE1}/m 01/telemetry", json.dumps([_reading(1)]).encode(), "invalid machine"),
-    (f"{LINE1}/m=01/telemetry", json.dumps([_reading(1)]).encode(), "invalid machine"),
-    (f'{LINE1}/m"01/telemetry', json.dumps([_reading(1)]).encode(), "invalid machine"),
+    (f"{LINE1}/m,01/telemetry", json.dumps([reading(1)]).encode(), "invalid machine"),
+    (f"{LINE1}/m 01/telemetry", json.dumps([reading(1)]).encode(), "invalid machine"),
+    (f"{LINE1}/m=01/telemetry", json.dumps([reading(1)]).encode(), "invalid machine"),
+    (f'{LINE1}/m"01/telemetry', json.dumps([reading(1)]).encode(), "invalid machine"),
     (f"{LINE1}/m01/telemetry", b"[" + b" " * (1_048_576 + 10) + b"]", "exceeds the limit"),
     (f"{LINE1}/m01/telemetry", b"[" * 5000 + b"]" * 5000, "JSON"),
     (f"{LINE1}/m01/telemetry", b'[{"ts": 1767600000000, "seq": 1, "state": "RUNNING", '
      b'"total_count": 1, "good_count": 1, "ideal_cycle_s": NaN}]', "finite"),
     (f"{LINE1}/m01/energy", b'[{"ts": 1767600000000, "seq": 1, "power_kw": Infinity, '
      b'"energy_kwh": 1}]', "finite"),
-    (f"{LINE1}/m01/telemetry", json.dumps([_reading(1, ts=4_102_444_800_000 * 10)]).encode(), "ts"),
-    (f"{LINE1}/m01/telemetry", json.dumps([_reading(1, ts=86_400_000)]).encode(), "ts"),
+    (f"{LINE1}/m01/telemetry", json.dumps([reading(1, ts=4_102_444_800_000 * 10)]).encode(), "ts"),
+    (f"{LINE1}/m01/telemetry", json.dumps([reading(1, ts=86_400_000)]).encode(), "ts"),
     (f"{LINE1}/m01/telemetry",
-     json.dumps([_reading(1, ts=int(time.time() * 1000) + 2 * 86_400_000)]).encode(),
+     json.dumps([reading(1, ts=int(time.time() * 1000) + 2 * 86_400_000)]).encode(),
      "in the future.*device's clock"),
     (f"{LINE1}/m01/telemetry", b"\xff\xfe\x00 not utf-8", "UTF-8"),
-    (f"{LINE1}/m01/telemetry", json.dumps([_reading(1, sensors={"a": {"b": {"c": 1}}})]).encode(),
+    (f"{LINE1}/m01/telemetry", json.dumps([reading(1, sensors={"a": {"b": {"c": 1}}})]).encode(),
      "sensors"),
 ]  # fmt: skip
 
@@ -222,7 +160,7 @@ async def test_hostile_input_through_the_broker_is_only_ever_a_dead_letter(
     gw = "edge-plant1-assembly-line1"
     try:
         # In a thread: the ingest service runs on this event loop and must not be held up.
-        await asyncio.to_thread(_publish, lambda: client(secure, gw, secure["users"][gw]),
+        await asyncio.to_thread(publish, lambda: client(secure, gw, secure["users"][gw]),
                                 secure["server"].port, [(t, p) for t, p, _ in HOSTILE])  # fmt: skip
         await until(
             lambda: service.stats.rejected_messages >= len(HOSTILE),

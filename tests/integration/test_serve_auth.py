@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -14,24 +13,19 @@ import aiohttp
 import pytest
 
 from simulators.fleet import Fleet
-from tests.integration.test_dashboard import chromium_page, dashboard, settled, until_true
-from tests.integration.test_forecast import week_store  # noqa: F401 (a fixture)
-from users.database import AuthDb
+from tests.helpers.web import (
+    PASSWORD,
+    chromium_page,
+    dashboard,
+    form_sign_in,
+    settled,
+    until_true,
+    users,
+)
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "a long test password"
 DEPLOY = Path(__file__).parents[2] / "deploy"
-
-
-def users(db: Path) -> AuthDb:
-    out = AuthDb(db.parent / "users.db", actor="test")
-    have = {u["name"] for u in out.users()}
-    for name, role in (("olga", "operator"), ("vic", "viewer"), ("ada", "admin")):
-        if name not in have:
-            out.add_user(name, PASSWORD, role)  # type: ignore[arg-type]
-        out.set_disabled(name, False)  # also lifts a lock-out of an earlier test
-    return out
 
 
 def session() -> aiohttp.ClientSession:
@@ -44,23 +38,13 @@ async def sign_in(s: aiohttp.ClientSession, base: str, user: str, password: str 
         return r.status, await r.json(), r
 
 
-async def form_sign_in(page: Any, base: str, user: str) -> None:
-    """Sign in through the /login form and wait for the dashboard to be drawn."""
-    await page.goto(base + "/login")
-    await page.fill("#user", user)
-    await page.fill("#password", PASSWORD)
-    await page.click("#submit")
-    await page.wait_for_url(f"{base}/")
-    await settled(page)
-
-
 async def post(s: aiohttp.ClientSession, url: str, **headers: str) -> tuple[int, Any]:
     async with s.post(url, headers=headers) as r:
         return r.status, await r.json()
 
 
 async def test_sign_in_roles_csrf_headers_and_hostile_requests(
-    week_store: tuple[Fleet, Path],  # noqa: F811
+    week_store: tuple[Fleet, Path],
 ) -> None:
     fleet, db = week_store
     admin = users(db).issue_token("ada", "admin", "test")
@@ -130,7 +114,7 @@ async def test_sign_in_roles_csrf_headers_and_hostile_requests(
 
 
 async def test_tokens_scope_revocation_lockout_and_rate_limit(
-    week_store: tuple[Fleet, Path],  # noqa: F811
+    week_store: tuple[Fleet, Path],
 ) -> None:
     fleet, db = week_store
     accounts = users(db)
@@ -161,7 +145,7 @@ async def test_tokens_scope_revocation_lockout_and_rate_limit(
 
 
 async def test_in_chromium_sign_in_write_csrf_and_expiry(
-    week_store: tuple[Fleet, Path],  # noqa: F811
+    week_store: tuple[Fleet, Path],
 ) -> None:
     fleet, db = week_store
     users(db).close()
@@ -219,17 +203,8 @@ async def test_in_chromium_sign_in_write_csrf_and_expiry(
             assert problems == [], problems
 
 
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A plant CA and a server certificate for localhost and 127.0.0.1 (make-certs.sh)."""
-    out = tmp_path_factory.mktemp("certs")
-    subprocess.run([str(DEPLOY / "mosquitto" / "make-certs.sh"), str(out), "localhost",
-                    "127.0.0.1"], check=True, capture_output=True)  # fmt: skip
-    return out
-
-
 async def test_https_with_a_certificate_from_the_plant_ca(
-    week_store: tuple[Fleet, Path],  # noqa: F811
+    week_store: tuple[Fleet, Path],
     certs: Path,
 ) -> None:
     fleet, db = week_store

@@ -23,7 +23,7 @@ from ingest.service import IngestService
 from ingest.sparkplug_config import SparkplugConfig, SparkplugDevice
 from store.sqlite import SQLiteStore
 from telemetry.urls import parse_mqtt_url
-from tests.servers import Server, require_binary, until
+from tests.helpers.servers import Server, require_binary, until
 
 pytestmark = pytest.mark.integration
 
@@ -317,7 +317,7 @@ class TahuHost:
 async def test_our_edge_agent_as_a_sparkplug_node_decoded_by_tahu(
     tahu: Path, mosquitto_server: Server, tmp_path: Path
 ) -> None:
-    from tests.servers import factory_process
+    from tests.helpers.servers import factory_process
 
     buffer = tmp_path / "edge-buffer.db"
     env = {

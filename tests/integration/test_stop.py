@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import Server, factory_process, free_port
+from tests.helpers.servers import Server, factory_process, free_port
 
 pytestmark = pytest.mark.integration
 
 DEADLINE_S = 3.0
 """The stop timeout the tests set where it is a setting (edge, ingest)."""
 FIXED_DEADLINE_S = 10.0
-"""`factory kpi` and `factory serve` (factory_cli.runtime.READER_STOP_DEADLINE_S)."""
+"""`factory aggregate` and `factory serve` (factory_cli.runtime.READER_STOP_DEADLINE_S)."""
 
 
 class BlackHole:
@@ -149,7 +149,7 @@ def test_ingest_with_a_hung_store_stops(
     assert stop_within(proc, DEADLINE_S + 5, log) == 0
 
 
-@pytest.mark.parametrize("command", [["kpi"], ["serve", "--port", "0"]])
+@pytest.mark.parametrize("command", [["aggregate"], ["serve", "--port", "0"]])
 def test_reading_commands_with_a_hung_store_stop(
     tmp_path: Path, black_hole: BlackHole, command: list[str]
 ) -> None:

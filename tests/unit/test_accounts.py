@@ -23,7 +23,7 @@ from simulators.fleet import Fleet, FleetConfig
 from store import StoreEndpoint
 from store.sqlite import SQLiteReader, SQLiteStore
 from telemetry.codec import decode
-from tests.unit.test_oee_truth import MIDNIGHT_VN, PLANTS
+from tests.helpers.fleets import MIDNIGHT_VN, PLANTS, assert_same, without_sources
 
 
 async def store_messages(fleet: Fleet, faults: Faults, db: Path) -> None:
@@ -34,29 +34,6 @@ async def store_messages(fleet: Fleet, faults: Faults, db: Path) -> None:
     for i in range(0, len(decoded), 500):
         await store.write(decoded[i : i + 500])
     await store.close()
-
-
-def assert_same(a: Any, b: Any, where: str = "report", rel: float = 1e-9) -> None:
-    """Equal documents: the same keys, lists and integers, floats to ``rel`` (sums of the
-    same numbers in another order differ in the last bits; a difference of times or
-    energies that should be 0 is rounding below 1e-6)."""
-    if isinstance(a, dict):
-        assert isinstance(b, dict), where
-        assert sorted(a) == sorted(b), f"{where}: keys {sorted(set(a) ^ set(b))}"
-        for k in a:
-            assert_same(a[k], b[k], f"{where}.{k}", rel)
-    elif isinstance(a, list):
-        assert isinstance(b, list) and len(a) == len(b), f"{where}: {len(a)} vs {len(b)} items"
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            assert_same(x, y, f"{where}[{i}]", rel)
-    elif isinstance(a, float) and isinstance(b, float | int) and not isinstance(b, bool):
-        assert b == pytest.approx(a, rel=rel, abs=1e-6), f"{where}: {a} vs {b}"
-    else:
-        assert a == b, f"{where}: {a!r} vs {b!r}"
-
-
-def without_sources(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if k != "sources"}
 
 
 async def both(
@@ -144,7 +121,7 @@ async def test_narrowed_reports_agree(stored_plant: tuple[Fleet, StoreEndpoint])
 
 
 async def test_kpi_points_carry_the_tariffs_cost(stored_plant: tuple[Fleet, StoreEndpoint]) -> None:
-    """`factory kpi`'s points (what Grafana reads) price each period's energy as the report
+    """`factory aggregate`'s points (what Grafana reads) price each period's energy as the report
     does: per line and for all machines, per day and per shift."""
     fleet, endpoint = stored_plant
     assert endpoint.path is not None

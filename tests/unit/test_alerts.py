@@ -15,7 +15,7 @@ from alerting.state import Alert, Condition, parse_id, read_alerts, transitions
 from store.base import DeadLetter
 from store.sqlite import SQLiteReader, SQLiteStore
 from telemetry.codec import decode
-from tests.plants import one_machine_plant
+from tests.helpers.plants import one_machine_plant
 
 
 def test_fire_once_resolve_only_evaluated_rules_and_follow_the_figures() -> None:
@@ -113,5 +113,31 @@ async def test_demand_and_dead_letters_raise_and_the_rate_limit_keeps_the_rest(
         stored = await read_notices(reader, 0, now + 2)
         assert len(stored) == 3 and {n.status for n in stored} == {"pending", "suppressed"}
         assert len(await read_alerts(reader, 0, now + 2)) == 2
+    finally:
+        await store.close()
+
+
+async def test_a_breakdown_alert_is_the_stop_the_machine_page_shows(tmp_path: Path) -> None:
+    """press m idles (no reason) from 09:00, then goes DOWN "jam" at 09:20 without running
+    in between: one stop since 09:00 (analytics.oee.stops), so at 10:00 it has been down for
+    60 minutes, not 40."""
+    plant = one_machine_plant(tmp_path, site="s1")
+    db = tmp_path / "t.db"
+    store = SQLiteStore(db)
+    await store.open()
+    reader = SQLiteReader(db)
+    nine = 1_772_528_400_000  # 2026-03-03T09:00Z
+    topic = "factory/v1/s1/a/l/m/telemetry"
+    try:
+        for i in range(121):  # every 30 s to 10:00
+            state, reason = ("IDLE", "null") if i < 40 else ("DOWN", '"jam"')
+            body = (f'{{"ts": {nine + i * 30_000}, "seq": {i}, "state": "{state}", '
+                    f'"reason": {reason}, "total_count": 5, "good_count": 5}}')  # fmt: skip
+            await store.write([decode(topic, body.encode())])
+        cfg = AlertsConfig(silent_s=0, breakdown_minutes=30, channels=())
+        fired, _ = await Evaluator(store, reader, cfg, plant=plant).once(nine + 3_600_000)
+        (down,) = [a for a in fired if a.rule == "breakdown"]
+        assert down.subject == "s1/a/l/m" and down.value == 60.0
+        assert "down (jam) for 1 h 00 min" in down.message
     finally:
         await store.close()

@@ -188,3 +188,19 @@ def test_metrics_escape_what_the_exposition_format_needs() -> None:
     text = render(lambda: [("x_total", "counter", "help", 3.0)], {"id": 'a"b\\c\nd'})
     assert 'x_total{id="a\\"b\\\\c\\nd"} 3.0' in text
     assert "\nd" not in text.replace("\\nd", "")
+
+
+def test_tests_share_helpers_through_conftest_and_helpers_never_each_other() -> None:
+    """A test module imports from ``tests/helpers/`` (and gets fixtures from conftest.py),
+    never from another test module."""
+    wrong = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            wrong += [f"{path.relative_to(ROOT)} imports {n}" for n in names
+                      if n.split(".")[-1].startswith("test_")]  # fmt: skip
+    assert wrong == []

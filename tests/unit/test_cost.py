@@ -21,8 +21,7 @@ from plant.oee import Oee
 from plant.tariff import Tariff
 from simulators.fleet import Fleet
 from telemetry.topic import MachinePath
-from tests.unit.test_oee_truth import MIDNIGHT_VN, PLANTS
-from tests.unit.test_report import report_of, small_plant  # noqa: F401 (a fixture)
+from tests.helpers.fleets import MIDNIGHT_VN, PLANTS, report_of
 
 Q = 900_000
 HOUR = 3_600_000
@@ -136,7 +135,7 @@ def _price(ms: int) -> int:
 
 
 async def test_the_report_prices_the_simulators_energy(
-    small_plant: tuple[Fleet, Path],  # noqa: F811
+    small_plant: tuple[Fleet, Path],
 ) -> None:
     fleet, db = small_plant
     report = await report_of(fleet, db)
@@ -169,7 +168,7 @@ def test_the_forecast_takes_its_peak_hours_from_the_tariff(plant: Plant) -> None
     assert not mask[6 * 96 :].any()  # Sunday
 
 
-async def test_every_period_has_its_bill(small_plant: tuple[Fleet, Path]) -> None:  # noqa: F811
+async def test_every_period_has_its_bill(small_plant: tuple[Fleet, Path]) -> None:
     fleet, db = small_plant
     hourly = await report_of(fleet, db, by="hour")
     whole = hourly["energy"]["cost"]["plant"]["cost"]

@@ -42,7 +42,9 @@ def env_example() -> dict[str, str]:
 
 def test_compose_has_the_stack(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert {"mosquitto", "influxdb", "grafana", "ingest-1", "ingest-2", "kpi"} <= set(services)
+    assert {"mosquitto", "influxdb", "grafana", "ingest-1", "ingest-2", "aggregate"} <= set(
+        services
+    )
     demo = {k for k, v in services.items() if "demo" in v.get("profiles", [])}
     assert demo == {"edge-line1", "edge-line2"}
     mounts = services["mosquitto"]["volumes"]
@@ -160,7 +162,7 @@ def test_dockerfile_copies_what_exists() -> None:
 
 
 @pytest.mark.parametrize(
-    "unit", ["factory-edge", "factory-ingest", "factory-ingest@", "factory-kpi"]
+    "unit", ["factory-edge", "factory-ingest", "factory-ingest@", "factory-aggregate"]
 )
 def test_systemd_units_restart_and_are_sandboxed(unit: str) -> None:
     cp = configparser.ConfigParser(strict=False, interpolation=None)
@@ -178,7 +180,7 @@ def test_systemd_units_restart_and_are_sandboxed(unit: str) -> None:
         assert service[key] == value, key
     assert service["User"] == "factory"
     assert int(service["TimeoutStopSec"]) >= 30  # above every command's stop deadline
-    if unit != "factory-kpi":
+    if unit != "factory-aggregate":
         state = service["StateDirectory"]
         assert (
             state.startswith(unit.rstrip("@"))

@@ -7,7 +7,6 @@ store, read back by the analytics reader.
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 from typing import Any
 
@@ -18,25 +17,10 @@ from analytics.oee.analysis import Analysis, analyse, group
 from analytics.oee.counters import counter_increments
 from plant.model import Plant, load_plant
 from plant.oee import Oee
-from simulators.faults import Faults, fleet_messages
 from simulators.fleet import Fleet, FleetConfig
 from store.sqlite import SQLiteReader, SQLiteStore
 from telemetry.codec import decode
-
-PLANTS = Path(__file__).parents[2] / "deploy" / "plants"
-MIDNIGHT_VN = 1_767_546_000_000  # 2026-01-05T00:00+07:00, a Monday
-
-
-async def store_fleet(fleet: Fleet, db: Path, *, shuffle: bool = False) -> None:
-    store = SQLiteStore(db)
-    await store.open()
-    messages, _ = fleet_messages(fleet, Faults(), root="factory", batch=200)
-    decoded = [decode(topic, payload) for topic, payload in messages]
-    if shuffle:
-        random.Random(5).shuffle(decoded)
-    for i in range(0, len(decoded), 500):
-        await store.write(decoded[i : i + 500])
-    await store.close()
+from tests.helpers.fleets import MIDNIGHT_VN, PLANTS, store_fleet
 
 
 def assert_agrees(name: str, got: Oee, truth: dict[str, Any]) -> None:

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analytics.oee.reasons import Explained, apply, stops
+from analytics.oee.reasons import Explained, apply
 from plant.model import Plant, PlantModelError
 from store.series import MachineData, telemetry_series
 from telemetry.topic import MachinePath
-from tests.plants import one_machine_plant
+from tests.helpers.plants import one_machine_plant
 
 M = MachinePath("s", "a", "l", "m")
 CATALOGUE = """
@@ -44,15 +44,6 @@ def data() -> dict[MachinePath, MachineData]:
 
 def explained(reason: str, until_s: int = 240) -> Explained:
     return Explained(M, 60_000, until_s * 1000, "IDLE", "unspecified", reason, "", "olga", 1)
-
-
-def test_stops_are_runs_in_a_stop_state_above_the_threshold() -> None:
-    found = stops(data(), 120, 0, 600_000)
-    assert [(s.start_ms, s.end_ms, s.state, s.reason) for s in found] == [
-        (60_000, 360_000, "IDLE", "unspecified")
-    ]
-    assert [s.start_ms for s in stops(data(), 10, 0, 600_000)] == [60_000, 480_000]
-    assert stops(data(), 10, 100_000, 400_000) == []  # begins before the window
 
 
 @pytest.mark.parametrize(

@@ -17,36 +17,11 @@ from analytics.energy.indicators import fit_baseline
 from analytics.oee.accounts import Window
 from analytics.oee.analysis import analyse
 from analytics.oee.anomaly import Detector, evaluate
-from analytics.oee.book import book_of
-from analytics.report import build as summary
 from analytics.report.maturity import RUBRIC, assess
 from factory_cli.main import main
-from plant.model import load_plant
 from simulators.fleet import Fleet, FleetConfig
 from store.sqlite import SQLiteReader
-from tests.unit.test_oee_truth import MIDNIGHT_VN, PLANTS, store_fleet
-
-START = MIDNIGHT_VN + 5 * 3_600_000
-
-
-@pytest.fixture(scope="module")
-def small_plant(tmp_path_factory: pytest.TempPathFactory) -> tuple[Fleet, Path]:
-    import asyncio
-
-    plant = load_plant(PLANTS / "small.toml")
-    fleet = Fleet(FleetConfig(hours=30, start_ms=START, seed=11), plant)
-    db = tmp_path_factory.mktemp("report") / "t.db"
-    asyncio.run(store_fleet(fleet, db))
-    return fleet, db
-
-
-async def report_of(fleet: Fleet, db: Path, **kw: Any) -> dict[str, Any]:
-    analysis = await analyse(
-        SQLiteReader(db), Window(fleet.start_ms, fleet.end_ms), plant=fleet.plant,
-        detector=Detector(), **kw,
-    )  # fmt: skip
-    report = summary.build(book_of(analysis), plant=fleet.plant, now_ms=fleet.end_ms + 86_400_000)
-    return report.as_json_dict()
+from tests.helpers.fleets import PLANTS, report_of, store_fleet
 
 
 async def test_energy_agrees_with_the_truth(small_plant: tuple[Fleet, Path]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from analytics.oee.accounts import Window
 from dashboard import views
 from plant.model import load_plant
-from tests.unit.test_oee_truth import MIDNIGHT_VN, PLANTS
+from tests.helpers.fleets import MIDNIGHT_VN, PLANTS
 
 HOUR = 3_600_000
 
@@ -48,19 +48,3 @@ def test_without_a_plant_days_are_utc_days_and_there_are_no_shifts() -> None:
 def test_targets_default_to_world_class() -> None:
     plant = load_plant(PLANTS / "small.toml")
     assert views.targets(plant) == {"plant1/assembly/line1": 0.85, "plant1/assembly/line2": 0.85}
-
-
-def test_stops_join_touching_runs_of_one_reason_and_come_longest_first() -> None:
-    def run(a: int, b: int, loss: str, reason: str = "jam") -> dict[str, object]:
-        return {"start_ms": a, "end_ms": b, "state": "DOWN", "reason": reason, "loss": loss}
-
-    runs = [
-        run(0, 60_000, "running"), run(60_000, 120_000, "small_stop"),
-        run(120_000, 600_000, "breakdown"), run(600_000, 900_000, "breakdown"),
-        run(900_000, 960_000, "breakdown", "motor_fault"), run(960_000, 999_000, "running"),
-    ]  # fmt: skip
-    got = views.stops(runs)
-    assert [(s["start_ms"], s["end_ms"], s["reason"], s["minutes"]) for s in got] == [
-        (120_000, 900_000, "jam", 13.0), (60_000, 120_000, "jam", 1.0),
-        (900_000, 960_000, "motor_fault", 1.0),
-    ]  # fmt: skip

@@ -83,7 +83,7 @@ class Load:
 
 def stored_counts(port: int, db: str) -> Counter[tuple[str, str]]:
     """(machine, channel) -> readings stored in InfluxDB (distinct timestamps)."""
-    from tests.servers import influx_query
+    from tests.helpers.servers import influx_query
 
     out: Counter[tuple[str, str]] = Counter()
     for measurement in (Channel.TELEMETRY.value, Channel.ENERGY.value):

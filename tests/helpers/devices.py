@@ -86,7 +86,7 @@ class SerialPair:
         import subprocess
         import time
 
-        from tests.servers import require_binary
+        from tests.helpers.servers import require_binary
 
         socat = require_binary("socat", "socat", "/usr/bin")
         self._proc = subprocess.Popen(
