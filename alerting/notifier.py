@@ -84,27 +84,17 @@ class Notice:
             "subject": self.subject,
             "event": self.event,
         }
-        fields: dict[str, int | float | str | bool | None] = {
-            "status": self.status,
-            "attempts": self.attempts,
-            "next_ms": self.next_ms,
-            "error": self.error,
-            "done_ms": self.done_ms,
-            "created_ms": self.created_ms,
-        }
-        return Point(NOTICE, tags, self.fired_ms, fields)
+        return Point(NOTICE, tags, self.fired_ms, self._delivery())
+
+    def _delivery(self) -> dict[str, int | float | str | bool | None]:
+        return {f: getattr(self, f) for f in NOTICE.field_names}
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "channel": self.channel,
             "alert": f"{self.rule}|{self.subject}|{self.fired_ms}",
             "event": self.event,
-            "status": self.status,
-            "attempts": self.attempts,
-            "next_ms": self.next_ms,
-            "error": self.error,
-            "done_ms": self.done_ms,
-            "created_ms": self.created_ms,
+            **self._delivery(),
         }
 
 

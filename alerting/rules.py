@@ -38,7 +38,7 @@ from analytics.oee.analysis import group
 from analytics.oee.anomaly import Detector
 from analytics.oee.stops import of_readings
 from analytics.oee.stored import book_from_store
-from core.clock import DAY_MS
+from core.clock import BLOCK_MS, DAY_MS
 from core.i18n import ENGLISH, Lang
 from plant.model import Plant
 from store import Reader, Store
@@ -130,7 +130,7 @@ class Evaluator:
             en = data[path].energy if path in data else None
             if en is None:
                 continue
-            keep = en.t_ms >= now_ms - 900_000
+            keep = en.t_ms >= now_ms - BLOCK_MS
             t, e = en.t_ms[keep], en.energy_kwh[keep]
             if len(t) >= 2 and t[-1] - t[0] >= 300_000 and e[-1] >= e[0]:
                 snap.demand_kw[path.site] = float((e[-1] - e[0]) / ((t[-1] - t[0]) / 3.6e6))

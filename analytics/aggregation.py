@@ -35,6 +35,7 @@ from analytics.oee.stored import (
     whole,
 )
 from core.backoff import sleep_or_stop
+from core.clock import DAY_MS, HOUR_MS
 from core.metrics import Sample
 from plant.model import Plant
 from store import Store, StoreEndpoint, open_reader, opened
@@ -261,7 +262,7 @@ class Aggregator:
         for a, b in spans:
             a, b = max(a, 0), min(b, now_ms)
             if b > a:
-                for h in whole(Window(a - 3_600_000, b + 3_600_000), "hour", self.plant):
+                for h in whole(Window(a - HOUR_MS, b + HOUR_MS), "hour", self.plant):
                     if h.start_ms < b and h.end_ms > a:
                         out[h.start_ms] = h
         return [out[k] for k in sorted(out)]
@@ -338,7 +339,7 @@ class Aggregator:
         accounted and current; and the shifts, when those are the KPI periods."""
         days: dict[int, Window] = {}
         for h in hours:
-            for d in whole(Window(h.start_ms - 86_400_000, h.end_ms + 86_400_000), "day",
+            for d in whole(Window(h.start_ms - DAY_MS, h.end_ms + DAY_MS), "day",
                            self.plant):  # fmt: skip
                 if d.start_ms <= h.start_ms < d.end_ms and d.end_ms <= now_ms:
                     days[d.start_ms] = d
@@ -361,7 +362,7 @@ class Aggregator:
             self.stats.days += 1
         if self.period == "shift" and self.plant is not None and hours:
             span = Window(hours[0].start_ms, min(hours[-1].end_ms, now_ms))
-            around = Window(span.start_ms - 86_400_000, span.end_ms + 86_400_000)
+            around = Window(span.start_ms - DAY_MS, span.end_ms + DAY_MS)
             for shift in periods(around, "shift", self.plant):
                 w = shift.window
                 if w.end_ms <= span.start_ms or w.start_ms >= span.end_ms or w.start_ms >= now_ms:

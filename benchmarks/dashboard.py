@@ -75,7 +75,8 @@ async def measure(base: str, runs: int) -> list[dict[str, float]]:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.fill import fill
-    from dashboard.app import Dashboard, serve
+    from dashboard.app import serve
+    from dashboard.cache import Dashboard
     from dashboard.config import ServeConfig
     from factory_cli.settings import Settings
     from plant.model import load_plant

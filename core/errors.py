@@ -3,7 +3,7 @@
 Each package subclasses :class:`FactoryError` in its own small tree (``telemetry.errors``,
 ``plant.model.PlantModelError``, ``store.errors``, ``edge_agent.errors``, ``ingest.errors``,
 ``analytics`` per domain, ``alerting.notifier.DeliveryError``, ``users.database.UserError``,
-``dashboard.app.BadRequest``), so a caller can catch one package's errors, or all of ours.
+``dashboard.params.BadRequest``), so a caller can catch one package's errors, or all of ours.
 The command line turns the shared meanings below into exit statuses.
 """
 

@@ -1,13 +1,14 @@
 """Sign-in, roles, CSRF and security headers for `factory serve` (the users database is
 :mod:`users.database`).
 
-- Every path except the sign-in page, its script, the style sheet, the OpenAPI document
-  and ``/api/health`` needs
-  an identity: a session cookie, an ``Authorization: Bearer`` API token, or anonymous
-  read-only access when ``FACTORY_SERVE__ANONYMOUS=viewer``. Without one, the API answers
+- Every path except the public routes (the sign-in page and its files, the OpenAPI document,
+  ``/api/health``, ``/api/i18n``, ``/api/login``) needs an identity: a session cookie, an
+  ``Authorization: Bearer`` API token, or anonymous read-only access when
+  ``FACTORY_SERVE__ANONYMOUS=viewer``. Without one, the API answers
   401 and a page redirects to ``/login``.
-- Reading needs ``viewer``; each write names its role (:data:`WRITES`); the audit log needs
-  ``admin``. A cookie-authenticated write must carry the session's CSRF token in
+- Each route declares who may use it beside its handler (:mod:`dashboard.routes`): anyone,
+  or a viewer, operator or admin; a path no route declares needs a viewer to read and an
+  admin to write. A cookie-authenticated write must carry the session's CSRF token in
   ``X-CSRF-Token`` (SameSite=Strict cookies already keep other sites out; the token also
   refuses a write scripted from a page that did not load the session's token).
 - Sign-ins are limited per address (:data:`ATTEMPTS_PER_MINUTE`) besides the per-user
@@ -17,12 +18,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import ssl
 import time
 from collections import deque
-from pathlib import Path
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 from urllib.parse import quote
 
 from aiohttp import web
@@ -30,20 +30,16 @@ from aiohttp import web
 from core.errors import ConfigError
 from dashboard.config import ServeConfig
 from telemetry.urls import is_loopback_host
-from users.database import AuthDb, Identity, Role
+from users.database import AuthDb, Identity
 
-WEB = Path(__file__).parent / "web"
+Access = Literal["public", "viewer", "operator", "admin"]
+"""Who may use a route (:mod:`dashboard.routes` declares it beside each): anyone, or a
+signed-in user (or token) of at least this role."""
+
 COOKIE = "factory_session"
-PUBLIC = frozenset({"/login", "/api/login", "/api/health", "/openapi.json", "/static/login.js",
-                    "/static/style.css", "/static/favicon.svg", "/static/i18n.js",
-                    "/api/i18n"})  # fmt: skip
-WRITES: dict[tuple[str, str], Role] = {
-    ("POST", "/api/forecast"): "operator",
-    ("POST", "/api/alerts/ack"): "operator",
-    ("POST", "/api/stops/reason"): "operator",
-    ("POST", "/api/logout"): "viewer",
-}
-READS: dict[str, Role] = {"/api/audit": "admin"}
+PUBLIC_FILES = frozenset({"/static/login.js", "/static/style.css", "/static/favicon.svg",
+                          "/static/i18n.js"})  # fmt: skip
+"""What the sign-in page needs before anyone has signed in; every other file needs a viewer."""
 ATTEMPTS_PER_MINUTE = 20
 MAX_LOGIN_BYTES = 4096
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -72,7 +68,17 @@ def source(request: web.Request) -> str:
 class Guard:
     """The middleware and the sign-in routes, for one users database."""
 
-    def __init__(self, db: AuthDb, cfg: ServeConfig, *, tls: bool, lang: str = "en") -> None:
+    def __init__(
+        self,
+        db: AuthDb,
+        cfg: ServeConfig,
+        access: Mapping[tuple[str, str], Access],
+        *,
+        tls: bool,
+        lang: str = "en",
+    ) -> None:
+        self.access = dict(access)
+        """Who may use each (method, path): what the routes declare."""
         self.lang = lang
         """The plant's language (setting ``lang``): for browsers that ask for neither."""
         self.db = db
@@ -104,7 +110,10 @@ class Guard:
 
     async def _checked(self, request: web.Request, handler: Any) -> web.StreamResponse:
         path = request.path
-        if path in PUBLIC:
+        write = request.method not in ("GET", "HEAD", "OPTIONS")
+        method = "GET" if request.method == "HEAD" else request.method
+        need = self.access.get((method, path), "admin" if write else "viewer")
+        if need == "public" or (not write and path in PUBLIC_FILES):
             return await handler(request)  # type: ignore[no-any-return]
         who = await self.identify(request)
         if who is None:
@@ -117,8 +126,6 @@ class Guard:
             return web.Response(
                 status=303, headers={"Location": f"/login?next={quote(request.path_qs, safe='')}"}
             )
-        write = request.method not in ("GET", "HEAD", "OPTIONS")
-        need = WRITES.get((request.method, path), "admin") if write else READS.get(path, "viewer")
         if not who.may(need):
             return _error(403, f"this needs the role {need}; {who.user} is a {who.role}")
         if write and who.via == "session" and request.headers.get("X-CSRF-Token") != who.csrf:
@@ -126,7 +133,8 @@ class Guard:
         request[IDENTITY] = who
         return await handler(request)  # type: ignore[no-any-return]
 
-    def _limited(self, address: str) -> bool:
+    def limited(self, address: str) -> bool:
+        """Record a sign-in from ``address``; True: more than allowed in a minute."""
         now = time.monotonic()
         seen = self._attempts.setdefault(address, deque())
         while seen and now - seen[0] > 60:
@@ -135,77 +143,6 @@ class Guard:
         if len(self._attempts) > 10_000:
             self._attempts = {address: seen}
         return len(seen) > ATTEMPTS_PER_MINUTE
-
-    def routes(self) -> web.RouteTableDef:
-        routes = web.RouteTableDef()
-
-        @routes.get("/login")
-        async def login_page(_request: web.Request) -> web.FileResponse:
-            return web.FileResponse(WEB / "login.html")
-
-        @routes.get("/api/i18n")
-        async def i18n(request: web.Request) -> web.Response:
-            """The page's language: ``?lang=`` (the picker), else the browser's
-            (``Accept-Language``), else the setting; with its catalogue."""
-            from core.i18n import LANGUAGES, NAMES, accept_language, messages, pick
-
-            asked = request.query.get("lang")
-            if asked is not None and asked not in LANGUAGES:
-                return _error(400, f"lang: one of {', '.join(LANGUAGES)}")
-            code = pick(asked or accept_language(request.headers.get("Accept-Language")),
-                        self.lang)  # fmt: skip
-            return web.json_response({"lang": code, "locale": LANGUAGES[code].replace("_", "-"),
-                                      "languages": NAMES, "messages": messages(code)})  # fmt: skip
-
-        @routes.post("/api/login")
-        async def login(request: web.Request) -> web.Response:
-            if self._limited(source(request)):
-                return _error(429, f"more than {ATTEMPTS_PER_MINUTE} sign-ins a minute from "
-                                   "this address: wait a minute")  # fmt: skip
-            if (request.content_length or 0) > MAX_LOGIN_BYTES:
-                return _error(413, f"a sign-in is at most {MAX_LOGIN_BYTES} bytes")
-            try:
-                body = json.loads(await request.content.read(MAX_LOGIN_BYTES + 1))
-                user, password = body["user"], body["password"]
-                if not isinstance(user, str) or not isinstance(password, str):
-                    raise TypeError
-            except (ValueError, KeyError, TypeError):
-                return _error(400, 'send JSON {"user": "...", "password": "..."}')
-            result = await asyncio.to_thread(self.db.sign_in, user[:64], password[:1024],
-                                             source(request))  # fmt: skip
-            if isinstance(result, str):
-                return _error(401, result)
-            cookie, who = result
-            response = web.json_response({"user": who.user, "role": who.role, "csrf": who.csrf})
-            response.set_cookie(COOKIE, cookie, max_age=int(self.cfg.session_minutes * 60),
-                                httponly=True, samesite="Strict", secure=self.tls,
-                                path="/")  # fmt: skip
-            return response
-
-        @routes.post("/api/logout")
-        async def logout(request: web.Request) -> web.Response:
-            cookie = request.cookies.get(COOKIE)
-            if cookie:
-                await asyncio.to_thread(self.db.sign_out, cookie, source(request))
-            response = web.json_response({"signed_out": True})
-            response.del_cookie(COOKIE, path="/")
-            return response
-
-        @routes.get("/api/me")
-        async def me(request: web.Request) -> web.Response:
-            who: Identity = request[IDENTITY]
-            return web.json_response({"user": who.user, "role": who.role, "via": who.via,
-                                      "csrf": who.csrf})  # fmt: skip
-
-        @routes.get("/api/audit")
-        async def audit(request: web.Request) -> web.Response:
-            limit = request.query.get("limit", "200")
-            if not limit.isascii() or not limit.isdigit() or not 1 <= int(limit) <= 10_000:
-                return _error(400, "limit: a whole number from 1 to 10000")
-            events = await asyncio.to_thread(self.db.audit_log, int(limit))
-            return web.json_response({"events": events})
-
-        return routes
 
 
 GUARD = web.AppKey("guard", Guard)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from core.clock import DAY_MS, midnight
+from core.clock import DAY_MS, HOUR_MS, midnight
 from plant.model import Calendar, Plant, PlantModelError
 
 Period = tuple[int, int, str, str]
@@ -66,7 +66,7 @@ class Plan:
                     continue
                 cut = b
             else:
-                cut = min(b, a + round(planned * 3_600_000))
+                cut = min(b, a + round(planned * HOUR_MS))
             if cut <= a:
                 continue
             out.append((a, cut, "shift", name))

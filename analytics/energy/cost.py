@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from analytics.oee.accounts import Kpi
 from analytics.oee.book import Book
+from core.clock import BLOCK_MS
 from plant.model import Plant
 from plant.tariff import Tariff
 from telemetry.topic import MachinePath
@@ -120,8 +121,8 @@ def _demand(blocks: Iterable[tuple[int, float]], minutes: int) -> tuple[float, i
     if minutes == 15:
         start = max(by_start, key=lambda s: (by_start[s], -s))
         return by_start[start] * 4, start
-    pairs = {s: by_start[s] + by_start[s + 900_000] for s in by_start
-             if s % 1_800_000 == 0 and s + 900_000 in by_start}  # fmt: skip
+    pairs = {s: by_start[s] + by_start[s + BLOCK_MS] for s in by_start
+             if s % (2 * BLOCK_MS) == 0 and s + BLOCK_MS in by_start}  # fmt: skip
     if not pairs:
         return None
     start = max(pairs, key=lambda s: (pairs[s], -s))

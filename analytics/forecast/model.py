@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from analytics.energy.indicators import fit_baseline
-from core.clock import BLOCK_MS, DAY_BLOCKS, DAY_MS
+from core.clock import BLOCK_MS, DAY_BLOCKS, DAY_MS, HOUR_MS
 from core.errors import FactoryError
 
 SLOT_MS = BLOCK_MS
@@ -317,7 +317,7 @@ def hourly_baseline(
     history's clock hours, fed the units made in the hour of each block's seasonal-naive
     block; each block of an hour gets the hour's mean power."""
 
-    hour = history.ck.t // 3_600_000
+    hour = history.ck.t // HOUR_MS
     first = np.searchsorted(hour, hour, side="left")
     n = len(hour)
     whole = np.flatnonzero((first == np.arange(n)) & (np.arange(n) + 3 < n))

@@ -23,11 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from core.clock import HOUR_MS
 from telemetry.topic import MachinePath
 
 SIGNAL = "vibration_mm_s"
 BLOCK_MS = 600_000
-HISTORY_MS = 3 * 3_600_000 + BLOCK_MS
+HISTORY_MS = 3 * HOUR_MS + BLOCK_MS
 """How much history the detector wants before a window (the normal is taken from the
 18 ten-minute blocks before, whole)."""
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from analytics.oee.accounts import Params, Window, machine_params
 from analytics.oee.stops import Stop, breakdowns, of_readings
+from core.clock import DAY_MS, HOUR_MS
 from core.errors import FactoryError
 from plant.model import Plant
 from store import Reader, Store
@@ -53,7 +54,7 @@ REASON = Table(
 )
 
 
-LOOK_BACK_MS = 7 * 86_400_000
+LOOK_BACK_MS = 7 * DAY_MS
 """Explanations of stops that began this long before a window are still applied to it."""
 _CATEGORY_STATE = {"setup": SETUP, "planned_stop": PLANNED_STOP}
 
@@ -200,10 +201,10 @@ async def _find_stop(reader: Reader, path: MachinePath, start_ms: int, params: P
     """The breakdown of ``path`` that begins at ``start_ms``, read over growing spans (an
     hour, then four times longer) until it has ended, reaches now or ``LOOK_BACK_MS``: a
     stop of minutes reads an hour of the plant, not a week."""
-    span, now = 3_600_000, int(time.time() * 1000)
+    span, now = HOUR_MS, int(time.time() * 1000)
     at = Window(start_ms, start_ms + 1)
     while True:
-        data = await reader.read(start_ms - 3_600_000, start_ms + span)
+        data = await reader.read(start_ms - HOUR_MS, start_ms + span)
         mine = {path: data[path]} if path in data else {}
         found = breakdowns(of_readings(mine, lambda _p: params, at), at)
         if not found:

@@ -21,7 +21,7 @@ from analytics.oee.analysis import By, Period, analyse, margins, periods
 from analytics.oee.anomaly import Detector
 from analytics.oee.book import Book
 from analytics.oee.ledger import Entry, compose_all, from_json
-from core.clock import iso
+from core.clock import DAY_MS, HOUR_MS, iso
 from plant.model import Plant
 from store import Reader
 from store.base import BUCKET_MS
@@ -84,7 +84,7 @@ class Changes:
 
 def whole(window: Window, by: By, plant: Plant | None) -> list[Window]:
     """The clock hours or days wholly inside ``window``."""
-    pad = 86_400_000 if by == "day" else 3_600_000
+    pad = DAY_MS if by == "day" else HOUR_MS
     around = periods(Window(window.start_ms - pad, window.end_ms + pad), by, plant)
     return [
         p.window

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from analytics.oee.anomaly import Event
 from analytics.report.model import Energy
+from core.clock import HOUR_MS
 from core.i18n import N_
 from plant.model import Plant
 from plant.oee import UNSPECIFIED
@@ -219,7 +220,7 @@ def measure(
             warned = 0
             for path, t in starts:
                 found = by_machine.get(path, [])
-                k = bisect.bisect_left(found, t - 3_600_000)
+                k = bisect.bisect_left(found, t - HOUR_MS)
                 warned += k < len(found) and found[k] <= t
             values["breakdowns_forewarned"] = warned / len(starts)
     return values

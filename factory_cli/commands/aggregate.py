@@ -7,15 +7,12 @@ import argparse
 import asyncio
 import time
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.errors import ConfigError
 from factory_cli.options import add_command, add_plant, iso_ms, load_plant_or_none
 from factory_cli.runtime import READER_STOP_DEADLINE_S, at_least_info, run_until_stopped
 from factory_cli.settings import Settings
-
-if TYPE_CHECKING:
-    from plant.model import Plant
 
 NAME = "aggregate"
 
@@ -96,6 +93,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             raise ConfigError(f"FACTORY_FORECAST__PLAN: {exc}") from None
     at_least_info()
     from alerting import service as alerting
+    from plant.model import Plant
 
     Service = Callable[[asyncio.Event, Settings, Plant | None], Coroutine[Any, Any, None]]
     services: dict[str, Service] = {

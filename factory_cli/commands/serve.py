@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 
+from core.clock import HOUR_MS
 from core.errors import ConfigError
 from factory_cli.options import add_command, add_plant, iso_ms, load_plant_or_none, positive_float
 from factory_cli.runtime import READER_STOP_DEADLINE_S, at_least_info, run_until_stopped
@@ -49,12 +50,13 @@ def add_parser(sub: object) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from dashboard.app import Dashboard, serve
+    from dashboard.app import serve
+    from dashboard.cache import Dashboard
 
     fixed = None
     if args.start is not None or args.end is not None:
         end = args.end if args.end is not None else int(time.time() * 1000)
-        start = args.start if args.start is not None else end - int(args.hours * 3_600_000)
+        start = args.start if args.start is not None else end - int(args.hours * HOUR_MS)
         if end <= start:
             raise ConfigError("--from/--to: the window must end after it starts")
         fixed = (start, end)

@@ -13,7 +13,8 @@ from typing import Any
 
 import aiohttp
 
-from dashboard.app import Dashboard, serve
+from dashboard.app import serve
+from dashboard.cache import Dashboard
 from dashboard.config import ServeConfig
 from factory_cli.settings import Settings
 from simulators.fleet import Fleet
