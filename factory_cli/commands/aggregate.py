@@ -37,7 +37,7 @@ def add_parser(sub: object) -> argparse.ArgumentParser:
             "plant model it also stores the energy forecast every FACTORY_FORECAST__EVERY_S "
             "seconds (measurement 'forecast', see `factory forecast`). Every "
             "FACTORY_ALERTS__EVERY_S seconds it evaluates the alert rules and delivers their "
-            "notifications (see `factory alerts`, docs/operations.md). `factory aggregate` is the "
+            "notifications (see `factory alerts`, docs/operations.md). `factory kpi` is the "
             "same command under its former name."
         ),
     )

@@ -49,6 +49,7 @@ def agent_for(
     )
 
 
+@pytest.mark.slow  # measured above 20 s
 async def test_broker_down_for_60_s_loses_nothing_and_keeps_order(
     tmp_path: Path, topic_root: str
 ) -> None:

@@ -26,7 +26,7 @@ import pytest
 
 from tests.helpers.servers import Server, free_port, influx_query
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a virtualenv per role: ~40 s
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLES = ("edge", "ingest", "analytics")

@@ -40,6 +40,7 @@ def _first_to_stop(procs: list[tuple[subprocess.Popen[bytes], Path]]) -> tuple[i
     return int(proc.returncode), log.read_text(), logs
 
 
+@pytest.mark.slow  # measured above 20 s
 def test_a_client_id_used_twice_is_a_configuration_error(
     mosquitto_server: Server, topic_root: str, tmp_path: Path
 ) -> None:

@@ -144,6 +144,7 @@ async def test_tokens_scope_revocation_lockout_and_rate_limit(
     accounts.close()
 
 
+@pytest.mark.slow  # measured above 20 s
 async def test_in_chromium_sign_in_write_csrf_and_expiry(
     week_store: tuple[Fleet, Path],
 ) -> None:

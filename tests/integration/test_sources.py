@@ -222,6 +222,7 @@ def _stored_counts(db: Path, ts: int) -> tuple[int, int] | None:
     return None if row is None else (int(row[0]), int(row[1]))
 
 
+@pytest.mark.slow  # measured above 20 s
 async def test_opcua_machine_away_for_30_s_is_a_gap_not_invented_data(
     mosquitto_server: Server, topic_root: str, tmp_path: Path
 ) -> None:

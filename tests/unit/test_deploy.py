@@ -154,11 +154,20 @@ def test_each_demo_gateway_publishes_only_what_its_acl_allows(compose: dict[str,
     assert rules[str(ingest_url.username)] == ["topic read factory/v1/#"]
 
 
-def test_dockerfile_copies_what_exists() -> None:
+def test_dockerfile_copies_what_exists_and_every_package() -> None:
+    """The image installs the project from what it copies: every package pyproject.toml
+    installs must be there (without store/ no command could run)."""
+    import tomllib
+
     text = (DEPLOY / "Dockerfile").read_text()
+    copied = set()
     for source in re.findall(r"^COPY (.+) \S+$", text, re.M):
         for item in source.split():
             assert (DEPLOY.parent / item).exists(), item
+            copied.add(item)
+    project = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())
+    packages = {p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    assert packages <= copied, f"the image lacks {sorted(packages - copied)}"
 
 
 @pytest.mark.parametrize(
