@@ -16,6 +16,7 @@ import hashlib
 import os
 import secrets
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,11 +66,44 @@ def _read_credentials(path: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in users.items()}
 
 
+BROKER_GROUP = "mosquitto"
+"""The group Debian's Mosquitto runs as once it has dropped root."""
+
+
+def broker_group(asked: str | None) -> int | None:
+    """The group id the broker's files go to: ``asked``, or Mosquitto's own group when it
+    exists and this process may give files to it (root, or a member); None: leave as made.
+    Raises KeyError for an ``asked`` group that does not exist."""
+    import grp
+
+    if asked is not None:  # a name, or a number (a container's group, e.g. 1883)
+        return int(asked) if asked.isdigit() else grp.getgrnam(asked).gr_gid
+    try:
+        gid = grp.getgrnam(BROKER_GROUP).gr_gid
+    except KeyError:
+        return None
+    return gid if os.geteuid() == 0 or gid in os.getgroups() else None
+
+
+def readable_by(paths: Sequence[Path], gid: int | None) -> None:
+    """Mode 0640 and group ``gid``: the broker's user reads them, nobody else does."""
+    for path in paths:
+        if gid is not None:
+            os.chown(path, -1, gid)
+        os.chmod(path, 0o640)
+
+
 def generate(
-    plant: Plant, out: Path, *, root: str = "factory", ingest_user: str = INGEST_USER
+    plant: Plant,
+    out: Path,
+    *,
+    root: str = "factory",
+    ingest_user: str = INGEST_USER,
+    group: int | None = None,
 ) -> Generated:
-    """Write ``acl``, ``passwords`` (hashes, for Mosquitto) and ``credentials.toml`` (clear,
-    mode 0600, for the gateways' and ingest's configuration) into ``out``."""
+    """Write ``acl``, ``passwords`` (hashes, for Mosquitto; mode 0640, group ``group``: the
+    broker's once it has dropped root) and ``credentials.toml`` (clear, mode 0600, for the
+    gateways' and ingest's configuration) into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     cred_path = out / "credentials.toml"
     known = _read_credentials(cred_path)
@@ -81,7 +115,7 @@ def generate(
     acl.write_text(acl_text(plant, root=root, ingest_user=ingest_user))
     pw = out / "passwords"
     pw.write_text("".join(f"{u}:{mosquitto_hash(passwords[u])}\n" for u in users))
-    os.chmod(pw, 0o640)
+    readable_by([acl, pw], group)
     body = "# Clear passwords of the MQTT users: keep secret (mode 0600).\n[users]\n" + "".join(
         f'{u} = "{passwords[u]}"\n' for u in users
     )

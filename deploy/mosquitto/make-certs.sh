@@ -15,6 +15,10 @@
 # server.crt and server.key (for mosquitto-secure.conf). Clients verify the broker with
 # ca.crt (FACTORY_EDGE__CA_FILE, FACTORY_INGEST__CA_FILE). An existing CA is reused, so
 # the server certificate can be renewed without touching the clients.
+#
+# server.key is mode 0640 and given to the group the broker runs as: CERT_GROUP, or
+# Debian's `mosquitto` group when it exists and this user may give files to it (root).
+# Mosquitto drops root before it reads its key, so without that it cannot start.
 set -euo pipefail
 if [ $# -lt 2 ]; then
     echo "usage: $0 OUT_DIR HOST [HOST...]   (e.g. $0 /etc/mosquitto/certs broker.local 10.0.0.5)" >&2
@@ -76,5 +80,15 @@ openssl x509 -req -sha256 -days "$days" -in "$out/server.csr" -CA "$out/ca.crt" 
 rm -f "$out/server.csr" "$out/server.ext"
 chmod 644 "$out/ca.crt" "$out/server.crt"
 chmod 640 "$out/server.key"
+group=${CERT_GROUP:-}
+if [ -z "$group" ] && [ "$(id -u)" = "0" ] && getent group mosquitto >/dev/null 2>&1; then
+    group=mosquitto
+fi
+if [ -n "$group" ]; then
+    chgrp "$group" "$out/server.key"
+    echo "key:    $out/server.key (mode 0640, group $group: the broker's user reads it)"
+else
+    echo "key:    $out/server.key (mode 0640, your group: set CERT_GROUP=mosquitto, or run as root, if Mosquitto runs as another user)"
+fi
 echo "CA:     $out/ca.crt (give to every client; keep $out/ca.key offline)"
 echo "server: $out/server.crt, $out/server.key for: $*"

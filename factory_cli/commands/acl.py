@@ -30,24 +30,43 @@ def add_parser(sub: object) -> argparse.ArgumentParser:
                    help="where to write acl, passwords, credentials.toml "
                    "(default deploy/mosquitto/generated)")  # fmt: skip
     p.add_argument("--ingest-user", default="factory-ingest", help="default factory-ingest")
+    p.add_argument(
+        "--group",
+        metavar="NAME",
+        help="give acl and passwords (mode 0640) to this group, the one the broker runs as "
+        "(default: mosquitto, Debian's, when it exists and may be given)",
+    )
     return p
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from factory_cli.acl import generate
+    from factory_cli.acl import broker_group, generate
 
     plant = load_plant_or_none(args.plant or settings.plant)
     if plant is None:
         raise ConfigError("factory acl needs the plant model: --plant FILE or FACTORY_PLANT")
     try:
-        out = generate(
-            plant, Path(args.out), root=settings.topic_root, ingest_user=args.ingest_user
-        )
+        group = broker_group(args.group)
+    except KeyError:
+        raise ConfigError(f"--group {args.group}: no such group") from None
+    try:
+        out = generate(plant, Path(args.out), root=settings.topic_root,
+                       ingest_user=args.ingest_user, group=group)  # fmt: skip
+    except PermissionError as exc:
+        raise ConfigError(
+            f"cannot give the files in {args.out} to group {args.group}: {exc} "
+            "(run as root, or as a member of that group)"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"cannot write to {args.out}: {exc}") from None
     print(f"{len(out.users)} users ({len(out.new_users)} new) for plant {plant.name!r}:")
     print(f"  ACL            {out.acl}        -> mosquitto: acl_file")
     print(f"  password file  {out.passwords}  -> mosquitto: password_file")
+    if group is None:
+        print("  (mode 0640, your group: Mosquitto reads them only if it runs as you; as root, "
+              "factory acl gives them to Mosquitto's group, or use --group NAME)")  # fmt: skip
+    else:
+        print(f"  (mode 0640, group {args.group or 'mosquitto'}: the broker's user reads them)")
     print(f"  credentials    {out.credentials} (mode 0600: the clear passwords; keep secret)")
     print("Reload Mosquitto to apply (kill -HUP, or systemctl reload mosquitto).")
     return 0

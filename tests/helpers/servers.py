@@ -316,15 +316,29 @@ def wait_healthy(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 20
 def start_profile(profile: Path, folder: Path, certs: Path) -> Server:
     """Start Mosquitto with a shipped profile (``deploy/mosquitto/mosquitto-*.conf``) as is,
     its paths moved to ``certs`` (make-certs.sh's output) and ``folder`` (``factory acl``'s
-    output in ``folder/factory``, the persistence), listening on a free loopback port."""
+    output in ``folder/factory``, the persistence in ``folder/data``), listening on a free
+    loopback port. Started as root, Debian's Mosquitto drops to its ``mosquitto`` user before
+    it reads the key, the passwords and the ACL, as on a plant's server: the files must be
+    readable by that user as make-certs.sh and ``factory acl`` leave them (the test folders
+    are only made passable, and the persistence folder the broker's)."""
     port = free_port()
+    data = folder / "data"
+    data.mkdir(exist_ok=True)
     conf = (
         profile.read_text()
         .replace("/etc/mosquitto/certs/", f"{certs}/")
         .replace("/etc/mosquitto/factory/", f"{folder / 'factory'}/")
-        .replace("/var/lib/mosquitto/", f"{folder}/")
+        .replace("/var/lib/mosquitto/", f"{data}/")
         .replace("listener 8883", f"listener {port} 127.0.0.1")
     )
-    if os.geteuid() == 0:  # as root Mosquitto would drop to a user that cannot read tmp
-        conf += "user root\n"
+    if os.geteuid() == 0:
+        import pwd
+
+        broker = pwd.getpwnam("mosquitto")
+        os.chown(data, broker.pw_uid, broker.pw_gid)
+        for place in (certs, folder / "factory"):
+            for d in (place, *place.parents):
+                if d == d.parent:
+                    break
+                os.chmod(d, os.stat(d).st_mode | 0o011)  # passable, not listable
     return start_mosquitto(folder, port=port, config=conf.replace("{", "{{").replace("}", "}}"))

@@ -19,7 +19,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from factory_cli.acl import generate
+from factory_cli.acl import broker_group, generate
 from ingest.config import IngestConfig
 from ingest.service import IngestService
 from plant.model import load_plant
@@ -46,7 +46,9 @@ def mtls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         [str(other), "--client", GW],
     ):
         subprocess.run([MAKE_CERTS, *args], check=True, capture_output=True)  # fmt: skip
-    generate(load_plant(DEPLOY / "plants" / "small.toml"), folder / "factory")
+    generate(
+        load_plant(DEPLOY / "plants" / "small.toml"), folder / "factory", group=broker_group(None)
+    )
     profile = DEPLOY / "mosquitto" / "mosquitto-mtls.conf"
     text = profile.read_text()
     assert "require_certificate true" in text and "password_file" not in text

@@ -19,7 +19,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from factory_cli.acl import generate
+from factory_cli.acl import broker_group, generate
 from factory_cli.settings import load_settings
 from ingest.config import IngestConfig
 from ingest.errors import BrokerAuthError
@@ -51,7 +51,9 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         check=True,
         capture_output=True,
     )
-    generated = generate(load_plant(DEPLOY / "plants" / "small.toml"), folder / "factory")
+    generated = generate(
+        load_plant(DEPLOY / "plants" / "small.toml"), folder / "factory", group=broker_group(None)
+    )
     users = tomllib.loads(generated.credentials.read_text())["users"]
     server = start_profile(DEPLOY / "mosquitto" / "mosquitto-secure.conf", folder, certs)
     yield {"server": server, "users": users, "ca": certs / "ca.crt", "folder": folder}

@@ -22,7 +22,8 @@ from plant.model import load_plant
 from telemetry.urls import parse_mqtt_url
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
-GENERATED = {"mosquitto/certs": "make-certs.sh", "mosquitto/generated": "factory acl"}
+GENERATED = {"mosquitto/certs": "make-certs.sh", "dashboard/certs": "make-certs.sh",
+             "mosquitto/generated": "factory acl"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +43,10 @@ def env_example() -> dict[str, str]:
 
 def test_compose_has_the_stack(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert {"mosquitto", "influxdb", "grafana", "ingest-1", "ingest-2", "aggregate"} <= set(
-        services
-    )
+    assert {"mosquitto", "influxdb", "grafana", "ingest-1", "ingest-2", "aggregate",
+            "serve"} <= set(services)  # fmt: skip
     demo = {k for k, v in services.items() if "demo" in v.get("profiles", [])}
-    assert demo == {"edge-line1", "edge-line2"}
+    assert demo == {"edge-line1", "edge-line2", "edge-main"}
     mounts = services["mosquitto"]["volumes"]
     assert "./mosquitto/mosquitto-secure.conf:/mosquitto/config/mosquitto.conf:ro" in mounts
     init = services["influxdb"]["environment"]
@@ -76,7 +76,7 @@ def test_every_mounted_file_exists_or_is_generated(compose: dict[str, Any], tmp_
     generate(load_plant(DEPLOY / "plants" / "small.toml"), tmp_path / "generated")
     for source in made:
         rest = source.split("/", 2)[2] if source.count("/") > 1 else ""
-        folder = "certs" if source.startswith("mosquitto/certs") else "generated"
+        folder = "certs" if source.split("/")[1] == "certs" else "generated"
         assert (tmp_path / folder / rest).exists(), source
     conf = (DEPLOY / "mosquitto" / "mosquitto-secure.conf").read_text()
     for path in re.findall(
@@ -110,7 +110,7 @@ def test_factory_services_use_real_settings_and_commands(
     factory = {
         k: v for k, v in compose["services"].items() if v.get("command", [""])[0] == "factory"
     }
-    assert len(factory) == 5
+    assert len(factory) == 7
     for name, service in factory.items():
         parser.parse_args(service["command"][1:])  # exits on an unknown option
         for key in list(os.environ):
@@ -171,7 +171,8 @@ def test_dockerfile_copies_what_exists_and_every_package() -> None:
 
 
 @pytest.mark.parametrize(
-    "unit", ["factory-edge", "factory-ingest", "factory-ingest@", "factory-aggregate"]
+    "unit",
+    ["factory-edge", "factory-ingest", "factory-ingest@", "factory-aggregate", "factory-serve"],
 )
 def test_systemd_units_restart_and_are_sandboxed(unit: str) -> None:
     cp = configparser.ConfigParser(strict=False, interpolation=None)
@@ -197,6 +198,11 @@ def test_systemd_units_restart_and_are_sandboxed(unit: str) -> None:
         )
     if unit == "factory-edge":
         assert "/var/lib/factory-edge/" in service["Environment"]
+    if unit == "factory-serve":  # on the network: TLS, and room for every browser's sockets
+        env = unit_environment(unit, "")
+        assert env["FACTORY_SERVE__TLS_CERT"] and env["FACTORY_SERVE__TLS_KEY"]
+        assert env["FACTORY_SERVE__USERS_DB"].startswith("/var/lib/factory-serve/")
+        assert int(service["LimitNOFILE"]) >= 65536
 
 
 def unit_environment(unit: str, instance: str) -> dict[str, str]:
