@@ -13,6 +13,7 @@ from rich.table import Table
 
 from analytics.oee.accounts import Kpi, aggregate
 from analytics.report.model import (
+    Check,
     Figures,
     GroupEnergy,
     Levels,
@@ -226,8 +227,8 @@ def print_report(console: Console, report: Report, lang: Lang = ENGLISH) -> None
                   + f"[/] ({dims})")  # fmt: skip
     for step in mat.next_steps:
         console.print("  " + _("next") + f": {_(step.step)} [dim]({step.criterion})[/]")
-    for flag in report.flags[:20]:
-        console.print("[yellow]" + _("check") + f"[/]: {flag}")
+    for check in report.checks[:20]:
+        console.print("[yellow]" + _("check") + f"[/]: {checked(check, lang)}")
 
 
 DIMENSION_NAMES = {
@@ -396,3 +397,17 @@ def plot_report(report: Report, path: str) -> None:
     ax.tick_params(axis="x", labelrotation=30, labelsize=8)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def checked(check: Check, lang: Lang = ENGLISH) -> str:
+    """A check as one line: the finding with where it was found (the first three places of
+    many, and how many)."""
+    s = check.subjects
+    if not s:
+        return check.finding
+    if len(s) == 1:
+        return f"{s[0]}: {check.finding}"
+    shown = ", ".join(s[:3]) + (", …" if len(s) > 3 else "")
+    return lang.gettext("{n} machines: {finding}").format(n=len(s), finding=check.finding) + (
+        f" ({shown})"
+    )

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -238,3 +238,17 @@ def flags(kpis: Mapping[MachinePath, Kpi]) -> list[str]:
         if k.energy_kwh is None:
             out.append(f"{path}: no energy meter readings")
     return out
+
+
+def checks(found: Sequence[str]) -> list[dict[str, Any]]:
+    """Flags (``path: finding``) grouped by finding, in the order each finding first appears;
+    a flag without a path is its own finding."""
+    out: dict[str, list[str]] = {}
+    for flag in found:
+        subject, sep, finding = flag.partition(": ")
+        if not sep or "/" not in subject:
+            subject, finding = "", flag
+        out.setdefault(finding, [])
+        if subject:
+            out[finding].append(subject)
+    return [{"finding": f, "subjects": sorted(s)} for f, s in out.items()]

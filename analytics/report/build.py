@@ -19,7 +19,7 @@ from analytics.config import GRID_FACTOR_VN_2023, AnalyticsConfig
 from analytics.energy import indicators as en
 from analytics.energy.cost import cost_section, period_costs
 from analytics.oee.accounts import Kpi, Window, aggregate
-from analytics.oee.analysis import By, Level, analyse, flags, group, pareto, periods
+from analytics.oee.analysis import By, Level, analyse, checks, flags, group, pareto, periods
 from analytics.oee.anomaly import Detector
 from analytics.oee.book import Book, book_of
 from analytics.oee.counters import demand_edges
@@ -160,6 +160,7 @@ def build(
     events = book.events() if book.anomalies else None
     now = now_ms if now_ms is not None else int(time.time() * 1000)
     values = measure(book, plant, energy, now_ms=now, events=events)
+    found = flags(kpis)
     return Report.model_validate(
         {
             "window": {
@@ -194,7 +195,8 @@ def build(
                 "events": [e.as_dict() for e in events],
             },
             "maturity": assess(values),
-            "flags": flags(kpis),
+            "flags": found,
+            "checks": checks(found),
             "sources": book.sources,
         }
     )

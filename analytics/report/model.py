@@ -247,6 +247,15 @@ class Source(_Model):
     source: str
 
 
+class Check(_Model):
+    """One finding to check, with every machine (or place) it was found for: a plant of 500
+    machines without data for the same minutes is one check, not 500."""
+
+    finding: str
+    subjects: list[str]
+    """Where it was found (site/area/line/machine), sorted; empty for a plant-wide finding."""
+
+
 class Report(_Model):
     """The whole report of one window."""
 
@@ -260,6 +269,9 @@ class Report(_Model):
     anomalies: Anomalies | None
     maturity: Maturity
     flags: list[str]
+    """Each finding per machine, as ``path: finding`` (the checks, one line each)."""
+    checks: list[Check] = Field(default_factory=list)
+    """The same findings grouped: identical ones once, with the machines they concern."""
     sources: list[Source] = Field(default_factory=list)
     generated_at: str | None = None
     """When the dashboard computed it (only in the API's answers)."""

@@ -48,3 +48,23 @@ def test_without_a_plant_days_are_utc_days_and_there_are_no_shifts() -> None:
 def test_targets_default_to_world_class() -> None:
     plant = load_plant(PLANTS / "small.toml")
     assert views.targets(plant) == {"plant1/assembly/line1": 0.85, "plant1/assembly/line2": 0.85}
+
+
+def test_identical_findings_are_one_check_with_their_machines() -> None:
+    from analytics.oee.analysis import checks
+    from analytics.report.model import Check
+    from core.i18n import Lang
+    from factory_cli.render import checked
+
+    gap = "no data for 420 min of the window"
+    found = [f"s/a/l/m{i}: {gap}" for i in (2, 1, 3, 4)]
+    found += ["s/a/l/m1: no energy meter readings", "the plant model names no main meter"]
+    got = [Check.model_validate(c) for c in checks(found)]
+    assert [(c.finding, c.subjects) for c in got] == [
+        (gap, ["s/a/l/m1", "s/a/l/m2", "s/a/l/m3", "s/a/l/m4"]),
+        ("no energy meter readings", ["s/a/l/m1"]),
+        ("the plant model names no main meter", []),
+    ]
+    assert checked(got[0]) == f"4 machines: {gap} (s/a/l/m1, s/a/l/m2, s/a/l/m3, …)"
+    assert checked(got[1]) == "s/a/l/m1: no energy meter readings"
+    assert checked(got[0], Lang("vi")).startswith(f"4 máy: {gap}")

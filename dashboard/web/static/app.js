@@ -787,13 +787,24 @@ function drawMaturity(r) {
   }
 }
 
+// A finding found for many machines is one line, its machines behind a click.
+function checkItem(c) {
+  if (c.subjects.length <= 1) return el("li", {}, c.subjects.length ? `${c.subjects[0]}: ${c.finding}` : c.finding);
+  const details = el("details");
+  details.appendChild(el("summary", {}, t("{n} machines: {finding}", { n: num(c.subjects.length, 0), finding: c.finding })));
+  details.appendChild(el("div", { class: "muted subjects" }, c.subjects.join(", ")));
+  const li = el("li");
+  li.appendChild(details);
+  return li;
+}
+
 function drawChecks(r, path) {
   const prefix = path.join("/");
-  const items = path.length ? [] : [...r.flags];
+  const items = path.length ? [] : (r.checks || []).map(checkItem);
   for (const ev of r.anomalies ? r.anomalies.events : []) {
-    if (ev.machine.startsWith(prefix)) items.push(`${iso(ev.start_ms)} ${ev.machine}: ` + t("{signal} anomaly, peak z = {z}", { signal: signalName(ev.signal), z: num(ev.peak_z, 1) }));
+    if (ev.machine.startsWith(prefix)) items.push(el("li", {}, `${iso(ev.start_ms)} ${ev.machine}: ` + t("{signal} anomaly, peak z = {z}", { signal: signalName(ev.signal), z: num(ev.peak_z, 1) })));
   }
-  document.getElementById("flags").replaceChildren(...(items.length ? items : [t("nothing to check")]).map((x) => el("li", {}, x)));
+  document.getElementById("flags").replaceChildren(...(items.length ? items : [el("li", {}, t("nothing to check"))]));
 }
 
 function drawControls(s, w) {
