@@ -171,19 +171,31 @@ class Dashboard:
 
     async def outlook(self, at: int | None) -> tuple[Outlook | None, dict[str, Any]]:
         """The energy outlook from ``at`` (default now) and its JSON answer, with forecast
-        against actual for the two days before it; kept for ``refresh_s`` seconds. Without
-        a plant model, or without enough metered history: None and ``{"unavailable": why}``."""
-        from analytics.forecast.model import ForecastError
-        from analytics.forecast.stored import make_outlook
+        against actual for the two days before it. Made at most once per 15-minute origin
+        and ``forecast.every_s`` (what `factory aggregate` stores it at), however many
+        pages ask meanwhile (one computes, the others wait for it): a forecast reads weeks
+        of history. Without a plant model, or without enough metered history: None and
+        ``{"unavailable": why}``."""
         from core.clock import floor_block
-        from plant.plan import PlanError
 
         if self.plant is None:
             return None, {"unavailable": "the forecast needs a plant model (factory serve --plant)"}
         origin = floor_block(at if at is not None else self.now_ms())
+        keep_s = max(self.refresh_s, self.settings.forecast.every_s)
         hit = self._forecasts.get(origin)
-        if hit is not None and time.monotonic() - hit[0] < self.refresh_s:
+        if hit is not None and time.monotonic() - hit[0] < keep_s:
             return hit[1], hit[2]
+        async with self._locks.setdefault(("forecast", origin), asyncio.Lock()):
+            hit = self._forecasts.get(origin)
+            if hit is not None and time.monotonic() - hit[0] < keep_s:
+                return hit[1], hit[2]
+            return await self._make_outlook(origin)
+
+    async def _make_outlook(self, origin: int) -> tuple[Outlook | None, dict[str, Any]]:
+        from analytics.forecast.model import ForecastError
+        from analytics.forecast.stored import make_outlook
+        from plant.plan import PlanError
+
         cfg = self.settings.forecast
         reader = open_reader(self.settings.store_url, token=self.settings.influx_token)
         try:
