@@ -22,6 +22,7 @@ from analytics.forecast.outlook import Outlook
 from analytics.oee.accounts import Window
 from analytics.oee.analysis import analyse
 from analytics.oee.book import Book
+from analytics.oee.stored import Recent
 from analytics.oee.timeline import Timeline
 from analytics.report.build import compute_report
 from analytics.report.model import Report
@@ -78,6 +79,8 @@ class Dashboard:
     stops: dict[Window, tuple[float, list[tuple[MachinePath, dict[str, Any]]]]] = field(
         default_factory=dict
     )
+    recent: Recent = field(default_factory=Recent)
+    """Hours computed from raw readings, reused as the live window moves (while current)."""
     """Each window's breakdowns (the whole plant) for the reasons panel, and when read."""
 
     def now_ms(self) -> int:
@@ -134,6 +137,7 @@ class Dashboard:
                     plant=self.plant,
                     by=by,  # type: ignore[arg-type]
                     only=only,
+                    recent=self.recent,
                 )
             )
             generated = datetime.now(UTC).isoformat().replace("+00:00", "Z")

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from analytics.oee.accounts import Kpi, Window
 from analytics.oee.analysis import By, Period, analyse, margins, periods
@@ -150,6 +152,36 @@ def _sources(stored: list[Window], raw: list[Window]) -> list[dict[str, str]]:
     return out
 
 
+@dataclass(slots=True)
+class Recent:
+    """Hour entries this process computed from raw readings, kept and used like stored
+    accounts while the same change marks say they are current: a window that moves (the
+    dashboard's live view) recomputes only its new edge and the hours that late readings
+    reach, even when no `factory aggregate` stores accounts. Bounded to ``limit`` hours
+    (the oldest go: a day of the large plant's 500 machines is a few tens of MB); shared by
+    the report threads of one server."""
+
+    limit: int = 24
+    hits: int = 0
+    """Hours served from here (rather than from raw readings)."""
+    _hours: dict[tuple[int, int, bool], tuple[int, list[Entry]]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, w: Window, changes: Changes, *, anomalies: bool) -> list[Entry] | None:
+        with self._lock:
+            kept = self._hours.get((w.start_ms, w.end_ms, anomalies))
+            if kept is None or changes.stale(w, kept[0]):
+                return None
+            self.hits += 1
+            return kept[1]
+
+    def put(self, w: Window, computed_ms: int, entries: list[Entry], *, anomalies: bool) -> None:
+        with self._lock:
+            self._hours[(w.start_ms, w.end_ms, anomalies)] = (computed_ms, entries)
+            while len(self._hours) > self.limit:
+                del self._hours[min(self._hours)]
+
+
 async def book_from_store(
     reader: Reader,
     window: Window,
@@ -158,9 +190,11 @@ async def book_from_store(
     by: By | None = None,
     max_gap_s: float = 60.0,
     detector: Detector | None = None,
+    recent: Recent | None = None,
 ) -> Book:
-    """The book of ``window`` from the current stored accounts, and raw readings for the
-    rest; equal to :func:`analytics.oee.book.book_of` over the raw readings of the window."""
+    """The book of ``window`` from the current stored accounts (and ``recent`` hours this
+    process computed before), and raw readings for the rest; equal to
+    :func:`analytics.oee.book.book_of` over the raw readings of the window."""
     before, after = reach(plant, max_gap_s, anomalies=detector is not None)
     marks, days = await asyncio.gather(
         reader.read_changes(0), read_found(reader, "day", window.start_ms, window.end_ms)
@@ -188,9 +222,20 @@ async def book_from_store(
             if fits(h, hours):
                 used.append(h)
                 parts += hours.entries[h.start_ms]
-    raw = _gaps(window, used)
+    anomalies = detector is not None
+    kept: list[Window] = []
+    if recent is not None:  # hours computed before from raw readings, still current
+        for gap in _gaps(window, used):
+            for h in whole(gap, "hour", plant):
+                got = None if any(h.start_ms < t < h.end_ms for t in cuts) else (
+                    recent.get(h, changes, anomalies=anomalies))  # fmt: skip
+                if got is not None:
+                    kept.append(h)
+                    parts += got
+    raw = _gaps(window, used + kept)
     raw_kpis: list[tuple[Window, dict[MachinePath, Kpi]]] = []
     for span in raw:
+        computed = int(time.time() * 1000)  # before the read: marks after it make it stale
         analysis = await analyse(reader, span, plant=plant, max_gap_s=max_gap_s,
                                  detector=detector)  # fmt: skip
         parts += analysis.entries(span)
@@ -198,9 +243,12 @@ async def book_from_store(
             w = _overlap(p.window, span)
             if w is not None:
                 raw_kpis.append((w, analysis.accounts(w)))
+        if recent is not None:
+            for h in whole(span, "hour", plant):
+                recent.put(h, computed, analysis.entries(h), anomalies=anomalies)
     entries = compose_all(parts, window, merge_s=detector.merge_s if detector else 600.0)
-    book = Book(window=window, entries=entries, anomalies=detector is not None,
-                sources=_sources(used, raw))  # fmt: skip
+    book = Book(window=window, entries=entries, anomalies=anomalies,
+                sources=_sources(used, raw + kept))  # fmt: skip
     metered = {p for p, e in entries.items() if e.kpi is not None and e.kpi.energy_kwh is not None}
     machines = {p: p in metered for p, e in entries.items() if e.kpi is not None}
     book.periods = [(p, _period_kpis(p, parts, raw_kpis, machines)) for p in split]

@@ -24,7 +24,7 @@ from analytics.oee.anomaly import Detector
 from analytics.oee.book import Book, book_of
 from analytics.oee.counters import demand_edges
 from analytics.oee.ledger import Entry
-from analytics.oee.stored import book_from_store
+from analytics.oee.stored import Recent, book_from_store
 from analytics.report.maturity import assess, measure
 from analytics.report.model import Energy, Report
 from core.clock import BLOCK_MS, iso
@@ -214,10 +214,11 @@ async def compute_report(
     anomalies: bool = True,
     only: dict[str, str | None] | None = None,
     raw: bool = False,
+    recent: Recent | None = None,
 ) -> tuple[Report, Book]:
     """The report of a window: from the stored accounts of its whole days and hours that
-    are current, and raw readings for the rest (``raw``: all from raw readings); the book
-    behind it comes along."""
+    are current (and the ``recent`` hours this process computed before), and raw readings
+    for the rest (``raw``: all from raw readings); the book behind it comes along."""
     cfg = config or AnalyticsConfig()
     reader = open_reader(endpoint, token=token)
     gap = max_gap_s or cfg.max_gap_s
@@ -228,7 +229,7 @@ async def compute_report(
         )
     else:
         book = await book_from_store(
-            reader, window, plant=plant, by=by, max_gap_s=gap, detector=detector
+            reader, window, plant=plant, by=by, max_gap_s=gap, detector=detector, recent=recent
         )
     if only:
         book.narrow(**only)

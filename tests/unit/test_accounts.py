@@ -183,3 +183,55 @@ async def test_an_older_store_gains_the_new_kpi_columns(tmp_path: Path) -> None:
         assert {"cost", "cost_per_good_unit", "peak_kwh", "idle_kwh"} <= columns
         rows = conn.execute("SELECT ts, oee, cost FROM kpi ORDER BY ts").fetchall()
         assert rows == [(0, 0.5, None), (3_600_000, 0.25, 10.0)]
+
+
+async def test_a_moving_window_reuses_its_hours_and_follows_late_readings(
+    small_plant: tuple[Fleet, Path], tmp_path: Path
+) -> None:
+    """The live view without stored accounts: a window moving by 30 minutes three times
+    takes the hours it computed before from memory, and each report equals the raw one;
+    a reading written late into a kept hour is seen at once (its change mark)."""
+    import shutil
+
+    from analytics.oee.stored import Recent
+    from store import parse_store_url
+
+    fleet, db = small_plant
+    shutil.copy(db, tmp_path / "t.db")
+    endpoint = parse_store_url(f"sqlite:///{tmp_path / 't.db'}")
+    recent, cfg, start = Recent(), AnalyticsConfig(), fleet.start_ms + 2 * 3_600_000 + 17 * 60_000
+
+    async def equal_to_raw(window: Window) -> dict[str, Any]:
+        raw, _ = await compute_report(endpoint, window, config=cfg, plant=fleet.plant,
+                                      raw=True, by="hour")  # fmt: skip
+        got, _ = await compute_report(endpoint, window, config=cfg, plant=fleet.plant,
+                                      by="hour", recent=recent)  # fmt: skip
+        assert_same(without_sources(raw.as_json_dict()), without_sources(got.as_json_dict()))
+        return got.as_json_dict()
+
+    windows = [Window(start + k * 1_800_000, start + k * 1_800_000 + 8 * 3_600_000)
+               for k in range(3)]  # fmt: skip
+    for w in windows:
+        await equal_to_raw(w)
+    assert recent.hits >= 2 * 6  # the later windows' inner hours came from memory
+
+    # A late reading: one machine DOWN for a reading in the middle of the last window.
+    path = fleet.paths[0]
+    at = windows[-1].start_ms + 3 * 3_600_000
+    with sqlite3.connect(tmp_path / "t.db") as conn:
+        ts, seq, total, good = conn.execute(
+            "SELECT ts, seq, total_count, good_count FROM telemetry WHERE site = ? AND area = ? "
+            "AND line = ? AND machine = ? AND ts >= ? ORDER BY ts LIMIT 1",
+            (path.site, path.area, path.line, path.machine, at),
+        ).fetchone()
+    before = recent.hits
+    topic = f"factory/v1/{path.site}/{path.area}/{path.line}/{path.machine}/telemetry"
+    body = (f'{{"ts": {ts}, "seq": {seq}, "state": "DOWN", "reason": "late_jam", '
+            f'"total_count": {total}, "good_count": {good}}}')  # fmt: skip
+    store = SQLiteStore(tmp_path / "t.db")
+    await store.open()
+    await store.write([decode(topic, body.encode())])
+    await store.close()
+    late = await equal_to_raw(windows[-1])
+    assert "late_jam" in late["oee"]["machines"][str(path)]["downtime_by_reason_min"]
+    assert recent.hits - before < 8  # the hours the mark reaches were computed again
