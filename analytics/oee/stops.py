@@ -88,7 +88,8 @@ def of_readings(
         tel = d.telemetry
         if tel is None or len(tel.t_ms) < 2:
             continue
-        out += of_timeline(build_timeline(tel, d.energy, params(path)), path, window)
+        # The stops need no energy: the meter's readings are left out of the timeline.
+        out += of_timeline(build_timeline(tel, None, params(path)), path, window)
     return sorted(out, key=lambda s: (s.start_ms, str(s.path)))
 
 
