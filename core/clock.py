@@ -12,8 +12,6 @@ import datetime as dt
 from functools import cache
 from zoneinfo import ZoneInfo
 
-SECOND_MS = 1_000
-MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 BLOCK_MS = 900_000

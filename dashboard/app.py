@@ -15,16 +15,13 @@ from typing import Any
 
 from aiohttp import web
 
+from dashboard.auth import refusal
 from dashboard.cache import DASH, Dashboard
 from dashboard.params import LEVELS
 from dashboard.routes import declared, groups
 from dashboard.routes.declare import WEB
 
 log = logging.getLogger("factory.serve")
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
 
 
 @web.middleware
@@ -35,11 +32,11 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
         response: web.StreamResponse = await handler(request)
     except web.HTTPException as exc:
         if exc.status >= 400:
-            return _error(exc.status, exc.reason)
+            return refusal(exc.status, exc.reason)
         raise
     except Exception as exc:
         log.exception("request failed")
-        return _error(503, f"the store could not be read: {exc}")
+        return refusal(503, f"the store could not be read: {exc}")
     response.headers.setdefault("Cache-Control", "no-store")
     return response
 

@@ -57,7 +57,8 @@ def headers(response: web.StreamResponse, *, tls: bool) -> None:
         response.headers["Strict-Transport-Security"] = "max-age=31536000"
 
 
-def _error(status: int, message: str) -> web.Response:
+def refusal(status: int, message: str) -> web.Response:
+    """An error answer: ``{"error": message}`` with its status."""
     return web.json_response({"error": message}, status=status)
 
 
@@ -122,14 +123,14 @@ class Guard:
                        if "Authorization" in request.headers else
                        "sign in first (POST /api/login, or an API token as "
                        "'Authorization: Bearer ...')")  # fmt: skip
-                return _error(401, why)
+                return refusal(401, why)
             return web.Response(
                 status=303, headers={"Location": f"/login?next={quote(request.path_qs, safe='')}"}
             )
         if not who.may(need):
-            return _error(403, f"this needs the role {need}; {who.user} is a {who.role}")
+            return refusal(403, f"this needs the role {need}; {who.user} is a {who.role}")
         if write and who.via == "session" and request.headers.get("X-CSRF-Token") != who.csrf:
-            return _error(403, "the CSRF token is missing or wrong: reload the page")
+            return refusal(403, "the CSRF token is missing or wrong: reload the page")
         request[IDENTITY] = who
         return await handler(request)  # type: ignore[no-any-return]
 

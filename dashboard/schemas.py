@@ -8,12 +8,11 @@ from typing import Any
 
 from analytics.oee.timeline import LOSS_NAMES
 from dashboard.routes.declare import (
-    ERROR,
     INTEGER,
-    JSON,
     NUMBER,
     STRING,
     obj,
+    refused,
     schema,
 )
 
@@ -136,16 +135,12 @@ PARAMETERS: dict[str, Any] = {
 }  # fmt: skip
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {JSON: {"schema": ERROR}}}
-
-
 RESPONSES: dict[str, Any] = {
-    "BadRequest": _error("A parameter cannot be used; the error says which and why"),
-    "NotFound": _error("Nothing for that machine in the window"),
-    "Unavailable": _error("The store could not be read"),
-    "Unauthorized": _error("No valid session or token (sign in, or send a token)"),
-    "Forbidden": _error("The role is not enough, or a session's write lacks its CSRF token"),
+    "BadRequest": refused("A parameter cannot be used; the error says which and why"),
+    "NotFound": refused("Nothing for that machine in the window"),
+    "Unavailable": refused("The store could not be read"),
+    "Unauthorized": refused("No valid session or token (sign in, or send a token)"),
+    "Forbidden": refused("The role is not enough, or a session's write lacks its CSRF token"),
 }
 
 SECURITY_SCHEMES: dict[str, Any] = {

@@ -13,6 +13,7 @@ from dashboard.auth import (
     GUARD,
     IDENTITY,
     MAX_LOGIN_BYTES,
+    refusal,
     source,
 )
 from dashboard.routes.declare import (
@@ -31,10 +32,6 @@ from dashboard.routes.declare import (
 from users.database import Identity
 
 routes = Routes()
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
 
 
 @routes.post(
@@ -58,21 +55,21 @@ def _error(status: int, message: str) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     guard = request.app[GUARD]
     if guard.limited(source(request)):
-        return _error(429, f"more than {ATTEMPTS_PER_MINUTE} sign-ins a minute from "
+        return refusal(429, f"more than {ATTEMPTS_PER_MINUTE} sign-ins a minute from "
                            "this address: wait a minute")  # fmt: skip
     if (request.content_length or 0) > MAX_LOGIN_BYTES:
-        return _error(413, f"a sign-in is at most {MAX_LOGIN_BYTES} bytes")
+        return refusal(413, f"a sign-in is at most {MAX_LOGIN_BYTES} bytes")
     try:
         body = json.loads(await request.content.read(MAX_LOGIN_BYTES + 1))
         user, password = body["user"], body["password"]
         if not isinstance(user, str) or not isinstance(password, str):
             raise TypeError
     except (ValueError, KeyError, TypeError):
-        return _error(400, 'send JSON {"user": "...", "password": "..."}')
+        return refusal(400, 'send JSON {"user": "...", "password": "..."}')
     result = await asyncio.to_thread(guard.db.sign_in, user[:64], password[:1024],
                                      source(request))  # fmt: skip
     if isinstance(result, str):
-        return _error(401, result)
+        return refusal(401, result)
     cookie, who = result
     response = web.json_response({"user": who.user, "role": who.role, "csrf": who.csrf})
     response.set_cookie(COOKIE, cookie, max_age=int(guard.cfg.session_minutes * 60),
@@ -127,6 +124,6 @@ EVENT = obj(("ts", "user", "action", "ok", "source", "detail"), ts=INTEGER, user
 async def audit(request: web.Request) -> web.Response:
     limit = request.query.get("limit", "200")
     if not limit.isascii() or not limit.isdigit() or not 1 <= int(limit) <= 10_000:
-        return _error(400, "limit: a whole number from 1 to 10000")
+        return refusal(400, "limit: a whole number from 1 to 10000")
     events = await asyncio.to_thread(request.app[GUARD].db.audit_log, int(limit))
     return web.json_response({"events": events})
