@@ -178,6 +178,8 @@ class AggregationStats:
     watermark_ms: int = 0
     """Every change marked before this is in the stored accounts."""
     pending_marks: int = 0
+    last_pass_s: float = 0.0
+    """How long the last pass took (wall time)."""
 
     def samples(self) -> list[Sample]:
         return [
@@ -194,6 +196,8 @@ class AggregationStats:
              self.watermark_ms / 1000),
             ("factory_aggregation_pending_marks", "gauge",
              "change marks not yet accounted for", self.pending_marks),
+            ("factory_aggregation_last_pass_seconds", "gauge",
+             "how long the last pass took", self.last_pass_s),
         ]  # fmt: skip
 
 
@@ -281,7 +285,7 @@ class Aggregator:
 
     async def pass_once(self) -> int:
         """One pass over the change marks; the number of hours recomputed."""
-        started = self.now_ms()
+        started, timer = self.now_ms(), time.monotonic()
         marks = await self.reader.read_changes(0)
         changes = Changes(marks, *self._reach)
         hours = self._hours(changes.dirty(), started)
@@ -297,6 +301,7 @@ class Aggregator:
             if marks:
                 await store.remove_changes(started)
         self.stats.passes += 1
+        self.stats.last_pass_s = time.monotonic() - timer
         self.stats.watermark_ms = started
         self.stats.pending_marks = sum(1 for _, u in marks if u > started)
         return len(hours)
