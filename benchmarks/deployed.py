@@ -198,11 +198,14 @@ class Witness:
         self.client.disconnect()
 
 
-def stored_counts(port: int) -> dict[tuple[str, str], int]:
-    """Readings in InfluxDB by machine and channel."""
+def stored_counts(port: int, since_ms: int) -> dict[tuple[str, str], int]:
+    """Readings in InfluxDB from ``since_ms`` on, by machine and channel."""
     out: dict[tuple[str, str], int] = {}
     for channel in ("telemetry", "energy"):
-        q = f'SELECT count("seq") FROM "{channel}" GROUP BY "site","area","line","machine"'
+        q = (
+            f'SELECT count("seq") FROM "{channel}" WHERE time >= {since_ms}ms '
+            'GROUP BY "site","area","line","machine"'
+        )
         for s in influx_query(port, DB, q):
             t = s["tags"]  # type: ignore[index]
             path = "/".join(t[k] for k in ("site", "area", "line", "machine"))  # type: ignore[index]
@@ -249,7 +252,8 @@ class Plant:
         self.users = creds["users"]
         self.mosquitto = start_profile(DEPLOY / "mosquitto" / "mosquitto-secure.conf",
                                        self.folder, self.certs)  # fmt: skip
-        self.influx = start_influxd(self.folder / "influxdb")
+        if self.influx is None:  # (already started to store history)
+            self.influx = start_influxd(self.folder / "influxdb")
         mqtt = self.mosquitto.port
         store = f"influxdb://127.0.0.1:{self.influx.port}/{DB}"
         ca = str(self.certs / "ca.crt")
@@ -307,6 +311,19 @@ class Plant:
                 "FACTORY_EDGE__BUFFER_PATH": str(self.folder / gw.name / "edge-buffer.db"),
                 "FACTORY_LOG_FORMAT": "json"}, self.folder / gw.name)  # fmt: skip
             self.gateways[gw.name].start()
+
+    async def fill_history(self, hours: float) -> int:
+        """The readings of the ``hours`` before the live start, written as ingest writes
+        them (a plant that has been running; the aggregation has not seen them yet)."""
+        from benchmarks.fill import fill
+        from plant.model import load_plant
+        from simulators import Fleet, FleetConfig
+
+        assert self.influx is not None
+        fleet = Fleet(FleetConfig(hours=hours, seed=7, start_ms=self.start_ms - int(
+            hours * 3_600_000)), load_plant(self.plant_file))  # fmt: skip
+        url = f"influxdb://127.0.0.1:{self.influx.port}/{DB}"
+        return await fill(url, fleet, per_write=20)
 
     def sample(self) -> None:
         now = time.monotonic()
