@@ -21,8 +21,8 @@ async def test_the_small_plant_as_deployed_loses_nothing_through_its_faults(
     tmp_path: Path,
 ) -> None:
     args = parser().parse_args(["--plant", str(PLANTS / "small.toml"), "--hours", "0.04",
-                                "--speedup", "25", "--reload-s", "10", "--kpi-every-s", "10", "--history-h", "1",
-                                "--keep", str(tmp_path)])  # fmt: skip
+                                "--speedup", "25", "--reload-s", "10", "--kpi-every-s", "10",
+                                "--history-h", "1", "--keep", str(tmp_path)])  # fmt: skip
     got = await run(args)
     assert [f["fault"] for f in got["faults"]] == [
         "mosquitto restarted",
