@@ -17,7 +17,6 @@ from aiohttp import web
 
 from dashboard.auth import refusal
 from dashboard.cache import DASH, Dashboard
-from dashboard.params import LEVELS
 from dashboard.routes import declared, groups
 from dashboard.routes.declare import WEB
 
@@ -86,9 +85,8 @@ async def serve(
     from dashboard.auth import listening
 
     context = listening(dash.settings.serve, host)
-    window = dash.default_window()
     started = time.monotonic()
-    await dash.compute(window, None, dict.fromkeys(LEVELS))
+    await dash.refresh_live()
     log.info("first report in %.1f s", time.monotonic() - started)
     runner = web.AppRunner(make_app(dash, tls=context is not None), access_log=None)
     await runner.setup()

@@ -1,8 +1,16 @@
-"""The dashboard's report cache service: the report of the default window computed at start
-and refreshed in the background every ``refresh_s`` seconds, so the page shows numbers at
-once even for a large plant; other windows computed on request and kept for ``refresh_s``
-seconds; the forecast and the stops panel kept the same way. Computation runs in a worker
-thread, so one slow report never holds up the other requests."""
+"""The dashboard's report cache service.
+
+The **live view** (the default window, up to now) is what the refresher keeps: every
+``refresh_s`` seconds (longer when a cycle takes long) it computes, for the window up to
+that moment, everything the overview asks for: the report with its hours (the plain
+report is the same book without them), the previous window of the same length for the
+comparison (without the anomaly detector: only its figures are compared), and the
+window's stops. Only then does the new window become the live one, so a page that loads
+finds every one of its requests ready, however large the plant. With nobody looking (no
+request for the live view for ``idle_after_s``), the refresher rests; the next look
+computes afresh. Other windows are computed on request and kept (the 32 most recent,
+the live ones never dropped) for ``refresh_s`` seconds; the forecast once per origin.
+Computation runs in worker threads, so one slow report never holds up other requests."""
 
 from __future__ import annotations
 
@@ -12,7 +20,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -24,7 +32,7 @@ from analytics.oee.analysis import analyse
 from analytics.oee.book import Book
 from analytics.oee.stored import Recent
 from analytics.oee.timeline import Timeline
-from analytics.report.build import compute_report
+from analytics.report.build import build, compute_report
 from analytics.report.model import Report
 from core.clock import DAY_MS, HOUR_MS
 from dashboard import views
@@ -34,6 +42,11 @@ from store import open_reader
 from telemetry.topic import MachinePath
 
 T = TypeVar("T")
+Key = tuple[Window, str | None, tuple[tuple[str, str | None], ...], bool]
+ROOT: dict[str, str | None] = dict.fromkeys(LEVELS)
+"""The level filters of the whole plant (the overview)."""
+KEEP = 32
+"""Reports kept besides the live ones."""
 log = logging.getLogger("factory.serve")
 
 
@@ -71,17 +84,25 @@ class Dashboard:
     fixed: tuple[int, int] | None = None
     """A fixed default window (e.g. a past shift); None: the last ``hours`` up to now."""
     refresh_s: float = 30.0
-    _cache: dict[tuple[Any, ...], tuple[float, Report, Book]] = field(default_factory=dict)
+    idle_after_s: float = 300.0
+    """The refresher rests when nobody has asked for the live view for this long."""
+    _cache: dict[Key, tuple[float, Report, Book]] = field(default_factory=dict)
     _forecasts: dict[int, tuple[float, Outlook | None, dict[str, Any]]] = field(
         default_factory=dict
     )
-    _locks: dict[tuple[Any, ...], asyncio.Lock] = field(default_factory=dict)
+    _locks: dict[Any, asyncio.Lock] = field(default_factory=dict)
     stops: dict[Window, tuple[float, list[tuple[MachinePath, dict[str, Any]]]]] = field(
         default_factory=dict
     )
+    """Each window's breakdowns (the whole plant) for the reasons panel, and when read."""
     recent: Recent = field(default_factory=Recent)
     """Hours computed from raw readings, reused as the live window moves (while current)."""
-    """Each window's breakdowns (the whole plant) for the reasons panel, and when read."""
+    live: Window | None = None
+    """The live window whose reports the refresher has ready."""
+    cycle_s: float = 0.0
+    """How long the refresher's last cycle took."""
+    watched: float = field(default_factory=time.monotonic)
+    """When the live view was last asked for."""
 
     def now_ms(self) -> int:
         """Now, or the end of the fixed window (the windows a user can pick end there)."""
@@ -114,10 +135,37 @@ class Dashboard:
             raise BadRequest("by=shift needs a plant model (factory serve --plant)")
         return self.window(query), by, levels(query)
 
+    @staticmethod
+    def key(window: Window, by: str | None, only: dict[str, str | None], anomalies: bool) -> Key:
+        return (window, by, tuple(sorted(only.items())), anomalies)
+
+    def _live_keys(self) -> set[Key]:
+        w = self.live
+        if w is None:
+            return set()
+        before = Window(2 * w.start_ms - w.end_ms, w.start_ms)
+        return {self.key(w, None, ROOT, True), self.key(w, "hour", ROOT, True),
+                self.key(before, None, ROOT, False)}  # fmt: skip
+
+    def _put(self, key: Key, report: Report, book: Book) -> None:
+        """Keep a report: the most recent ``KEEP`` besides the live ones."""
+        self._cache.pop(key, None)
+        self._cache[key] = (time.monotonic(), report, book)
+        live = self._live_keys()
+        for old in [k for k in self._cache if k not in live][: -KEEP or None]:
+            del self._cache[old]
+            self._locks.pop(old, None)
+
     async def compute(
-        self, window: Window, by: str | None, only: dict[str, str | None], *, fresh: bool = False
+        self,
+        window: Window,
+        by: str | None,
+        only: dict[str, str | None],
+        *,
+        fresh: bool = False,
+        anomalies: bool = True,
     ) -> tuple[Report, Book]:
-        key = (window, by, tuple(sorted(only.items())))
+        key = self.key(window, by, only, anomalies)
         hit = self._cache.get(key)
         if hit is not None and not fresh and time.monotonic() - hit[0] < self.refresh_s:
             return hit[1], hit[2]
@@ -137,16 +185,80 @@ class Dashboard:
                     plant=self.plant,
                     by=by,  # type: ignore[arg-type]
                     only=only,
+                    anomalies=anomalies,
                     recent=self.recent,
                 )
             )
-            generated = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-            report = report.model_copy(update={"generated_at": generated})
-            if len(self._cache) > 32:
-                self._cache.clear()
-                self._locks = {key: lock}
-            self._cache[key] = (time.monotonic(), report, analysis)
+            report = report.model_copy(update={"generated_at": _now_iso()})
+            self._put(key, report, analysis)
             return report, analysis
+
+    async def live_report(self, by: str | None, only: dict[str, str | None]) -> tuple[Report, Book]:
+        """The report of the default window: the live one the refresher keeps, at once,
+        while the refresher is current; otherwise computed now."""
+        self.watched = time.monotonic()
+        if self.live is not None:
+            hit = self._cache.get(self.key(self.live, by, only, True))
+            limit = 2 * max(self.refresh_s, 2 * self.cycle_s) + self.cycle_s
+            if hit is not None and time.monotonic() - hit[0] < limit:
+                return hit[1], hit[2]
+        return await self.compute(self.default_window(), by, only)
+
+    async def refresh_live(self) -> None:
+        """Make everything the overview of the window up to now asks for, then make that
+        window the live one (see the module's text)."""
+        started = time.monotonic()
+        window = self.default_window()
+        report, book = await self.compute(window, "hour", ROOT, fresh=True)
+        before = Window(2 * window.start_ms - window.end_ms, window.start_ms)
+        await self.compute(before, None, ROOT, fresh=True, anomalies=False)
+        if self.plant is not None and self.plant.reasons:
+            await self.breakdowns(window, fresh=True)
+        whole = replace(book, periods=[])
+        plain = build(whole, plant=self.plant,
+                      grid_factor=self.settings.analytics.grid_emission_factor)  # fmt: skip
+        plain = plain.model_copy(update={"generated_at": report.generated_at})
+        self.live = window
+        self._put(self.key(window, None, ROOT, True), plain, whole)
+        self.cycle_s = time.monotonic() - started
+
+    async def breakdowns(
+        self, window: Window, *, fresh: bool = False
+    ) -> list[tuple[MachinePath, dict[str, Any]]]:
+        """The whole plant's breakdowns that began in a window, each with its panel row
+        (reason, who explained it), read from the window's readings in a worker thread and
+        kept for ``refresh_s`` seconds."""
+        from analytics.oee.accounts import machine_params
+        from analytics.oee.reasons import LOOK_BACK_MS, panel_row, read_explained
+        from analytics.oee.stops import breakdowns, of_readings
+
+        plant = self.plant
+        assert plant is not None
+        hit = self.stops.get(window)
+        if hit is not None and not fresh and time.monotonic() - hit[0] < self.refresh_s:
+            return hit[1]
+        async with self._locks.setdefault(("stops", window), asyncio.Lock()):
+            hit = self.stops.get(window)
+            if hit is not None and not fresh and time.monotonic() - hit[0] < self.refresh_s:
+                return hit[1]
+
+            async def work() -> list[tuple[MachinePath, dict[str, Any]]]:
+                reader = open_reader(self.settings.store_url, token=self.settings.influx_token)
+                data = await reader.read(window.start_ms - HOUR_MS, window.end_ms)
+                params = machine_params(plant, self.settings.analytics.max_gap_s)
+                found = breakdowns(of_readings(data, params, window), window)
+                explained = {(e.path, e.start_ms): e for e in await read_explained(
+                    reader, window.start_ms - LOOK_BACK_MS, window.end_ms)}  # fmt: skip
+                return [(s.path, panel_row(s, explained.get((s.path, s.start_ms)),
+                                           plant.generic_reasons)) for s in found]  # fmt: skip
+
+            every = await in_worker_thread(work)
+            keep = {self.live} if self.live is not None else set()
+            for old in [w for w in self.stops if w not in keep][:-16]:
+                del self.stops[old]
+                self._locks.pop(("stops", old), None)
+            self.stops[window] = (time.monotonic(), every)
+            return every
 
     def forget(self) -> None:
         """Drop the computed reports and stops (something changed what they say: a stop's
@@ -232,18 +344,20 @@ class Dashboard:
         return await in_worker_thread(work)
 
     async def refresher(self) -> None:
-        """Keep the default window's report fresh (the live view). A report that takes
-        long to compute (a large plant) is refreshed less often: at most a third of the
-        time is spent recomputing."""
+        """Keep the live view ready (:meth:`refresh_live`) every ``refresh_s`` seconds, or
+        twice as long as a cycle takes (at most a third of the time is spent on it);
+        resting while nobody looks."""
         while True:
-            started = time.monotonic()
-            try:
-                window = self.default_window()
-                await self.compute(window, None, dict.fromkeys(LEVELS), fresh=True)
-            except Exception as exc:  # the store may be away: keep serving what we have
-                log.error("refresh failed: %s", exc)
-            took = time.monotonic() - started
-            await asyncio.sleep(max(self.refresh_s, 2 * took))
+            await asyncio.sleep(max(self.refresh_s, 2 * self.cycle_s))
+            if time.monotonic() - self.watched < self.idle_after_s or self.live is None:
+                try:
+                    await self.refresh_live()
+                except Exception as exc:  # the store may be away: keep serving what we have
+                    log.error("refresh failed: %s", exc)
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 DASH = web.AppKey("dashboard", Dashboard)

@@ -54,3 +54,12 @@ def levels(query: dict[str, str]) -> dict[str, str | None]:
             raise BadRequest(f"{level}: {value!r} is not a name ([A-Za-z0-9_-], 1 to 64)")
         only[level] = value
     return only
+
+
+def flag(value: str | None, name: str, *, default: bool) -> bool:
+    """A true/false query parameter (absent: ``default``)."""
+    if value is None:
+        return default
+    if value not in ("true", "false"):
+        raise BadRequest(f"{name}: {value!r} is not true or false")
+    return value == "true"

@@ -10,7 +10,7 @@ from aiohttp import web
 from analytics.oee.accounts import Window
 from dashboard import views
 from dashboard.cache import DASH
-from dashboard.params import BY, BadRequest, machine_path
+from dashboard.params import BY, BadRequest, flag, machine_path
 from dashboard.routes.declare import LEVELS, WINDOW, Routes, answer, error, query, schema
 from telemetry.topic import MachinePath
 
@@ -25,15 +25,23 @@ MACHINE = query("machine", {"type": "string", "pattern": "^" + "/".join(["[A-Za-
     operationId="report",
     summary="OEE with losses, energy, anomalies and maturity over a window",
     parameters=[*WINDOW, query("by", {"type": "string", "enum": list(BY)},
-                               "Also per shift (needs the plant model), day or hour"), *LEVELS],
+                               "Also per shift (needs the plant model), day or hour"), *LEVELS,
+                query("anomalies", {"type": "boolean", "default": True},
+                      "false: without the anomaly detector's events (no vibration history "
+                      "is read: faster, e.g. for a comparison)")],
     responses={"200": answer("The report", schema("Report")), "400": error("BadRequest"),
                "503": error("Unavailable")},
 )  # fmt: skip
 async def report(request: web.Request) -> web.Response:
     dash = request.app[DASH]
+    q = dict(request.query)
     try:
-        window, by, only = dash.params(dict(request.query))
-        data, _ = await dash.compute(window, by, only)
+        window, by, only = dash.params(q)
+        anomalies = flag(q.get("anomalies"), "anomalies", default=True)
+        if "from" not in q and "to" not in q and anomalies:
+            data, _ = await dash.live_report(by, only)
+        else:
+            data, _ = await dash.compute(window, by, only, anomalies=anomalies)
     except BadRequest as exc:
         return web.json_response({"error": str(exc)}, status=400)
     return web.json_response(data.as_json_dict())

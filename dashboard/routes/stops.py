@@ -3,15 +3,11 @@
 
 from __future__ import annotations
 
-import time
-
 from aiohttp import web
 
-from analytics.oee.accounts import machine_params
-from analytics.oee.reasons import LOOK_BACK_MS, ReasonError, panel_row, read_explained
+from analytics.oee.reasons import ReasonError
 from analytics.oee.reasons import explain as store_reason
-from analytics.oee.stops import breakdowns, of_readings
-from core.clock import DAY_MS, HOUR_MS
+from core.clock import DAY_MS
 from dashboard.auth import IDENTITY, record
 from dashboard.cache import DASH
 from dashboard.routes.declare import (
@@ -74,7 +70,6 @@ async def stops(request: web.Request) -> web.Response:
     """Breakdowns (stops at or above the micro-stop threshold) that began in the window,
     each with its reason, whether it is unexplained, and who explained it."""
     dash = request.app[DASH]
-    settings = dash.settings
     plant = dash.plant
     try:
         window, _, only = dash.params(dict(request.query))
@@ -89,22 +84,8 @@ async def stops(request: web.Request) -> web.Response:
         return web.json_response(
             {"unavailable": why, "catalogue": [], "stops": [], "unexplained": 0}
         )
-    hit = dash.stops.get(window)
-    if hit is None or time.monotonic() - hit[0] >= dash.refresh_s:
-        # The whole plant's stops of the window, read once and kept as reports are.
-        reader = open_reader(settings.store_url, token=settings.influx_token)
-        data = await reader.read(window.start_ms - HOUR_MS, window.end_ms)
-        params = machine_params(plant, settings.analytics.max_gap_s)
-        found = breakdowns(of_readings(data, params, window), window)
-        explained = {(e.path, e.start_ms): e for e in await read_explained(
-            reader, window.start_ms - LOOK_BACK_MS, window.end_ms)}  # fmt: skip
-        generic = plant.generic_reasons
-        every = [(s.path, panel_row(s, explained.get((s.path, s.start_ms)), generic))
-                 for s in found]  # fmt: skip
-        if len(dash.stops) > 16:
-            dash.stops.clear()
-        hit = dash.stops[window] = (time.monotonic(), every)
-    rows = [row for path, row in hit[1]
+    every = await dash.breakdowns(window)
+    rows = [row for path, row in every
             if all(v is None or getattr(path, k) == v for k, v in only.items())]  # fmt: skip
     return web.json_response({
         "catalogue": [r.model_dump() for r in plant.reasons],

@@ -259,3 +259,43 @@ async def test_choose_drill_sort_filter_heatmap_and_a_copied_link(
         assert await other.locator("#children tbody tr").count() == rows
         assert await other.text_content("#kpis .tile b") == f"{line_oee * 100:.1f} %"
     assert problems == [], problems
+
+
+async def test_the_live_view_has_every_answer_of_the_overview_ready(
+    small_store: tuple[Fleet, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refresher makes what the overview asks for (the report, its hours, the previous
+    window without the detector, the stops) before the window becomes the live one: a page
+    that loads computes nothing; the plain report is the report of the window."""
+    from analytics.oee.accounts import Window
+    from analytics.report.build import compute_report
+    from dashboard import cache
+    from dashboard.cache import ROOT, Dashboard
+    from dashboard.config import ServeConfig
+    from factory_cli.settings import Settings
+    from tests.helpers.fleets import assert_same, without_sources
+
+    fleet, db = small_store
+    settings = Settings(store_url=f"sqlite:///{db}",  # type: ignore[arg-type]
+                        serve=ServeConfig(users_db=str(db.parent / "users.db")))
+    dash = Dashboard(settings, plant=fleet.plant, fixed=(fleet.start_ms, fleet.end_ms))
+    await dash.refresh_live()
+    window = Window(fleet.start_ms, fleet.end_ms)
+    expected, _ = await compute_report(settings.store_url, window, plant=fleet.plant)
+
+    def computing(*_: Any, **__: Any) -> Any:
+        raise AssertionError("a page load computed a report")
+
+    monkeypatch.setattr(cache, "compute_report", computing)
+    plain, _ = await dash.live_report(None, ROOT)
+    got = without_sources(plain.as_json_dict())
+    assert got.pop("generated_at")
+    assert_same(without_sources(expected.as_json_dict()), got)
+    hours, _ = await dash.compute(window, "hour", ROOT)
+    assert len(hours.as_json_dict()["periods"]) == (window.end_ms - window.start_ms) // 3_600_000
+    before = Window(2 * window.start_ms - window.end_ms, window.start_ms)
+    await dash.compute(before, None, ROOT, anomalies=False)
+    assert window in dash.stops
+    # Other windows are still computed on request.
+    with pytest.raises(AssertionError, match="computed"):
+        await dash.compute(Window(window.start_ms, window.end_ms - 60_000), None, ROOT)

@@ -883,7 +883,7 @@ async function load() {
     const span = win.to - win.from;
     const [pd, prev] = await Promise.allSettled([
       getJson(reportUrl(win, { by, ...onlyOf(s.path.slice(0, 3)) })),
-      getJson(reportUrl({ from: win.from - span, to: win.from })),
+      getJson(reportUrl({ from: win.from - span, to: win.from }, { anomalies: "false" })),
     ]);
     await machine;
     await forecast;
