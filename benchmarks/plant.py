@@ -109,8 +109,16 @@ async def browse(base: str, user: tuple[str, str], stop: asyncio.Event, every_s:
                 )
             except Late:
                 sample["complete_ms"] = None
+            sample["slowest"] = await page.evaluate(
+                "performance.getEntriesByType('resource').filter(e => e.name.includes('/api/'))"
+                ".map(e => [Math.round(e.responseEnd - e.startTime), "
+                "e.name.split('/api/')[1].split('?')[0] + (e.name.includes('by=') ? ' by' : '')"
+                " + (e.name.includes('anomalies=') ? ' before' : '')])"
+                ".sort((a, b) => b[0] - a[0]).slice(0, 2)"
+            )
             out.append(sample)
-            print(f"overview: {sample['complete_ms'] or 'not complete'} ms", flush=True)
+            print(f"overview: {sample['complete_ms'] or 'not complete'} ms, slowest "
+                  f"{sample['slowest']}", flush=True)  # fmt: skip
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), max(0.5, every_s - (time.monotonic() - began)))
         await browser.close()
@@ -295,6 +303,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "edge_rss_growth_pct_per_h_max": max((g for _, _, g in edge), default=None),
         "cpu_share": cpu,
         "overview_loads": len(samples), "overview_incomplete": len(samples) - len(done),
+        "slowest_requests": sorted(((r[0], r[1]) for s in samples for r in s.get("slowest", [])),
+                                   reverse=True)[:5],
         "overview_complete_ms_p50": pct(done, 0.5), "overview_complete_ms_p95": pct(done, 0.95),
         "api_report_ms_p95": pct([s["api_ms"] for s in samples if s.get("api_ms")], 0.95),
         "kpi_passes": len(passes), "kpi_pass_s_p95": pct(passes, 0.95),

@@ -103,6 +103,8 @@ class Dashboard:
     """How long the refresher's last cycle took."""
     watched: float = field(default_factory=time.monotonic)
     """When the live view was last asked for."""
+    newest: tuple[Outlook | None, dict[str, Any]] | None = None
+    """The newest current outlook the refresher made (what the forecast panel shows)."""
 
     def now_ms(self) -> int:
         """Now, or the end of the fixed window (the windows a user can pick end there)."""
@@ -221,6 +223,8 @@ class Dashboard:
         self.live = window
         self._put(self.key(window, None, ROOT, True), plain, whole)
         self.cycle_s = time.monotonic() - started
+        if self.plant is not None:  # after: a new forecast is due every 15 minutes or so
+            await self.outlook(None, make=True)
 
     async def breakdowns(
         self, window: Window, *, fresh: bool = False
@@ -285,17 +289,22 @@ class Dashboard:
         sensors = await reader.read_sensor("vibration_mm_s", window.start_ms, window.end_ms)
         return views.machine_page(found, path, window, sensors.get(path))
 
-    async def outlook(self, at: int | None) -> tuple[Outlook | None, dict[str, Any]]:
+    async def outlook(
+        self, at: int | None, *, make: bool = False
+    ) -> tuple[Outlook | None, dict[str, Any]]:
         """The energy outlook from ``at`` (default now) and its JSON answer, with forecast
         against actual for the two days before it. Made at most once per 15-minute origin
         and ``forecast.every_s`` (what `factory aggregate` stores it at), however many
         pages ask meanwhile (one computes, the others wait for it): a forecast reads weeks
-        of history. Without a plant model, or without enough metered history: None and
-        ``{"unavailable": why}``."""
+        of history. The current one (``at`` None) is the newest the refresher made, at
+        once (``make``: the refresher's call, which makes it when due). Without a plant
+        model, or without enough metered history: None and ``{"unavailable": why}``."""
         from core.clock import floor_block
 
         if self.plant is None:
             return None, {"unavailable": "the forecast needs a plant model (factory serve --plant)"}
+        if at is None and not make and self.newest is not None:
+            return self.newest
         origin = floor_block(at if at is not None else self.now_ms())
         keep_s = max(self.refresh_s, self.settings.forecast.every_s)
         hit = self._forecasts.get(origin)
@@ -305,7 +314,10 @@ class Dashboard:
             hit = self._forecasts.get(origin)
             if hit is not None and time.monotonic() - hit[0] < keep_s:
                 return hit[1], hit[2]
-            return await self._make_outlook(origin)
+            made = await self._make_outlook(origin)
+        if at is None:
+            self.newest = made
+        return made
 
     async def _make_outlook(self, origin: int) -> tuple[Outlook | None, dict[str, Any]]:
         from analytics.forecast.model import ForecastError

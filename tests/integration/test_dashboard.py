@@ -276,8 +276,10 @@ async def test_the_live_view_has_every_answer_of_the_overview_ready(
     from tests.helpers.fleets import assert_same, without_sources
 
     fleet, db = small_store
-    settings = Settings(store_url=f"sqlite:///{db}",  # type: ignore[arg-type]
-                        serve=ServeConfig(users_db=str(db.parent / "users.db")))
+    settings = Settings(
+        store_url=f"sqlite:///{db}",  # type: ignore[arg-type]
+        serve=ServeConfig(users_db=str(db.parent / "users.db")),
+    )
     dash = Dashboard(settings, plant=fleet.plant, fixed=(fleet.start_ms, fleet.end_ms))
     await dash.refresh_live()
     window = Window(fleet.start_ms, fleet.end_ms)
