@@ -8,7 +8,7 @@ comparison (without the anomaly detector: only its figures are compared), and th
 window's stops. Only then does the new window become the live one, so a page that loads
 finds every one of its requests ready, however large the plant. With nobody looking (no
 request for the live view for ``idle_after_s``), the refresher rests; the next look
-computes afresh. Other windows are computed on request and kept (the 32 most recent,
+computes afresh. Other windows are computed on request and kept (the 8 most recent,
 the live ones never dropped) for ``refresh_s`` seconds; the forecast once per origin.
 Computation runs in worker threads, so one slow report never holds up other requests."""
 
@@ -45,8 +45,8 @@ T = TypeVar("T")
 Key = tuple[Window, str | None, tuple[tuple[str, str | None], ...], bool]
 ROOT: dict[str, str | None] = dict.fromkeys(LEVELS)
 """The level filters of the whole plant (the overview)."""
-KEEP = 32
-"""Reports kept besides the live ones."""
+KEEP = 8
+"""Reports kept besides the live ones (a large plant's report and book: hundreds of MB)."""
 log = logging.getLogger("factory.serve")
 
 
@@ -99,6 +99,8 @@ class Dashboard:
     """Hours computed from raw readings, reused as the live window moves (while current)."""
     live: Window | None = None
     """The live window whose reports the refresher has ready."""
+    was_live: Window | None = None
+    """The live window before it."""
     cycle_s: float = 0.0
     """How long the refresher's last cycle took."""
     watched: float = field(default_factory=time.monotonic)
@@ -141,13 +143,18 @@ class Dashboard:
     def key(window: Window, by: str | None, only: dict[str, str | None], anomalies: bool) -> Key:
         return (window, by, tuple(sorted(only.items())), anomalies)
 
-    def _live_keys(self) -> set[Key]:
-        w = self.live
+    def _keys_of(self, w: Window | None) -> set[Key]:
+        """The keys of the reports the refresher makes for a live window."""
         if w is None:
             return set()
         before = Window(2 * w.start_ms - w.end_ms, w.start_ms)
         return {self.key(w, None, ROOT, True), self.key(w, "hour", ROOT, True),
                 self.key(before, None, ROOT, False)}  # fmt: skip
+
+    def _live_keys(self) -> set[Key]:
+        """The live window's reports and the one's before it (a page that loaded just
+        before the window moved still asks for them)."""
+        return self._keys_of(self.live) | self._keys_of(self.was_live)
 
     def _put(self, key: Key, report: Report, book: Book) -> None:
         """Keep a report: the most recent ``KEEP`` besides the live ones."""
@@ -220,7 +227,12 @@ class Dashboard:
         plain = build(whole, plant=self.plant,
                       grid_factor=self.settings.analytics.grid_emission_factor)  # fmt: skip
         plain = plain.model_copy(update={"generated_at": report.generated_at})
-        self.live = window
+        gone = self._keys_of(self.was_live) - self._keys_of(self.live)
+        self.was_live, self.live = self.live, window
+        for key in gone - self._live_keys():
+            self._cache.pop(key, None)
+            self._locks.pop(key, None)
+        self.stops = {w: v for w, v in self.stops.items() if w in (window, self.was_live)}
         self._put(self.key(window, None, ROOT, True), plain, whole)
         self.cycle_s = time.monotonic() - started
         if self.plant is not None:  # after: a new forecast is due every 15 minutes or so
@@ -257,8 +269,8 @@ class Dashboard:
                                            plant.generic_reasons)) for s in found]  # fmt: skip
 
             every = await in_worker_thread(work)
-            keep = {self.live} if self.live is not None else set()
-            for old in [w for w in self.stops if w not in keep][:-16]:
+            keep = {self.live, self.was_live}
+            for old in [w for w in self.stops if w not in keep][:-KEEP]:
                 del self.stops[old]
                 self._locks.pop(("stops", old), None)
             self.stops[window] = (time.monotonic(), every)
