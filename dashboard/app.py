@@ -57,11 +57,12 @@ def make_app(dash: Dashboard, *, tls: bool = False) -> web.Application:
     app.router.add_static("/static/", WEB / "static")
 
     async def background(app: web.Application) -> Any:
-        task = asyncio.create_task(dash.refresher())
+        tasks = [asyncio.create_task(dash.refresher()), asyncio.create_task(dash.forecaster())]
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     app.cleanup_ctx.append(background)
 
@@ -87,6 +88,8 @@ async def serve(
     context = listening(dash.settings.serve, host)
     started = time.monotonic()
     await dash.refresh_live()
+    if dash.plant is not None:
+        await dash.outlook(None, make=True)
     log.info("first report in %.1f s", time.monotonic() - started)
     runner = web.AppRunner(make_app(dash, tls=context is not None), access_log=None)
     await runner.setup()

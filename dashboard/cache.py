@@ -9,7 +9,8 @@ window's stops. Only then does the new window become the live one, so a page tha
 finds every one of its requests ready, however large the plant. With nobody looking (no
 request for the live view for ``idle_after_s``), the refresher rests; the next look
 computes afresh. Other windows are computed on request and kept (the 8 most recent,
-the live ones never dropped) for ``refresh_s`` seconds; the forecast once per origin.
+the live ones never dropped) for ``refresh_s`` seconds. The forecast has a task of its
+own (:meth:`forecaster`), once per 15-minute origin: the panel shows the newest made.
 Computation runs in worker threads, so one slow report never holds up other requests."""
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ class Dashboard:
     watched: float = field(default_factory=time.monotonic)
     """When the live view was last asked for."""
     newest: tuple[Outlook | None, dict[str, Any]] | None = None
-    """The newest current outlook the refresher made (what the forecast panel shows)."""
+    """The newest current outlook the forecaster made (what the forecast panel shows)."""
 
     def now_ms(self) -> int:
         """Now, or the end of the fixed window (the windows a user can pick end there)."""
@@ -208,7 +209,9 @@ class Dashboard:
         self.watched = time.monotonic()
         if self.live is not None:
             hit = self._cache.get(self.key(self.live, by, only, True))
-            limit = 2 * max(self.refresh_s, 2 * self.cycle_s) + self.cycle_s
+            # While the refresher works, the live report is at most one of its periods old
+            # (a cycle and its rest); after it rested, older.
+            limit = max(self.idle_after_s, 2 * self.refresh_s + 4 * self.cycle_s)
             if hit is not None and time.monotonic() - hit[0] < limit:
                 return hit[1], hit[2]
         return await self.compute(self.default_window(), by, only)
@@ -235,8 +238,6 @@ class Dashboard:
         self.stops = {w: v for w, v in self.stops.items() if w in (window, self.was_live)}
         self._put(self.key(window, None, ROOT, True), plain, whole)
         self.cycle_s = time.monotonic() - started
-        if self.plant is not None:  # after: a new forecast is due every 15 minutes or so
-            await self.outlook(None, make=True)
 
     async def breakdowns(
         self, window: Window, *, fresh: bool = False
@@ -308,8 +309,8 @@ class Dashboard:
         against actual for the two days before it. Made at most once per 15-minute origin
         and ``forecast.every_s`` (what `factory aggregate` stores it at), however many
         pages ask meanwhile (one computes, the others wait for it): a forecast reads weeks
-        of history. The current one (``at`` None) is the newest the refresher made, at
-        once (``make``: the refresher's call, which makes it when due). Without a plant
+        of history. The current one (``at`` None) is the newest the forecaster made, at
+        once (``make``: the forecaster's call, which makes it when due). Without a plant
         model, or without enough metered history: None and ``{"unavailable": why}``."""
         from core.clock import floor_block
 
@@ -378,6 +379,20 @@ class Dashboard:
                     await self.refresh_live()
                 except Exception as exc:  # the store may be away: keep serving what we have
                     log.error("refresh failed: %s", exc)
+
+    async def forecaster(self) -> None:
+        """Keep the current forecast made (:meth:`outlook`: a new one per 15-minute origin
+        and ``forecast.every_s``), apart from the refresher so that a forecast, which reads
+        weeks of history, never holds up the live window; resting while nobody looks."""
+        if self.plant is None:
+            return
+        while True:
+            await asyncio.sleep(self.refresh_s)
+            if time.monotonic() - self.watched < self.idle_after_s:
+                try:
+                    await self.outlook(None, make=True)
+                except Exception as exc:  # the store may be away: keep the last one
+                    log.error("forecast failed: %s", exc)
 
 
 def _now_iso() -> str:
