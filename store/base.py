@@ -252,7 +252,12 @@ class Store(Protocol):
 class Reader(Protocol):
     """One window of every machine's series; raises :class:`store.errors.ReaderError`."""
 
-    async def read(self, start_ms: int, end_ms: int) -> dict[MachinePath, MachineData]: ...
+    async def read(
+        self, start_ms: int, end_ms: int, *, energy: bool = True
+    ) -> dict[MachinePath, MachineData]:
+        """Every machine's readings in ``[start_ms, end_ms]`` (``energy``: the meters' too;
+        without, machines only and no energy series)."""
+        ...
 
     async def read_sensor(
         self, name: str, start_ms: int, end_ms: int

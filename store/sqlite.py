@@ -288,21 +288,24 @@ class SQLiteReader:
             )
         return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
 
-    def _read(self, start_ms: int, end_ms: int) -> dict[MachinePath, MachineData]:
+    def _read(self, start_ms: int, end_ms: int, energy: bool) -> dict[MachinePath, MachineData]:
         from store.series import EN_FIELDS, TEL_FIELDS, assemble
 
         conn = self._connect()
         try:
             tel = _grouped_columns(conn, TELEMETRY.name, TEL_FIELDS, start_ms, end_ms)
-            en = _grouped_columns(conn, ENERGY.name, EN_FIELDS, start_ms, end_ms)
+            en = (_grouped_columns(conn, ENERGY.name, EN_FIELDS, start_ms, end_ms)
+                  if energy else {})  # fmt: skip
         except sqlite3.Error as exc:
             raise ReaderError(f"cannot read {self.path}: {exc}") from exc
         finally:
             conn.close()
         return assemble(tel, en)
 
-    async def read(self, start_ms: int, end_ms: int) -> dict[MachinePath, MachineData]:
-        return await asyncio.to_thread(self._read, start_ms, end_ms)
+    async def read(
+        self, start_ms: int, end_ms: int, *, energy: bool = True
+    ) -> dict[MachinePath, MachineData]:
+        return await asyncio.to_thread(self._read, start_ms, end_ms, energy)
 
     def _read_sensor(
         self, name: str, start_ms: int, end_ms: int
