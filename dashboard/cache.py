@@ -157,6 +157,11 @@ class Dashboard:
         before the window moved still asks for them)."""
         return self._keys_of(self.live) | self._keys_of(self.was_live)
 
+    def _current(self, key: Key, made: float) -> bool:
+        """Whether a kept report may be served: for ``refresh_s`` seconds, and the live
+        windows' for as long as they are live (the refresher makes the next ones)."""
+        return time.monotonic() - made < self.refresh_s or key in self._live_keys()
+
     def _put(self, key: Key, report: Report, book: Book) -> None:
         """Keep a report: the most recent ``KEEP`` besides the live ones."""
         self._cache.pop(key, None)
@@ -177,14 +182,14 @@ class Dashboard:
     ) -> tuple[Report, Book]:
         key = self.key(window, by, only, anomalies)
         hit = self._cache.get(key)
-        if hit is not None and not fresh and time.monotonic() - hit[0] < self.refresh_s:
+        if hit is not None and not fresh and self._current(key, hit[0]):
             return hit[1], hit[2]
         lock = self._locks.setdefault(key, asyncio.Lock())
         if hit is not None and lock.locked() and not fresh:
             return hit[1], hit[2]  # being recomputed: the last one, at once
         async with lock:
             hit = self._cache.get(key)
-            if hit is not None and not fresh and time.monotonic() - hit[0] < self.refresh_s:
+            if hit is not None and not fresh and self._current(key, hit[0]):
                 return hit[1], hit[2]
             report, analysis = await in_worker_thread(
                 lambda: compute_report(
@@ -251,12 +256,17 @@ class Dashboard:
 
         plant = self.plant
         assert plant is not None
+        live = (self.live, self.was_live)
+
+        def current(made: float) -> bool:
+            return time.monotonic() - made < self.refresh_s or window in live
+
         hit = self.stops.get(window)
-        if hit is not None and not fresh and time.monotonic() - hit[0] < self.refresh_s:
+        if hit is not None and not fresh and current(hit[0]):
             return hit[1]
         async with self._locks.setdefault(("stops", window), asyncio.Lock()):
             hit = self.stops.get(window)
-            if hit is not None and not fresh and time.monotonic() - hit[0] < self.refresh_s:
+            if hit is not None and not fresh and current(hit[0]):
                 return hit[1]
 
             async def work() -> list[tuple[MachinePath, dict[str, Any]]]:
