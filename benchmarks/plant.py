@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.deployed import DB, Plant, Service, Witness, stored_counts
-from tests.helpers.servers import start_influxd
+from tests.helpers.servers import _port_open, start_influxd, wait_for
 
 ROOT = Path(__file__).parents[1]
 FAULTS = (("mosquitto restarted", 0.25), ("influxdb stopped", 0.40),
@@ -242,7 +242,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
               f"run of {duration_s:,.0f} s in {folder}", flush=True)  # fmt: skip
         stop = asyncio.Event()
         base = f"https://127.0.0.1:{plant.serve_port}"
-        await wait_port(plant.serve_port, 300)
+        await asyncio.to_thread(wait_for, lambda: _port_open(plant.serve_port),
+                                "factory serve", 300)  # fmt: skip
         tasks = [asyncio.create_task(browse(base, plant.user, stop, args.reload_s,
                                             max(60.0, args.reload_s * 2), samples))]  # fmt: skip
         if args.faults:
@@ -325,18 +326,6 @@ async def wait_healthy(service: Service, timeout_s: float = 60) -> None:
     assert service.proc is not None
     port = int(service.env["FACTORY_INGEST__METRICS_PORT"])
     await asyncio.to_thread(healthy, port, service.proc, timeout_s)
-
-
-async def wait_port(port: int, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            _, w = await asyncio.open_connection("127.0.0.1", port)
-            w.close()
-            return
-        except OSError:
-            await asyncio.sleep(0.5)
-    raise TimeoutError(f"factory serve did not listen on {port} within {timeout_s:g} s")
 
 
 def parser() -> argparse.ArgumentParser:

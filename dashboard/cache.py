@@ -148,9 +148,8 @@ class Dashboard:
         """The keys of the reports the refresher makes for a live window."""
         if w is None:
             return set()
-        before = Window(2 * w.start_ms - w.end_ms, w.start_ms)
         return {self.key(w, None, ROOT, True), self.key(w, "hour", ROOT, True),
-                self.key(before, None, ROOT, False)}  # fmt: skip
+                self.key(before(w), None, ROOT, False)}  # fmt: skip
 
     def _live_keys(self) -> set[Key]:
         """The live window's reports and the one's before it (a page that loaded just
@@ -227,17 +226,15 @@ class Dashboard:
         started = time.monotonic()
         window = self.default_window()
         report, book = await self.compute(window, "hour", ROOT, fresh=True)
-        before = Window(2 * window.start_ms - window.end_ms, window.start_ms)
-        await self.compute(before, None, ROOT, fresh=True, anomalies=False)
+        await self.compute(before(window), None, ROOT, fresh=True, anomalies=False)
         if self.plant is not None and self.plant.reasons:
             await self.breakdowns(window, fresh=True)
         whole = replace(book, periods=[])
         plain = build(whole, plant=self.plant,
                       grid_factor=self.settings.analytics.grid_emission_factor)  # fmt: skip
         plain = plain.model_copy(update={"generated_at": report.generated_at})
-        gone = self._keys_of(self.was_live) - self._keys_of(self.live)
-        self.was_live, self.live = self.live, window
-        for key in gone - self._live_keys():
+        dropped, (self.was_live, self.live) = self.was_live, (self.live, window)
+        for key in self._keys_of(dropped) - self._live_keys():
             self._cache.pop(key, None)
             self._locks.pop(key, None)
         self.stops = {w: v for w, v in self.stops.items() if w in (window, self.was_live)}
@@ -404,6 +401,11 @@ class Dashboard:
                     await self.outlook(None, make=True)
                 except Exception as exc:  # the store may be away: keep the last one
                     log.error("forecast failed: %s", exc)
+
+
+def before(w: Window) -> Window:
+    """The window of the same length just before ``w`` (the overview's comparison)."""
+    return Window(2 * w.start_ms - w.end_ms, w.start_ms)
 
 
 def _now_iso() -> str:
